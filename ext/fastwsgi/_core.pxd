@@ -1,0 +1,8 @@
+# fastwsgi._core: the table of contents of the request loop.
+# One extension module built from per-concept files joined with `include` (as uvloop does), so calls between the
+# cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
+
+include "input.pxd"
+include "response.pxd"
+include "connection.pxd"
+include "loop.pxd"

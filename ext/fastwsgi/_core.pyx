@@ -1,0 +1,25 @@
+# cython: language_level=3
+# fastwsgi._core: the request loop. Concepts live in their own files, joined here with `include` so that calls
+# between the cdef classes stay C calls; _core.pxd is the table of contents.
+
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.dict cimport PyDict_Copy
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.string cimport strlen
+from fastwsgi.system cimport *
+
+import logging
+import os
+import socket as _socket
+import sys
+from collections import deque
+
+from httptools import HttpRequestParser, HttpParserError, HttpParserUpgrade
+
+include "environ.pyx"
+include "input.pyx"
+include "response.pyx"
+include "filewrapper.pyx"
+include "connection.pyx"
+include "loop.pyx"

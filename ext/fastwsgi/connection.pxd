@@ -1,0 +1,80 @@
+cdef enum ConnState:
+    CONN_IDLE = 0          # keep-alive, nothing received of the next request
+    CONN_HEAD = 1          # a request head is arriving
+    CONN_APP = 2           # the app is running or its response is being produced
+    CONN_DRAIN = 3         # the app is done, the rest of its body is being read and dropped
+    CONN_CLOSED = 4
+
+
+cdef class Request:
+    # one parsed request: its environ and body state
+    cdef:
+        dict environ
+        bytes url
+        object input            # Input or the shared EmptyInput
+        bint keep_alive
+        bint is_head
+        bint http10
+        bint has_body
+        bint complete           # the parser saw the end of the message
+        bint handled            # the app was called
+        bint expect_continue
+        int nfields
+        long long content_length
+
+    @staticmethod
+    cdef Request new(dict base)
+
+
+cdef class Watcher:
+    # anything registered in the loop's epoll set; epoll_event.data.ptr points at it (the loop keeps it alive)
+    cdef int fd
+    cdef int on_event(self, unsigned int events) except -1
+
+
+cdef class Connection(Watcher):
+    # one client socket: parser callbacks, the queue of pipelined requests, the app call, buffered writes
+    cdef:
+        Loop loop
+        object parser
+        object feed_data            # bound parser.feed_data
+        Response resp
+        dict base_env               # listener environ + REMOTE_ADDR/REMOTE_PORT, copied per request
+        Request cur                 # being parsed (head or body)
+        object queue                # deque of Requests whose head is complete, in arrival order
+        Request active              # whose response is being produced
+        object result               # the app's iterable for `active`
+        object stream               # iterator still being drained into the socket, or None
+        object sf_file              # FileWrapper sent with sendfile(2), or None
+        int sf_fd
+        long long sf_off
+        long long sf_left
+        bytearray wbuf              # response bytes not yet sent: wbuf[wpos:]
+        Py_ssize_t wpos
+        unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
+        ConnState state
+        bint keep                   # False: close after the response in progress
+        int error_status            # a parse error to answer after the queued requests
+        str error_reason
+        long long head_bytes        # bytes of the request head received so far (limit)
+        double deadline             # monotonic time at which the sweep closes this connection (0: none)
+        double started              # monotonic start of the active request (post_request timing)
+
+    @staticmethod
+    cdef Connection new(Loop loop, int fd, dict base_env)
+    cdef int on_readable(self) except -1
+    cdef int on_writable(self) except -1
+    cdef int feed(self, const char *data, Py_ssize_t n) except -1     # through the parser; errors recorded
+    cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
+    cdef int run_app(self, Request req) except -1
+    cdef int drive(self) except -1           # 1: response done, 0: blocked on the socket
+    cdef int end_response(self) except -1
+    cdef int app_error(self, str where) except -1
+    cdef int append(self, object data) except -1
+    cdef int flush(self) except -1           # 1: all sent, 0: EAGAIN (EPOLLOUT armed), -1 on Python error
+    cdef int flush_blocking(self, double timeout) except -1
+    cdef int recv_blocking(self, double timeout) except -1     # read and feed one piece; for wsgi.input
+    cdef int set_interest(self, unsigned int events) except -1
+    cdef int fail(self, int status, str reason) except -1    # record an error to answer, stop parsing
+    cdef int close(self) except -1
+    cdef bint is_idle(self)

@@ -1,0 +1,619 @@
+# One client connection: httptools callbacks build Requests into a queue; step() runs the app for each in order,
+# collects the responses in one write buffer and sends it with as few syscalls as possible. A response body that
+# cannot be sent at once is resumed on EPOLLOUT; the connection reads nothing new meanwhile (backpressure).
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.buffer cimport PyBUF_READ
+
+cdef Py_ssize_t HIGH_WATER = 256 * 1024      # buffered response bytes before we try to send mid-response
+cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
+cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+cdef dict VERSIONS = {"1.1": PROTO_11, "1.0": PROTO_10}
+cdef dict ERROR_REASONS = {
+    400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+
+cdef long long live_connections = 0
+cdef long long live_requests = 0
+
+
+class _ParseStop(Exception):
+    """Raised from a parser callback to stop llhttp; the reason is on the connection."""
+
+
+cdef bytes error_response(int status, bytes date_line):
+    cdef str reason = ERROR_REASONS.get(status, "Error")
+    cdef bytes body = reason.encode()
+    return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status, body, date_line, len(body), body))
+
+
+@cython.final
+@cython.freelist(64)
+cdef class Request:
+
+    def __cinit__(self):
+        global live_requests
+        live_requests += 1
+
+    def __dealloc__(self):
+        global live_requests
+        live_requests -= 1
+
+    @staticmethod
+    cdef Request new(dict base):
+        cdef Request self = Request.__new__(Request)
+        self.environ = PyDict_Copy(base)
+        self.content_length = -1
+        return self
+
+
+cdef class Watcher:
+    cdef int on_event(self, unsigned int events) except -1:
+        return 0
+
+
+@cython.final
+cdef class Connection(Watcher):
+
+    def __cinit__(self):
+        global live_connections
+        live_connections += 1
+
+    def __dealloc__(self):
+        global live_connections
+        live_connections -= 1
+
+    @staticmethod
+    cdef Connection new(Loop loop, int fd, dict base_env):
+        cdef Connection self = Connection.__new__(Connection)
+        self.loop = loop
+        self.fd = fd
+        self.base_env = base_env
+        self.parser = HttpRequestParser(self)
+        self.feed_data = self.parser.feed_data
+        self.resp = Response()
+        self.resp.conn = self
+        self.queue = deque()
+        self.wbuf = bytearray()
+        self.keep = True
+        self.interest = EPOLLIN
+        self.state = CONN_IDLE
+        self.deadline = loop.now + loop.header_timeout
+        return self
+
+    # -- parser callbacks (called from inside feed_data; errors are recorded, then _ParseStop stops llhttp) --
+
+    def on_message_begin(self):
+        cdef Request req = Request.new(self.base_env)
+        req.url = b""
+        self.cur = req
+        if self.state == CONN_IDLE:
+            self.state = CONN_HEAD
+            self.deadline = self.loop.now + self.loop.header_timeout
+
+    def on_url(self, bytes url):
+        cdef Request req = self.cur
+        req.url = url if not req.url else req.url + url
+        if 0 < self.loop.limit_request_line < PyBytes_GET_SIZE(req.url):
+            self.fail(414, "request line too long")
+            raise _ParseStop()
+
+    def on_header(self, bytes name, bytes value):
+        cdef Request req = self.cur
+        cdef Loop loop = self.loop
+        cdef dict env = req.environ
+        cdef str key, old
+        req.nfields += 1
+        if 0 < loop.limit_request_fields < req.nfields:
+            self.fail(431, "too many header fields")
+            raise _ParseStop()
+        if 0 < loop.limit_request_field_size < PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 2:
+            self.fail(431, "header field too large")
+            raise _ParseStop()
+        key = HEADER_KEYS.get(name)
+        if key is None:
+            key = header_key_slow(name)
+        if key is DROPPED:
+            return
+        sval = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL)
+        old = env.get(key)
+        if old is None:
+            env[key] = sval
+        elif key is K_HTTP_HOST or key is K_CONTENT_LENGTH:
+            self.fail(400, "duplicate " + key)
+            raise _ParseStop()
+        elif key is K_HTTP_COOKIE:
+            env[key] = old + "; " + sval
+        else:
+            env[key] = old + ", " + sval
+        if key is K_CONTENT_LENGTH:
+            req.content_length = parse_content_length(value)
+        elif key is K_HTTP_TE:
+            req.has_body = True
+        elif key is K_HTTP_EXPECT:
+            if value.lower() == b"100-continue":
+                req.expect_continue = True
+            else:
+                self.fail(417, "unsupported Expect")
+                raise _ParseStop()
+
+    def on_headers_complete(self):
+        cdef Request req = self.cur
+        cdef Loop loop = self.loop
+        cdef dict env = req.environ
+        cdef object parser = self.parser
+        cdef str proto
+        method = parser.get_method()
+        m = METHODS.get(method)
+        if m is None:
+            m = method.decode("latin-1")
+        env[K_METHOD] = m
+        req.is_head = m == "HEAD"
+        proto = VERSIONS.get(parser.get_http_version())
+        if proto is None:
+            self.fail(505, "unsupported HTTP version")
+            raise _ParseStop()
+        env[K_PROTOCOL] = proto
+        req.http10 = proto is PROTO_10
+        if not req.http10 and K_HTTP_HOST not in env:
+            self.fail(400, "HTTP/1.1 request without Host")
+            raise _ParseStop()
+        set_target(env, req.url)
+        req.keep_alive = parser.should_keep_alive()
+        if req.content_length > 0:
+            req.has_body = True
+            if 0 < loop.limit_request_body < req.content_length:
+                self.fail(413, "body larger than limit_request_body")
+                raise _ParseStop()
+        if req.has_body:
+            req.input = Input.new(self, req.expect_continue)
+        else:
+            req.input = EMPTY_INPUT
+        env[K_INPUT] = req.input
+        self.queue.append(req)
+        self.state = CONN_APP
+
+    def on_body(self, bytes body):
+        cdef Request req = self.cur
+        cdef Input inp = <Input>req.input
+        inp.feed(body)
+        if 0 < self.loop.limit_request_body < inp.received:
+            self.fail(413, "body larger than limit_request_body")
+            inp.error = IOError("request body larger than the limit")
+            raise _ParseStop()
+
+    def on_message_complete(self):
+        cdef Request req = self.cur
+        req.complete = True
+        if req.has_body:
+            (<Input>req.input).complete = True
+        self.cur = None
+
+    # -- I/O --
+
+    cdef int fail(self, int status, str reason) except -1:
+        if not self.error_status:
+            self.error_status = status
+            self.error_reason = reason
+        return 0
+
+    cdef int feed(self, const char *data, Py_ssize_t n) except -1:
+        cdef Request req
+        if self.state == CONN_HEAD or self.state == CONN_IDLE:
+            self.head_bytes += n
+        try:
+            self.feed_data(PyMemoryView_FromMemory(<char *>data, n, PyBUF_READ))
+        except HttpParserUpgrade:
+            # llhttp stops after a request that asks to upgrade; we serve it as plain HTTP and close after it
+            self.keep = False
+            self.parser = None
+            return 0
+        except HttpParserError as exc:
+            self.parser = None
+            if not self.error_status:
+                self.fail(400, str(exc) or "malformed request")
+            req = self.cur
+            if req is not None and req.has_body and req.input is not None and (<Input>req.input).error is None:
+                (<Input>req.input).error = IOError("malformed request body")
+            return 0
+        if self.cur is None:
+            self.head_bytes = 0
+        elif 0 < self.loop.limit_head < self.head_bytes and self.state == CONN_HEAD:
+            self.fail(431, "request head too large")
+            self.parser = None
+        return 0
+
+    cdef int on_event(self, unsigned int events) except -1:
+        if self.interest == EPOLLOUT:
+            return self.on_writable()
+        return self.on_readable()
+
+    cdef int on_readable(self) except -1:
+        cdef Loop loop = self.loop
+        cdef ssize_t n = recv(self.fd, loop.rbuf, loop.rbuf_size, 0)
+        if n > 0:
+            if self.parser is None:
+                return self.close()
+            self.feed(loop.rbuf, n)
+            return self.step()
+        if n == 0 or (errno != EAGAIN and errno != EINTR):
+            return self.close()
+        return 0
+
+    cdef int on_writable(self) except -1:
+        if self.flush() != 1:
+            return 0
+        self.set_interest(EPOLLIN)
+        return self.step()
+
+    cdef int recv_blocking(self, double timeout) except -1:
+        """For wsgi.input: flush what is pending (a 100 Continue first if asked), then read and feed one piece."""
+        cdef Loop loop = self.loop
+        cdef Request req = self.active
+        cdef Input inp = <Input>req.input
+        cdef pollfd pfd
+        cdef ssize_t n
+        cdef int r, ms = <int>(timeout * 1000) if timeout > 0 else -1
+        if inp.expect_continue:
+            inp.expect_continue = False
+            req.expect_continue = False
+            if not self.resp.head_sent:
+                self.append(CONTINUE_100)
+        if self.wpos < PyByteArray_GET_SIZE(self.wbuf):
+            self.flush_blocking(loop.send_timeout)
+        if self.parser is None:
+            inp.error = IOError("request body ended early")
+            return 0
+        while True:
+            n = recv(self.fd, loop.rbuf, loop.rbuf_size, 0)
+            if n > 0:
+                self.feed(loop.rbuf, n)
+                return 0
+            if n == 0:
+                inp.error = IOError("client disconnected while sending the body")
+                self.keep = False
+                self.parser = None
+                return 0
+            if errno == EINTR:
+                continue
+            if errno != EAGAIN:
+                inp.error = IOError(errno, strerror(errno).decode())
+                self.keep = False
+                self.parser = None
+                return 0
+            pfd.fd = self.fd
+            pfd.events = POLLIN
+            with nogil:
+                r = poll(&pfd, 1, ms)
+            if r == 0:
+                inp.error = TimeoutError("timed out reading the request body")
+                self.keep = False
+                self.parser = None
+                return 0
+            if r < 0 and errno == EINTR:
+                PyErr_CheckSignals()
+
+    cdef int append(self, object data) except -1:
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        buf_add(self.wbuf, PyBytes_AS_STRING(data), n)
+        return 0
+
+    cdef int flush(self) except -1:
+        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self.wbuf)
+        cdef ssize_t n
+        while self.wpos < size:
+            n = send(self.fd, PyByteArray_AS_STRING(self.wbuf) + self.wpos, size - self.wpos, MSG_NOSIGNAL)
+            if n >= 0:
+                self.wpos += n
+                continue
+            if errno == EINTR:
+                continue
+            if errno == EAGAIN:
+                if self.wpos >= HIGH_WATER:
+                    del self.wbuf[:self.wpos]
+                    self.wpos = 0
+                self.deadline = self.loop.now + self.loop.send_timeout
+                self.set_interest(EPOLLOUT)
+                return 0
+            self.state = CONN_CLOSED        # peer gone: the caller closes
+            self.keep = False
+            del self.wbuf[:]
+            self.wpos = 0
+            return 0
+        del self.wbuf[:]
+        self.wpos = 0
+        return 1
+
+    cdef int flush_blocking(self, double timeout) except -1:
+        cdef pollfd pfd
+        cdef int r, ms = <int>(timeout * 1000) if timeout > 0 else -1
+        while self.flush() == 0:
+            if self.state == CONN_CLOSED:
+                raise IOError("client disconnected")
+            pfd.fd = self.fd
+            pfd.events = POLLOUT
+            with nogil:
+                r = poll(&pfd, 1, ms)
+            if r == 0:
+                self.keep = False
+                self.state = CONN_CLOSED
+                raise TimeoutError("timed out sending the response")
+            if r < 0 and errno == EINTR:
+                PyErr_CheckSignals()
+        self.set_interest(EPOLLIN)
+        return 0
+
+    cdef int set_interest(self, unsigned int events) except -1:
+        cdef epoll_event ev
+        if self.interest != events and self.fd >= 0:
+            ev.events = events
+            ev.data.ptr = <void *>self
+            epoll_ctl(self.loop.epfd, EPOLL_CTL_MOD, self.fd, &ev)
+            self.interest = events
+        return 0
+
+    # -- serving --
+
+    cdef int step(self) except -1:
+        cdef Request req
+        cdef Input inp
+        cdef int r
+        while self.state != CONN_CLOSED:
+            if self.active is not None:
+                if self.drive() == 0:
+                    return 0                   # blocked on the socket: EPOLLOUT resumes us
+                continue
+            if not self.queue:
+                break
+            req = <Request>self.queue[0]
+            if not req.handled:
+                self.run_app(req)
+                continue
+            if not req.complete:
+                # the app left body unread: read and drop a bounded amount, else close
+                inp = <Input>req.input
+                inp.discard = True
+                if (req.expect_continue or self.parser is None
+                        or (req.content_length >= 0 and req.content_length - inp.received > DRAIN_MAX)
+                        or inp.received > DRAIN_MAX):
+                    self.keep = False
+                else:
+                    self.state = CONN_DRAIN
+                    self.deadline = self.loop.now + self.loop.body_timeout
+                    break
+            self.queue.popleft()
+            if not self.keep:
+                self.queue.clear()
+                break
+        if self.state == CONN_CLOSED:
+            return self.close()
+        if self.error_status and self.keep and not self.queue and self.active is None:
+            self.append(error_response(self.error_status, self.loop.date_line))
+            self.keep = False
+        r = self.flush()
+        if self.state == CONN_CLOSED:
+            return self.close()
+        if r == 0:
+            return 0
+        if not self.keep and not self.queue and self.active is None:
+            return self.close()
+        if self.queue or self.state == CONN_DRAIN:
+            return 0
+        if self.cur is not None:
+            if self.state != CONN_HEAD:
+                self.state = CONN_HEAD
+                self.deadline = self.loop.now + self.loop.header_timeout
+        else:
+            self.state = CONN_IDLE
+            self.deadline = self.loop.now + self.loop.keepalive
+            if self.loop.stopping:
+                return self.close()
+        return 0
+
+    cdef int run_app(self, Request req) except -1:
+        cdef Loop loop = self.loop
+        cdef Response resp = self.resp
+        cdef Py_ssize_t total
+        req.handled = True
+        self.active = req
+        self.state = CONN_APP
+        if not req.keep_alive or loop.stopping or loop.keepalive <= 0:
+            self.keep = False
+        resp.reset(req.is_head, req.http10)
+        if loop.post_request is not None:
+            self.started = monotonic()
+        try:
+            if loop.pre_request is not None:
+                loop.pre_request(req.environ)
+            result = loop.app(req.environ, resp.start_response_cb)
+        except Exception:
+            return self.app_error("calling the app")
+        self.result = result
+        try:
+            if type(result) is list and resp.started:
+                total = 0
+                for item in <list>result:
+                    if type(item) is not bytes:
+                        total = -1
+                        break
+                    total += PyBytes_GET_SIZE(item)
+                if total >= 0:
+                    resp.send_head(total if not resp.has_cl else -1)
+                    for item in <list>result:
+                        resp.body(item)
+                    return self.end_response()
+            if type(result) is FileWrapper and resp.started and not resp.is_head and not resp.no_body:
+                if (<FileWrapper>result).prepare_sendfile(self):
+                    self.sf_file = result
+                    return 0
+            self.stream = iter(result)
+        except Exception:
+            return self.app_error("reading the app's response")
+        return 0
+
+    cdef int drive(self) except -1:
+        """Move the active response on: the sendfile part or the app's iterator. 1: done, 0: blocked."""
+        cdef Response resp = self.resp
+        cdef ssize_t n
+        cdef off_t off
+        try:
+            if self.sf_file is not None:
+                if self.flush() != 1:
+                    if self.state != CONN_CLOSED:
+                        return 0
+                    self.sf_left = 0
+                while self.sf_left > 0:
+                    off = self.sf_off
+                    n = sendfile(self.fd, self.sf_fd, &off, min(self.sf_left, 1 << 30))
+                    if n > 0:
+                        self.sf_off = off
+                        self.sf_left -= n
+                        resp.sent += n
+                    elif n == 0:
+                        self.keep = False            # file shorter than announced
+                        break
+                    elif errno == EAGAIN:
+                        self.deadline = self.loop.now + self.loop.send_timeout
+                        self.set_interest(EPOLLOUT)
+                        return 0
+                    elif errno != EINTR:
+                        self.state = CONN_CLOSED
+                        break
+                self.sf_file = None
+                if resp.sent < resp.content_length:
+                    self.keep = False
+                self.end_response()
+                return 1
+            while self.stream is not None:
+                if PyByteArray_GET_SIZE(self.wbuf) - self.wpos >= HIGH_WATER:
+                    if self.flush() != 1:
+                        if self.state == CONN_CLOSED:
+                            self.end_response()
+                            return 1
+                        return 0
+                try:
+                    chunk = next(self.stream)
+                except StopIteration:
+                    self.stream = None
+                    break
+                resp.body(chunk)
+        except Exception:
+            self.stream = None
+            self.sf_file = None
+            self.app_error("iterating the app's response")
+            return 1
+        self.end_response()
+        return 1
+
+    cdef int end_response(self) except -1:
+        cdef Loop loop = self.loop
+        cdef Request req = self.active
+        cdef Response resp = self.resp
+        result = self.result
+        self.result = None
+        self.stream = None
+        try:
+            if self.state == CONN_CLOSED:
+                pass
+            elif resp.started:
+                resp.finish()
+            elif not resp.head_sent:
+                loop.logger.error("Error handling request %s: the app returned without calling start_response()",
+                                  req.environ.get(K_RAW_URI) if req is not None else "?")
+                self.keep = False
+                self.append(error_response(500, loop.date_line))
+        finally:
+            self.active = None
+            if result is not None and not type(result) is list:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        loop.logger.exception("Error closing the app's response")
+        if req is not None:
+            if loop.post_request is not None:
+                try:
+                    loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
+                except Exception:
+                    loop.logger.exception("Error in post_request")
+            loop.request_done()
+        return 0
+
+    cdef int app_error(self, str where) except -1:
+        cdef Loop loop = self.loop
+        cdef Request req = self.active
+        loop.logger.exception("Error handling request %s (%s)",
+                              req.environ.get(K_RAW_URI) if req is not None else "?", where)
+        if self.resp.head_sent:
+            self.keep = False             # the client already has part of the response: abort the connection
+            self.state = CONN_CLOSED
+        else:
+            # answer 500; the failed response has put nothing into the buffer (its head was not sent)
+            self.keep = False
+            self.append(error_response(500, loop.date_line))
+            self.resp.started = False
+            self.resp.head_sent = True
+            self.resp.status = "500 Internal Server Error"
+            self.resp.headers = []
+        self.stream = None
+        self.sf_file = None
+        return self.end_response()
+
+    cdef bint is_idle(self):
+        return self.state == CONN_IDLE and self.active is None and not self.queue
+
+    cdef int close(self) except -1:
+        cdef Loop loop = self.loop
+        cdef int fd = self.fd
+        if fd < 0:
+            return 0
+        self.state = CONN_CLOSED
+        self.fd = -1
+        if self.active is not None:
+            self.stream = None
+            self.sf_file = None
+            self.end_response()
+        if loop is not None:
+            loop.conns.pop(fd, None)
+            if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
+                loop.set_accepting(True)
+        close(fd)
+        # break the cycles conn -> parser -> bound methods -> conn and conn <-> resp
+        self.parser = None
+        self.feed_data = None
+        self.resp.conn = None
+        self.cur = None
+        self.queue.clear()
+        return 0
+
+
+def _parse_for_tests(data, chunks, options):
+    cdef Loop loop = Loop(None, [], **options)
+    cdef Connection conn = Connection.new(loop, -1, dict(loop.base_env))
+    cdef const char *p = data
+    cdef Py_ssize_t pos = 0, size, n = len(data)
+    cdef list out = []
+    cdef Request req
+    sizes = list(chunks) if chunks else [n]
+    i = 0
+    while pos < n and conn.parser is not None:
+        size = min(sizes[i % len(sizes)], n - pos)
+        conn.feed(p + pos, size)
+        pos += size
+        i += 1
+        while conn.queue:
+            req = conn.queue.popleft()
+            env = dict(req.environ)
+            env.pop("wsgi.input", None)
+            out.append(env)
+    if conn.error_status:
+        out.append({"error": conn.error_status, "reason": conn.error_reason})
+    return out

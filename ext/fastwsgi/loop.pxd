@@ -1,0 +1,50 @@
+cdef class Listener(Watcher):
+    # one listening socket: accept in batches
+    cdef Loop loop
+    cdef object sock
+    cdef dict base_env          # constant environ keys for connections accepted here
+    cdef bint registered
+
+
+cdef class Loop:
+    # one worker's epoll loop; the GIL is released only around epoll_wait
+    cdef:
+        int epfd
+        object app
+        list listeners
+        dict conns                   # fd -> Connection
+        char *rbuf                   # shared read buffer (single-threaded)
+        Py_ssize_t rbuf_size
+        bint running
+        bint stopping
+        bint accepting
+        double stop_deadline
+        double now                   # monotonic, updated once per wakeup
+        long long cur_sec
+        bytes date_line              # b"Date: ...\r\n", recomputed at most once a second
+        double next_tick
+        public long long requests
+        # options
+        double keepalive
+        double header_timeout
+        double body_timeout
+        double send_timeout
+        int worker_connections
+        long long max_requests
+        long long limit_request_line
+        long long limit_request_fields
+        long long limit_request_field_size
+        long long limit_request_body
+        long long limit_head
+        object on_tick
+        object pre_request
+        object post_request
+        object logger
+        dict base_env
+
+    cdef int update_clock(self) except -1
+    cdef int accept_from(self, Listener lst) except -1
+    cdef int register(self, Watcher w, unsigned int events) except -1
+    cdef int set_accepting(self, bint on) except -1
+    cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
+    cdef int request_done(self) except -1     # count; retire at max_requests

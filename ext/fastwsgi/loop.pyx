@@ -1,0 +1,306 @@
+# The worker's event loop: epoll over the listening sockets and the connections, a coarse once-a-second sweep for
+# timeouts, the cached Date header, graceful stop. The GIL is released only around epoll_wait.
+
+from libc.stdlib cimport malloc, free
+from libc.time cimport time as c_time
+
+cdef int MAX_EVENTS = 256
+cdef int ACCEPT_BATCH = 64
+cdef Py_ssize_t READ_BUFFER = 64 * 1024
+
+cdef dict LOOP_DEFAULTS = {
+    "keepalive": 2.0,
+    "header_timeout": 30.0,
+    "body_timeout": 60.0,
+    "send_timeout": 60.0,
+    "worker_connections": 1000,
+    "max_requests": 0,
+    "limit_request_line": 4094,
+    "limit_request_fields": 100,
+    "limit_request_field_size": 8190,
+    "limit_request_body": 0,
+    "multiprocess": False,
+    "url_scheme": "http",
+    "on_tick": None,
+    "pre_request": None,
+    "post_request": None,
+    "logger": None,
+}
+
+
+cdef inline double monotonic() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef bytes http_date(long long sec):
+    cdef time_t t = <time_t>sec
+    cdef char out[64]
+    cdef tm parts
+    gmtime_r(&t, &parts)
+    cdef size_t n = strftime(out, sizeof(out), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &parts)
+    return out[:n]
+
+
+cdef dict listener_environ(object sock):
+    cdef dict env = {}
+    addr = sock.getsockname()
+    if sock.family in (_socket.AF_INET, _socket.AF_INET6):
+        env[K_SERVER_NAME] = str(addr[0])
+        env[K_SERVER_PORT] = str(addr[1])
+    else:
+        env[K_SERVER_NAME] = addr if isinstance(addr, str) else addr.decode("latin-1", "replace")
+        env[K_SERVER_PORT] = ""
+    return env
+
+
+@cython.final
+cdef class Listener(Watcher):
+
+    cdef int on_event(self, unsigned int events) except -1:
+        return self.loop.accept_from(self)
+
+
+@cython.final
+cdef class Loop:
+
+    def __init__(self, app, sockets, **options):
+        unknown = set(options) - set(LOOP_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown Loop option(s): {', '.join(sorted(unknown))}")
+        opts = dict(LOOP_DEFAULTS)
+        opts.update(options)
+        self.app = app
+        self.keepalive = opts["keepalive"]
+        self.header_timeout = opts["header_timeout"]
+        self.body_timeout = opts["body_timeout"]
+        self.send_timeout = opts["send_timeout"]
+        self.worker_connections = max(1, opts["worker_connections"])
+        self.max_requests = opts["max_requests"]
+        self.limit_request_line = opts["limit_request_line"]
+        self.limit_request_fields = opts["limit_request_fields"]
+        self.limit_request_field_size = opts["limit_request_field_size"]
+        self.limit_request_body = opts["limit_request_body"]
+        if self.limit_request_fields > 0 and self.limit_request_field_size > 0:
+            self.limit_head = (self.limit_request_line + 16
+                               + self.limit_request_fields * (self.limit_request_field_size + 2) + 2)
+        else:
+            self.limit_head = 0
+        self.on_tick = opts["on_tick"]
+        self.pre_request = opts["pre_request"]
+        self.post_request = opts["post_request"]
+        self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
+        self.base_env = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": opts["url_scheme"],
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": bool(opts["multiprocess"]),
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+            K_SCRIPT_NAME: "",
+            K_SERVER_NAME: "",
+            K_SERVER_PORT: "",
+            K_REMOTE_ADDR: "",
+            K_REMOTE_PORT: "",
+        }
+        self.listeners = []
+        for sock in sockets:
+            sock.setblocking(False)
+            lst = Listener()
+            lst.loop = self
+            lst.sock = sock
+            lst.fd = sock.fileno()
+            lst.base_env = dict(self.base_env)
+            lst.base_env.update(listener_environ(sock))
+            self.listeners.append(lst)
+        self.conns = {}
+        self.epfd = -1
+        self.rbuf_size = READ_BUFFER
+        self.rbuf = <char *>malloc(self.rbuf_size)
+        if self.rbuf == NULL:
+            raise MemoryError()
+        self.update_clock()
+
+    def __dealloc__(self):
+        if self.rbuf != NULL:
+            free(self.rbuf)
+        if self.epfd >= 0:
+            close(self.epfd)
+
+    @property
+    def connections(self):
+        return len(self.conns)
+
+    cdef int update_clock(self) except -1:
+        cdef long long sec = c_time(NULL)
+        self.now = monotonic()
+        if sec != self.cur_sec:
+            self.cur_sec = sec
+            self.date_line = http_date(sec)
+        return 0
+
+    cdef int register(self, Watcher w, unsigned int events) except -1:
+        cdef epoll_event ev
+        ev.events = events
+        ev.data.ptr = <void *>w
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, w.fd, &ev) < 0:
+            raise OSError(errno, strerror(errno).decode())
+        return 0
+
+    cdef int set_accepting(self, bint on) except -1:
+        cdef Listener lst
+        self.accepting = on
+        if self.epfd < 0:
+            return 0
+        for lst in self.listeners:
+            if on and not lst.registered:
+                self.register(lst, EPOLLIN | EPOLLEXCLUSIVE)
+                lst.registered = True
+            elif not on and lst.registered:
+                epoll_ctl(self.epfd, EPOLL_CTL_DEL, lst.fd, NULL)
+                lst.registered = False
+        return 0
+
+    cdef int accept_from(self, Listener lst) except -1:
+        cdef sockaddr_storage addr
+        cdef socklen_t addrlen
+        cdef int fd, one = 1, i
+        cdef char host[64]
+        cdef dict env
+        cdef Connection conn
+        for i in range(ACCEPT_BATCH):
+            if not self.accepting:
+                return 0
+            addrlen = sizeof(addr)
+            fd = accept4(lst.fd, <sockaddr *>&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+            if fd < 0:
+                if errno == EINTR or errno == ECONNABORTED:
+                    continue
+                if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
+                    self.logger.error("accept(): %s; pausing accepts for a second", strerror(errno).decode())
+                    self.set_accepting(False)
+                return 0
+            env = PyDict_Copy(lst.base_env)
+            if addr.ss_family == AF_INET:
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+                inet_ntop(AF_INET, &(<sockaddr_in *>&addr).sin_addr, host, sizeof(host))
+                env[K_REMOTE_ADDR] = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+                env[K_REMOTE_PORT] = str(ntohs((<sockaddr_in *>&addr).sin_port))
+            elif addr.ss_family == AF_INET6:
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+                inet_ntop(AF_INET6, &(<sockaddr_in6 *>&addr).sin6_addr, host, sizeof(host))
+                env[K_REMOTE_ADDR] = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+                env[K_REMOTE_PORT] = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
+            conn = Connection.new(self, fd, env)
+            self.conns[fd] = conn
+            self.register(conn, EPOLLIN)
+            if len(self.conns) >= self.worker_connections:
+                self.set_accepting(False)
+                return 0
+        return 0
+
+    def stop(self, graceful=True, timeout=30.0):
+        """Stop serving: gracefully (finish in-flight requests, close idle keep-alive connections, give up after
+        timeout seconds) or at once. Safe to call from a signal handler: it only sets flags."""
+        if not self.stopping or not graceful:
+            self.stop_deadline = self.now + (float(timeout) if graceful else 0.0)
+        self.stopping = True
+        if not graceful:
+            self.running = False
+        self.next_tick = 0
+
+    def pause_accepting(self):
+        self.stopping = True
+        self.stop_deadline = self.now + 1e9
+        self.next_tick = 0
+
+    cdef int request_done(self) except -1:
+        self.requests += 1
+        if 0 < self.max_requests <= self.requests and not self.stopping:
+            self.stop(True, self.send_timeout)
+        return 0
+
+    cdef int sweep(self) except -1:
+        cdef Connection conn
+        cdef double now = self.now
+        self.next_tick = now + 1.0
+        if self.stopping:
+            if self.accepting:
+                self.set_accepting(False)
+            for conn in list(self.conns.values()):
+                if conn.is_idle() or now >= self.stop_deadline:
+                    conn.close()
+            if not self.conns:
+                self.running = False
+        else:
+            if not self.accepting and len(self.conns) < self.worker_connections:
+                self.set_accepting(True)
+        for conn in [c for c in self.conns.values() if 0 < (<Connection>c).deadline < now]:
+            conn.close()
+        if self.on_tick is not None:
+            self.on_tick()
+        return 0
+
+    def run(self):
+        """Serve until stop(). Returns after the last connection is closed."""
+        cdef epoll_event *events
+        cdef int n, i, timeout
+        cdef Watcher w
+        cdef Connection conn
+        if self.epfd >= 0:
+            raise RuntimeError("Loop.run() is already running")
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            raise OSError(errno, strerror(errno).decode())
+        events = <epoll_event *>malloc(MAX_EVENTS * sizeof(epoll_event))
+        if events == NULL:
+            raise MemoryError()
+        self.running = True
+        self.update_clock()
+        self.next_tick = self.now + 1.0
+        try:
+            if not self.stopping:
+                self.set_accepting(True)
+            while self.running:
+                timeout = <int>((self.next_tick - self.now) * 1000) + 1
+                if timeout < 0:
+                    timeout = 0
+                elif timeout > 1000:
+                    timeout = 1000
+                with nogil:
+                    n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
+                if n < 0:
+                    if errno != EINTR:
+                        raise OSError(errno, strerror(errno).decode())
+                    PyErr_CheckSignals()
+                    n = 0
+                self.update_clock()
+                for i in range(n):
+                    w = <Watcher>events[i].data.ptr
+                    try:
+                        w.on_event(events[i].events)
+                    except Exception:
+                        self.logger.exception("internal error on fd %d; closing it", w.fd)
+                        if type(w) is Connection:
+                            (<Connection>w).close()
+                if self.now >= self.next_tick:
+                    self.sweep()
+        finally:
+            free(events)
+            for conn in list(self.conns.values()):
+                try:
+                    conn.close()
+                except Exception:
+                    self.logger.exception("error closing a connection")
+            self.set_accepting(False)
+            close(self.epfd)
+            self.epfd = -1
+            self.running = False
+
+
+def debug_counters():
+    """Live objects of the request loop; tests check they return to zero."""
+    return {"connections": live_connections, "requests": live_requests}

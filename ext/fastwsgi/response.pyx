@@ -1,0 +1,323 @@
+# start_response, write() and the response head: validation, serialisation, framing (Content-Length, chunked,
+# close-delimited), HEAD and bodyless statuses.
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
+from libc.stdio cimport snprintf
+
+# header name (str, as the app spells it) -> (b"Name: ", kind); validated once per process
+cdef enum HeaderKind:
+    H_PLAIN = 0
+    H_CONTENT_LENGTH = 1
+    H_CONNECTION = 2
+    H_HOP = 3            # framing headers the server owns: the app must not send them
+    H_DATE = 4
+    H_SERVER = 5
+
+cdef dict HEADER_NAMES = {}
+cdef dict STATUS_LINES = {}          # status str -> b"HTTP/1.1 200 OK\r\n"
+cdef Py_ssize_t CACHE_MAX = 1024
+
+cdef bytes SERVER_LINE = b"Server: fastwsgi\r\n"
+cdef bytes CHUNKED_LINE = b"Transfer-Encoding: chunked\r\n"
+cdef bytes CLOSE_LINE = b"Connection: close\r\n"
+cdef bytes KEEPALIVE_LINE = b"Connection: keep-alive\r\n"
+cdef bytes CRLF = b"\r\n"
+cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+
+# token characters of RFC 9110 5.6.2
+cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+cdef bint IS_TCHAR[256]
+for _i in range(256):
+    IS_TCHAR[_i] = bytes([_i]) in TCHAR
+
+
+cdef inline int buf_add(bytearray buf, const char *data, Py_ssize_t n) except -1:
+    cdef Py_ssize_t size = PyByteArray_GET_SIZE(buf)
+    PyByteArray_Resize(buf, size + n)
+    memcpy(PyByteArray_AS_STRING(buf) + size, data, n)
+    return 0
+
+
+cdef inline int buf_add_bytes(bytearray buf, bytes data) except -1:
+    return buf_add(buf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef int buf_add_line(bytearray buf, const char *fmt, long long value) except -1:
+    cdef char tmp[64]
+    cdef int n = snprintf(tmp, sizeof(tmp), fmt, value)
+    return buf_add(buf, tmp, n)
+
+
+cdef bint has_ctl(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    """True if s holds a control character other than HTAB (CR, LF and NUL among them) or DEL."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = s[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7f:
+            return True
+    return False
+
+
+cdef tuple header_name(object name):
+    cdef tuple entry = HEADER_NAMES.get(name)
+    cdef bytes raw
+    cdef str low
+    cdef Py_ssize_t i
+    cdef int kind
+    if entry is not None:
+        return entry
+    if type(name) is not str:
+        raise TypeError(f"header name must be str, not {type(name).__name__}")
+    try:
+        raw = (<str>name).encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header name {name!r} is not latin-1")
+    if not raw:
+        raise ValueError("empty header name")
+    for i in range(len(raw)):
+        if not IS_TCHAR[<unsigned char>raw[i]]:
+            raise ValueError(f"invalid character in header name {name!r}")
+    low = (<str>name).lower()
+    if low == "content-length":
+        kind = H_CONTENT_LENGTH
+    elif low == "connection":
+        kind = H_CONNECTION
+    elif low in ("transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"):
+        kind = H_HOP
+    elif low == "date":
+        kind = H_DATE
+    elif low == "server":
+        kind = H_SERVER
+    else:
+        kind = H_PLAIN
+    entry = (raw + b": ", kind)
+    if len(HEADER_NAMES) < CACHE_MAX:
+        HEADER_NAMES[name] = entry
+    return entry
+
+
+cdef bytes status_line(object status):
+    cdef bytes line = STATUS_LINES.get(status)
+    cdef bytes raw
+    if line is not None:
+        return line
+    if type(status) is not str:
+        raise TypeError(f"status must be str, not {type(status).__name__}")
+    try:
+        raw = (<str>status).encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"status {status!r} is not latin-1")
+    if (len(raw) < 3 or not raw[:3].isdigit() or (len(raw) > 3 and raw[3:4] != b" ")
+            or has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), len(raw)) or raw[0:1] == b"0"):
+        raise ValueError(f"invalid status {status!r}: want '<3 digits> <reason>'")
+    line = b"HTTP/1.1 " + raw + b"\r\n"
+    if len(STATUS_LINES) < CACHE_MAX:
+        STATUS_LINES[status] = line
+    return line
+
+
+cdef long long parse_content_length(bytes value) except -2:
+    cdef long long n = 0
+    cdef Py_ssize_t i
+    cdef char c
+    if not value or len(value) > 18:
+        return -1
+    for i in range(len(value)):
+        c = value[i]
+        if c < b"0" or c > b"9":
+            return -1
+        n = n * 10 + (c - 48)
+    return n
+
+
+@cython.final
+cdef class Response:
+
+    def __cinit__(self):
+        self.head = bytearray()
+        self.start_response_cb = self.start_response
+        self.write_cb = self.write
+
+    cdef void reset(self, bint is_head, bint http10):
+        self.started = False
+        self.head_sent = False
+        self.is_head = is_head
+        self.http10 = http10
+        self.no_body = False
+        self.has_cl = False
+        self.chunked = False
+        self.close_after = False
+        self.has_date = False
+        self.has_server = False
+        self.content_length = -1
+        self.sent = 0
+        self.status_line = None
+        self.status = None
+        self.headers = None
+        if PyByteArray_GET_SIZE(self.head):
+            del self.head[:]
+
+    def start_response(self, status, headers, exc_info=None):
+        cdef bytes line, raw
+        cdef tuple entry
+        cdef int code, kind
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.started:
+            raise AssertionError("start_response called a second time without exc_info")
+        self.started = False
+        line = status_line(status)
+        if type(headers) is not list:
+            raise TypeError(f"headers must be a list, not {type(headers).__name__}")
+        head = self.head
+        if PyByteArray_GET_SIZE(head):
+            del head[:]
+        has_cl = has_date = has_server = close_after = False
+        content_length = -1
+        for item in <list>headers:
+            if type(item) is not tuple or len(<tuple>item) != 2:
+                raise TypeError(f"header must be a (name, value) tuple, not {item!r}")
+            name, value = <tuple>item
+            entry = header_name(name)
+            if type(value) is not str:
+                raise TypeError(f"header {name!r}: value must be str, not {type(value).__name__}")
+            try:
+                raw = (<str>value).encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"header {name!r}: value is not latin-1")
+            if has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)):
+                raise ValueError(f"header {name!r}: control character in value")
+            kind = entry[1]
+            if kind == H_CONTENT_LENGTH:
+                content_length = parse_content_length(raw)
+                if content_length < 0 or has_cl:
+                    raise ValueError(f"invalid Content-Length {value!r}")
+                has_cl = True
+            elif kind == H_CONNECTION:
+                if "close" in (<str>value).lower():
+                    close_after = True
+                continue                    # the server writes its own Connection header
+            elif kind == H_HOP:
+                raise ValueError(f"hop-by-hop header {name!r} is the server's to set")
+            elif kind == H_DATE:
+                has_date = True
+            elif kind == H_SERVER:
+                has_server = True
+            buf_add_bytes(head, <bytes>entry[0])
+            buf_add_bytes(head, raw)
+            buf_add(head, "\r\n", 2)
+        code = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
+        self.no_body = code < 200 or code == 204 or code == 304
+        self.status_line = line
+        self.status = status
+        self.headers = headers
+        self.has_cl = has_cl
+        self.content_length = content_length
+        self.has_date = has_date
+        self.has_server = has_server
+        self.close_after = close_after
+        self.started = True
+        return self.write_cb
+
+    def write(self, data):
+        """PEP 3333 write(): push a body piece out now (blocking while the client is slow)."""
+        cdef Connection conn = self.conn
+        if not self.started:
+            raise AssertionError("write() before start_response()")
+        if conn is None or conn.state == CONN_CLOSED:
+            raise IOError("client disconnected")
+        self.body(data)
+        conn.flush_blocking(conn.loop.send_timeout)
+
+    cdef int send_head(self, long long known_length) except -1:
+        cdef Connection conn = self.conn
+        cdef bytearray out = conn.wbuf
+        if not self.started:
+            raise AssertionError("the app returned without calling start_response()")
+        buf_add_bytes(out, self.status_line)
+        if PyByteArray_GET_SIZE(self.head):
+            buf_add(out, PyByteArray_AS_STRING(self.head), PyByteArray_GET_SIZE(self.head))
+        if not self.has_server:
+            buf_add_bytes(out, SERVER_LINE)
+        if not self.has_date:
+            buf_add_bytes(out, conn.loop.date_line)
+        if self.no_body:
+            self.has_cl = True
+            self.content_length = 0
+        elif not self.has_cl:
+            if known_length >= 0:
+                buf_add_line(out, "Content-Length: %lld\r\n", known_length)
+                self.has_cl = True
+                self.content_length = known_length
+            elif self.is_head:
+                pass
+            elif not self.http10:
+                self.chunked = True
+                buf_add_bytes(out, CHUNKED_LINE)
+            else:
+                self.close_after = True
+        if self.close_after:
+            conn.keep = False
+        if not conn.keep:
+            buf_add_bytes(out, CLOSE_LINE)
+        elif self.http10:
+            buf_add_bytes(out, KEEPALIVE_LINE)
+        buf_add(out, "\r\n", 2)
+        self.head_sent = True
+        return 0
+
+    cdef int body(self, object data) except -1:
+        cdef Py_ssize_t n
+        cdef long long room
+        if not PyBytes_CheckExact(data):
+            if isinstance(data, bytes):
+                data = bytes(data)
+            else:
+                raise TypeError(f"response body must be bytes, not {type(data).__name__}")
+        n = PyBytes_GET_SIZE(data)
+        if n == 0:
+            return 0
+        if not self.head_sent:
+            self.send_head(-1)
+        if self.is_head or self.no_body:
+            self.sent += n
+            return 0
+        if self.has_cl:
+            room = self.content_length - self.sent
+            self.sent += n
+            if n > room:
+                self.conn.loop.logger.error(
+                    "app sent more than its Content-Length (%d): response truncated, connection closed",
+                    self.content_length)
+                self.conn.keep = False
+                if room > 0:
+                    self.conn.append(data[:room])
+                return 0
+            self.conn.append(data)
+        elif self.chunked:
+            self.sent += n
+            buf_add_line(self.conn.wbuf, "%llx\r\n", n)
+            self.conn.append(data)
+            buf_add(self.conn.wbuf, "\r\n", 2)
+        else:
+            self.sent += n
+            self.conn.append(data)
+        return 0
+
+    cdef int finish(self) except -1:
+        if not self.head_sent:
+            self.send_head(0)
+        if self.chunked:
+            buf_add_bytes(self.conn.wbuf, LAST_CHUNK)
+        elif self.has_cl and not self.is_head and not self.no_body and self.sent < self.content_length:
+            self.conn.loop.logger.error(
+                "app sent %d bytes of its Content-Length %d: connection closed", self.sent, self.content_length)
+            self.conn.keep = False
+        return 0
