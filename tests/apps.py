@@ -1,0 +1,308 @@
+"""WSGI apps the wire tests run inside a fastwsgi server process (imported there as tests.apps:NAME).
+
+`app` routes on the first PATH_INFO segment so one server process serves most tests; `CLOSED` counts result.close()
+calls per tag and is read back through /closed (the server is single-process, so the count is shared).
+"""
+import hashlib
+import io
+import json
+import os
+import sys
+from urllib.parse import parse_qsl
+
+BLOCK = bytes(range(256)) * 4096  # 1 MiB; tests.wire.pattern() builds the same bytes
+CLOSED = {}
+
+
+def _query(environ):
+    return dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+
+
+def _reply(start_response, body, status="200 OK", ctype="text/plain", extra=()):
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))] + list(extra))
+    return [body]
+
+
+def _json(start_response, obj, status="200 OK"):
+    return _reply(start_response, json.dumps(obj).encode(), status, "application/json")
+
+
+def read_body(environ):
+    """The whole request body, read with read(65536) calls (the form wsgiref.validate accepts)."""
+    inp = environ["wsgi.input"]
+    parts = []
+    while True:
+        part = inp.read(65536)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+
+
+def environ_json(environ):
+    """The environ as JSON-able data: str/bool/int values as they are, others as '<object>', plus checks."""
+    out = {}
+    for key, value in environ.items():
+        if value is None or isinstance(value, (str, bool, int, float)):
+            out[key] = value
+        elif isinstance(value, tuple) and all(isinstance(x, int) for x in value):
+            out[key] = list(value)
+        else:
+            out[key] = "<object>"
+    inp = environ.get("wsgi.input")
+    errors = environ.get("wsgi.errors")
+    out["_input_ok"] = all(hasattr(inp, a) for a in ("read", "readline", "readlines", "__iter__"))
+    out["_errors_ok"] = all(hasattr(errors, a) for a in ("write", "writelines", "flush"))
+    out["_file_wrapper_callable"] = callable(environ.get("wsgi.file_wrapper"))
+    body = read_body(environ) if inp is not None else None
+    out["_body"] = None if body is None else body.decode("latin-1")
+    out["_body_is_bytes"] = isinstance(body, bytes)
+    return out
+
+
+def echo_environ(environ, start_response):
+    return _json(start_response, environ_json(environ))
+
+
+def hello(environ, start_response):
+    return _reply(start_response, b"Hello, World!")
+
+
+def input_ops(inp, mode, n=3):
+    """Apply one reading pattern to a file-like; tests run the same on io.BytesIO for the expected result."""
+    if mode == "read_n":
+        out = []
+        while True:
+            part = inp.read(n)
+            if not part:
+                return out
+            out.append(part)
+    if mode == "read_all":
+        return [inp.read(), inp.read()]
+    if mode == "read_minus1":
+        return [inp.read(-1), inp.read(-1)]
+    if mode == "read_some":
+        return [inp.read(n)]
+    if mode in ("readline", "readline_limit"):
+        out = []
+        while True:
+            line = inp.readline() if mode == "readline" else inp.readline(n)
+            if not line:
+                return out
+            out.append(line)
+    if mode == "readlines":
+        return inp.readlines() + [inp.read()]
+    if mode == "iter":
+        return list(inp)
+    if mode == "mixed":
+        return [inp.read(2), inp.readline(), inp.read(3), inp.readline(), inp.read(), inp.readline()]
+    raise ValueError(mode)
+
+
+class Closing:
+    """A result iterable whose close() is counted in CLOSED[tag]."""
+
+    def __init__(self, tag, mode):
+        self.tag = tag
+        self.mode = mode
+
+    def __iter__(self):
+        if self.mode == "exc_first":
+            raise RuntimeError("close-exc-first-marker")
+        yield b"a"
+        if self.mode == "exc":
+            raise RuntimeError("close-exc-marker")
+        if self.mode == "stream":
+            for _ in range(1600):
+                yield BLOCK[:65536]
+        yield b"b"
+
+    def close(self):
+        CLOSED[self.tag] = CLOSED.get(self.tag, 0) + 1
+
+
+BAD_START = {
+    "status_bytes": (b"200 OK", []),
+    "status_short": ("20 OK", []),
+    "status_word": ("abc", []),
+    "status_none": (None, []),
+    "name_bytes": ("200 OK", [(b"X-Bad", "v")]),
+    "value_bytes": ("200 OK", [("X-Bad", b"v")]),
+    "value_int": ("200 OK", [("X-Bad", 1)]),
+    "name_crlf": ("200 OK", [("X-Bad\r\nX-Injected", "v")]),
+    "name_colon": ("200 OK", [("X-Bad: X-Injected", "v")]),
+    "name_nul": ("200 OK", [("X-Bad\x00X-Injected", "v")]),
+    "value_crlf": ("200 OK", [("X-Bad", "v\r\nX-Injected: 1")]),
+    "value_lf": ("200 OK", [("X-Bad", "v\nX-Injected: 1")]),
+    "value_cr": ("200 OK", [("X-Bad", "v\rX-Injected: 1")]),
+    "value_nul": ("200 OK", [("X-Bad", "v\x00X-Injected")]),
+}
+
+
+def _bad_start(environ, start_response, q):
+    status, headers = BAD_START[q["case"]]
+    start_response(status, [("Content-Type", "text/plain")] + headers)
+    return [b"body-of-bad-start"]
+
+
+def _exc_before(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-First", "1")])
+    try:
+        raise ValueError("exc-before-marker")
+    except ValueError:
+        start_response("500 Oops", [("Content-Type", "text/plain"), ("X-Second", "1")], sys.exc_info())
+    return [b"replaced"]
+
+
+def _exc_after(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first"
+    try:
+        raise ValueError("exc-after-marker")
+    except ValueError:
+        start_response("500 Oops", [("Content-Type", "text/plain")], sys.exc_info())
+    yield b"should-not-appear"
+
+
+def _twice(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    start_response("201 Created", [("Content-Type", "text/plain")])
+    return [b"twice"]
+
+
+def _write(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"a")
+    write(b"b")
+    return [b"c"]
+
+
+def _lazy(environ, start_response):
+    def gen():
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Lazy", "yes")])
+        yield b""
+        yield b"lazy"
+
+    return gen()
+
+
+def _gen(environ, start_response, q):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    for i in range(int(q.get("n", "3"))):
+        yield b"chunk%d;" % i
+
+
+def _status(environ, start_response, q):
+    start_response(f"{q['code']} Whatever", [("X-Status", "yes")])
+    if q.get("body"):
+        return [b"must-not-appear"]
+    if q.get("gen"):
+        return iter(())
+    return []
+
+
+def _raise_after(environ, start_response, q):
+    headers = [("Content-Type", "text/plain")]
+    if q.get("cl"):
+        headers.append(("Content-Length", "100"))
+    start_response("200 OK", headers)
+    yield b"partial"
+    raise RuntimeError("secret-boom-after")
+
+
+def _big(environ, start_response, q):
+    size = int(q["size"])
+    headers = [("Content-Type", "application/octet-stream")]
+    if not q.get("nocl"):
+        headers.append(("Content-Length", str(size)))
+    start_response("200 OK", headers)
+    for off in range(0, size, len(BLOCK)):
+        yield BLOCK[: min(len(BLOCK), size - off)]
+
+
+def _file(environ, start_response, q):
+    f = open(q["path"], "rb")
+    offset = int(q.get("offset", "0"))
+    f.seek(offset)
+    length = int(q["length"]) if "length" in q else os.fstat(f.fileno()).st_size - offset
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(length))])
+    return environ["wsgi.file_wrapper"](f, 65536)
+
+
+def _bytesio(environ, start_response, q):
+    data = BLOCK[:300000]
+    headers = [("Content-Type", "application/octet-stream")]
+    if not q.get("nocl"):
+        headers.append(("Content-Length", str(len(data))))
+    start_response("200 OK", headers)
+    return environ["wsgi.file_wrapper"](io.BytesIO(data), 8192)
+
+
+def _upload(environ, start_response):
+    inp = environ["wsgi.input"]
+    digest = hashlib.sha256()
+    size = biggest = 0
+    while True:
+        part = inp.read(65536)
+        if not part:
+            break
+        digest.update(part)
+        size += len(part)
+        biggest = max(biggest, len(part))
+    return _json(start_response, {"sha256": digest.hexdigest(), "size": size, "biggest_read": biggest})
+
+
+def app(environ, start_response):
+    """The router: /<route>[/...]?query."""
+    path = environ["PATH_INFO"]
+    route = path.split("/")[1] if path.count("/") else ""
+    q = _query(environ)
+    if route in ("", "hello"):
+        return hello(environ, start_response)
+    if route == "environ":
+        return echo_environ(environ, start_response)
+    if route == "qs":
+        return _reply(start_response, environ.get("QUERY_STRING", "").encode("latin-1"))
+    if route == "echo":
+        return _reply(start_response, read_body(environ))
+    if route == "noread":
+        return _reply(start_response, b"ignored")
+    if route == "input":
+        parts = input_ops(environ["wsgi.input"], q["mode"], int(q.get("n", "3")))
+        return _json(start_response, [p.decode("latin-1") for p in parts])
+    if route == "upload":
+        return _upload(environ, start_response)
+    if route == "gen":
+        return _gen(environ, start_response, q)
+    if route == "list":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"abcd"] if q.get("parts") == "1" else [b"ab", b"cd"]
+    if route == "status":
+        return _status(environ, start_response, q)
+    if route == "write":
+        return _write(environ, start_response)
+    if route == "lazy":
+        return _lazy(environ, start_response)
+    if route == "bad_start":
+        return _bad_start(environ, start_response, q)
+    if route == "exc_before":
+        return _exc_before(environ, start_response)
+    if route == "exc_after":
+        return _exc_after(environ, start_response)
+    if route == "twice":
+        return _twice(environ, start_response)
+    if route == "close":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Closing(q["tag"], q.get("mode", "ok"))
+    if route == "closed":
+        return _json(start_response, CLOSED)
+    if route == "raise_before":
+        raise RuntimeError("secret-boom-before")
+    if route == "raise_after":
+        return _raise_after(environ, start_response, q)
+    if route == "big":
+        return _big(environ, start_response, q)
+    if route == "file":
+        return _file(environ, start_response, q)
+    if route == "bytesio":
+        return _bytesio(environ, start_response, q)
+    return _reply(start_response, b"not found", "404 Not Found")

@@ -1,0 +1,243 @@
+"""Fixtures that run fastwsgi servers in child processes for the wire tests.
+
+The test process binds a listening socket on 127.0.0.1:0 and hands its fd to a child that calls
+fastwsgi.run(app, sockets=[sock], **options). Servers are cached per session by (app, validate, options) unless
+fresh=True; every server is stopped (SIGTERM, then SIGKILL) at the end and must not have crashed before that.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests import wire
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TEST_DEADLINE = 120  # seconds; a hung test fails instead of hanging the suite
+
+CHILD = """\
+import importlib, socket, sys
+import fastwsgi
+sock = socket.socket(fileno={fd})
+mod, name = {target!r}.split(":")
+app = getattr(importlib.import_module(mod), name)
+if {validate!r}:
+    from wsgiref.validate import validator
+    app = validator(app)
+run = getattr(fastwsgi, "run", None)
+if run is not None:
+    run(app, sockets=[sock], **{options!r})
+else:  # until fastwsgi.run lands: the bare loop
+    from fastwsgi._core import Loop
+    Loop(app, [sock], **{options!r}).run()
+"""
+
+
+def _tree(pid):
+    """pid and all its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+class Server:
+    """A fastwsgi child process serving target on 127.0.0.1:port; its stdout+stderr go to a file."""
+
+    def __init__(self, target, validate=False, **options):
+        self.target = target
+        self.validate = validate
+        self.options = options
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1024)
+        self.port = listener.getsockname()[1]
+        fd = listener.fileno()
+        code = CHILD.format(fd=fd, target=target, validate=validate, options=options)
+        self._log = tempfile.NamedTemporaryFile(prefix="fastwsgi-server-", suffix=".log", delete=False)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], pass_fds=[fd], cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        listener.close()  # the child owns it now; if the child dies, connects are refused instead of hanging
+        self.stopped = False
+        self.returncode = None
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
+            try:
+                with wire.Client(self.port, timeout=1.0) as c:
+                    c.send(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if c.sock.recv(16).startswith(b"HTTP/1."):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server {self.target} not answering after {timeout}s:\n{self.stderr}")
+
+    @property
+    def stderr(self):
+        with open(self._log.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def mark(self):
+        """A position in the log; pass it to since()/wait_log() to look at later output only."""
+        return os.path.getsize(self._log.name)
+
+    def since(self, mark):
+        with open(self._log.name, "rb") as f:
+            f.seek(mark)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, text, mark=0, timeout=5.0):
+        """Wait until text appears in the log after mark; returns the log since mark (asserts on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.since(mark)
+            if text in out:
+                return out
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in server log within {timeout}s; log since mark:\n{out[-3000:]}")
+            time.sleep(0.05)
+
+    @property
+    def alive(self):
+        return self.proc.poll() is None
+
+    def pids(self):
+        return _tree(self.proc.pid)
+
+    def rss_kb(self):
+        """Resident memory of the server process tree, in KiB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def cpu_seconds(self):
+        """utime + stime of the server process tree."""
+        ticks = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+            except OSError:
+                pass
+        return ticks / CLK_TCK
+
+    def stop(self):
+        """Stop the server; returns None if it was running until now, else a description of its crash."""
+        if self.stopped:
+            return None
+        self.stopped = True
+        crash = None
+        if self.proc.poll() is not None:
+            crash = f"server died during the tests with returncode {self.proc.returncode}"
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            if self.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM):
+                crash = f"server exited with returncode {self.proc.returncode} on SIGTERM"
+        self.returncode = self.proc.returncode
+        if crash:
+            crash += f"\n--- server log ---\n{self.stderr[-5000:]}"
+        else:
+            os.unlink(self._log.name)
+        return crash
+
+
+_LIVE = []
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """serve(target, validate=False, fresh=False, **options) -> Server; cached per session unless fresh."""
+    cache = {}
+
+    def factory(target="tests.apps:app", validate=False, fresh=False, **options):
+        key = (target, validate, tuple(sorted(options.items())))
+        if not fresh and key in cache and not cache[key].stopped:
+            return cache[key]
+        srv = Server(target, validate, **options)
+        _LIVE.append(srv)
+        if not fresh:
+            cache[key] = srv
+        return srv
+
+    yield factory
+    crashes = [c for c in (srv.stop() for srv in _LIVE) if c]
+    _LIVE.clear()
+    assert not crashes, "\n\n".join(crashes)
+
+
+@pytest.fixture(scope="session")
+def server(serve):
+    """The shared router server (tests.apps:app) with default options."""
+    return serve("tests.apps:app")
+
+
+@pytest.fixture
+def connect(server):
+    """connect(port=None, **kw) -> wire.Client, closed after the test."""
+    clients = []
+
+    def factory(port=None, **kw):
+        c = wire.Client(port or server.port, **kw)
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture(autouse=True)
+def _servers_survive():
+    """Fail the test during which a server process died, with its log."""
+    yield
+    for srv in _LIVE:
+        if not srv.stopped and not srv.alive:
+            crash = srv.stop()
+            pytest.fail(f"server {srv.target} died during this test: {crash}")
+
+
+@pytest.fixture(autouse=True)
+def _deadline():
+    """Bound every test in time (there is no pytest-timeout here)."""
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"test exceeded {TEST_DEADLINE}s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TEST_DEADLINE)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -1,0 +1,138 @@
+"""The WSGI environ as the app sees it (PEP 3333 plus the usual server extras), through the wire."""
+import pytest
+
+from tests import wire
+
+
+def environ_of(client, method="GET", target="/environ", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
+    resp = client.request(wire.request(method, target, headers, body, version, host), method)
+    assert resp.status == 200, resp
+    return resp.json()
+
+
+def test_pep3333_keys_and_extras(server, connect):
+    c = connect()
+    host = f"127.0.0.1:{server.port}"
+    env = environ_of(c, target="/environ/x?a=1", host=host)
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["PATH_INFO"] == "/environ/x"
+    assert env["QUERY_STRING"] == "a=1"
+    assert isinstance(env["SERVER_NAME"], str) and env["SERVER_NAME"]
+    assert env["SERVER_PORT"] == str(server.port)
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["HTTP_HOST"] == host
+    assert env["wsgi.version"] == [1, 0]
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.input"] == "<object>" and env["_input_ok"]
+    assert env["wsgi.errors"] == "<object>" and env["_errors_ok"]
+    assert isinstance(env["wsgi.multithread"], bool)
+    assert isinstance(env["wsgi.multiprocess"], bool)
+    assert env["wsgi.run_once"] is False
+    assert env["wsgi.input_terminated"] is True
+    assert env["_file_wrapper_callable"] is True
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["REMOTE_PORT"] == str(c.local_port)
+    assert env["RAW_URI"] == "/environ/x?a=1"
+    assert env["REQUEST_URI"] == "/environ/x?a=1"
+    cgi = {k: v for k, v in env.items() if "." not in k and not k.startswith("_")}
+    assert all(isinstance(v, str) for v in cgi.values()), cgi
+
+
+def test_path_info_percent_decoded_as_latin1(connect):
+    env = environ_of(connect(), target="/environ/caf%C3%A9")
+    assert env["PATH_INFO"] == "/environ/caf\u00c3\u00a9"  # the UTF-8 bytes as latin-1: 'cafÃ©'
+    assert env["RAW_URI"] == "/environ/caf%C3%A9"
+
+
+def test_path_info_decodes_slash_once(connect):
+    c = connect()
+    assert environ_of(c, target="/environ/a%2Fb")["PATH_INFO"] == "/environ/a/b"
+    assert environ_of(c, target="/environ/100%2541")["PATH_INFO"] == "/environ/100%41"  # decoded once, not twice
+
+
+def test_query_string_raw(connect):
+    c = connect()
+    env = environ_of(c, target="/environ/q?x=%20y&z=%2F+w&e=caf%C3%A9")
+    assert env["QUERY_STRING"] == "x=%20y&z=%2F+w&e=caf%C3%A9"
+    assert env["PATH_INFO"] == "/environ/q"
+    env = environ_of(c, target="/environ/noquery")
+    assert env["QUERY_STRING"] == ""
+
+
+def test_repeated_headers_joined(connect):
+    env = environ_of(
+        connect(),
+        headers=[("X-Multi", "a"), ("Cookie", "a=1"), ("X-Multi", "b"), ("Cookie", "b=2"), ("X-Multi", "c")],
+    )
+    assert env["HTTP_X_MULTI"] == "a, b, c"
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+
+
+def test_header_names_mapped(connect):
+    env = environ_of(connect(), headers=[("x-lower-case", "v1"), ("User-Agent", "ua/1"), ("ACCEPT", "*/*")])
+    assert env["HTTP_X_LOWER_CASE"] == "v1"
+    assert env["HTTP_USER_AGENT"] == "ua/1"
+    assert env["HTTP_ACCEPT"] == "*/*"
+
+
+def test_content_type_and_length_without_http_prefix(connect):
+    env = environ_of(
+        connect(), "POST", "/environ", headers=[("Content-Type", "text/plain; charset=utf-8")], body=b"hello"
+    )
+    assert env["CONTENT_TYPE"] == "text/plain; charset=utf-8"
+    assert env["CONTENT_LENGTH"] == "5"
+    assert "HTTP_CONTENT_TYPE" not in env
+    assert "HTTP_CONTENT_LENGTH" not in env
+    assert env["_body"] == "hello"
+
+
+def test_underscore_header_names_dropped(connect):
+    env = environ_of(
+        connect(), headers=[("X_Forwarded_For", "evil"), ("X-Forwarded-For", "good"), ("X_Only_Underscore", "evil")]
+    )
+    assert env["HTTP_X_FORWARDED_FOR"] == "good"
+    assert "HTTP_X_ONLY_UNDERSCORE" not in env
+    assert "evil" not in [v for v in env.values() if isinstance(v, str)]
+
+
+def test_underscore_header_alone_never_poses_as_dash(connect):
+    env = environ_of(connect(), headers=[("X_Forwarded_For", "evil")])
+    assert "HTTP_X_FORWARDED_FOR" not in env
+
+
+def test_server_protocol_http10(connect):
+    c = connect()
+    env = environ_of(c, version="HTTP/1.0")
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_server_name_without_host_header(server, connect):
+    env = environ_of(connect(), version="HTTP/1.0", host=None)
+    assert isinstance(env["SERVER_NAME"], str) and env["SERVER_NAME"]
+    assert env["SERVER_PORT"] == str(server.port)
+    assert "HTTP_HOST" not in env
+
+
+@pytest.mark.parametrize("method", ["PURGE", "OPTIONS", "DELETE", "PATCH"])
+def test_methods_passed_through(connect, method):
+    env = environ_of(connect(), method, "/environ")
+    assert env["REQUEST_METHOD"] == method
+
+
+def test_input_for_bodyless_request(connect):
+    env = environ_of(connect())
+    assert env["_input_ok"] and env["_body_is_bytes"]
+    assert env["_body"] == ""
+
+
+def test_environ_fresh_per_request(connect):
+    """Keys of one request must not leak into the next one on the same connection."""
+    c = connect()
+    first = environ_of(c, "POST", "/environ/1?x=1", headers=[("X-Only-First", "1"), ("Content-Type", "a/b")], body=b"x")
+    assert first["HTTP_X_ONLY_FIRST"] == "1"
+    second = environ_of(c, target="/environ/2")
+    assert "HTTP_X_ONLY_FIRST" not in second
+    assert "CONTENT_TYPE" not in second or second["CONTENT_TYPE"] == ""
+    assert second["QUERY_STRING"] == "" and second["PATH_INFO"] == "/environ/2"
+    assert second["_body"] == ""
