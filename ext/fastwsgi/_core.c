@@ -24248,7 +24248,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
  *             return self.app_error("calling the app")
  *         self.result = result             # <<<<<<<<<<<<<<
  *         try:
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
 */
   __Pyx_INCREF(__pyx_v_result);
   __Pyx_GIVEREF(__pyx_v_result);
@@ -24259,7 +24259,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
  *             return self.app_error("calling the app")
  *         self.result = result
  *         try:             # <<<<<<<<<<<<<<
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0
 */
   {
@@ -24274,7 +24274,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
       /* "ext/fastwsgi/connection.pyx":440
  *         self.result = result
  *         try:
- *             if type(result) is list and resp.started:             # <<<<<<<<<<<<<<
+ *             if type(result) is list and resp.started and not resp.head_sent:             # <<<<<<<<<<<<<<
  *                 total = 0
  *                 for item in <list>result:
 */
@@ -24287,15 +24287,24 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
 
         goto __pyx_L24_bool_binop_done;
       }
+      if (__pyx_v_resp->started) {
+      } else {
 
-      __pyx_t_2 = __pyx_v_resp->started;
+        __pyx_t_2 = __pyx_v_resp->started;
+        goto __pyx_L24_bool_binop_done;
+      }
+      __pyx_t_3 = (!__pyx_v_resp->head_sent);
+
+
+      __pyx_t_2 = __pyx_t_3;
+
       __pyx_L24_bool_binop_done:;
       if (__pyx_t_2) {
 
 
         /* "ext/fastwsgi/connection.pyx":441
  *         try:
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0             # <<<<<<<<<<<<<<
  *                 for item in <list>result:
  *                     if type(item) is not bytes:
@@ -24303,7 +24312,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
         __pyx_v_total = 0;
 
         /* "ext/fastwsgi/connection.pyx":442
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0
  *                 for item in <list>result:             # <<<<<<<<<<<<<<
  *                     if type(item) is not bytes:
@@ -24357,7 +24366,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
  *                     total += PyBytes_GET_SIZE(item)
  *                 if total >= 0:
 */
-            goto __pyx_L27_break;
+            goto __pyx_L28_break;
 
             /* "ext/fastwsgi/connection.pyx":443
  *                 total = 0
@@ -24378,7 +24387,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
           __pyx_v_total = (__pyx_v_total + PyBytes_GET_SIZE(__pyx_v_item));
 
           /* "ext/fastwsgi/connection.pyx":442
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0
  *                 for item in <list>result:             # <<<<<<<<<<<<<<
  *                     if type(item) is not bytes:
@@ -24386,11 +24395,11 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
 */
         }
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        goto __pyx_L29_for_end;
-        __pyx_L27_break:;
+        goto __pyx_L30_for_end;
+        __pyx_L28_break:;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        goto __pyx_L29_for_end;
-        __pyx_L29_for_end:;
+        goto __pyx_L30_for_end;
+        __pyx_L30_for_end:;
 
         /* "ext/fastwsgi/connection.pyx":447
  *                         break
@@ -24498,7 +24507,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
         /* "ext/fastwsgi/connection.pyx":440
  *         self.result = result
  *         try:
- *             if type(result) is list and resp.started:             # <<<<<<<<<<<<<<
+ *             if type(result) is list and resp.started and not resp.head_sent:             # <<<<<<<<<<<<<<
  *                 total = 0
  *                 for item in <list>result:
 */
@@ -24518,13 +24527,13 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
 
         __pyx_t_2 = __pyx_t_3;
 
-        goto __pyx_L35_bool_binop_done;
+        goto __pyx_L36_bool_binop_done;
       }
       if (__pyx_v_resp->started) {
       } else {
 
         __pyx_t_2 = __pyx_v_resp->started;
-        goto __pyx_L35_bool_binop_done;
+        goto __pyx_L36_bool_binop_done;
       }
       __pyx_t_3 = (!__pyx_v_resp->is_head);
 
@@ -24534,14 +24543,14 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
 
         __pyx_t_2 = __pyx_t_3;
 
-        goto __pyx_L35_bool_binop_done;
+        goto __pyx_L36_bool_binop_done;
       }
       __pyx_t_3 = (!__pyx_v_resp->no_body);
 
 
       __pyx_t_2 = __pyx_t_3;
 
-      __pyx_L35_bool_binop_done:;
+      __pyx_L36_bool_binop_done:;
       if (__pyx_t_2) {
 
 
@@ -24617,7 +24626,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
  *             return self.app_error("calling the app")
  *         self.result = result
  *         try:             # <<<<<<<<<<<<<<
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0
 */
     }
@@ -24667,7 +24676,7 @@ static int __pyx_f_8fastwsgi_5_core_10Connection_run_app(struct __pyx_obj_8fastw
  *             return self.app_error("calling the app")
  *         self.result = result
  *         try:             # <<<<<<<<<<<<<<
- *             if type(result) is list and resp.started:
+ *             if type(result) is list and resp.started and not resp.head_sent:
  *                 total = 0
 */
     __pyx_L19_except_error:;

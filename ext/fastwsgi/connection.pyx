@@ -437,7 +437,7 @@ cdef class Connection(Watcher):
             return self.app_error("calling the app")
         self.result = result
         try:
-            if type(result) is list and resp.started:
+            if type(result) is list and resp.started and not resp.head_sent:
                 total = 0
                 for item in <list>result:
                     if type(item) is not bytes:
