@@ -1,0 +1,1 @@
+"""WSGI apps every benchmarked server runs: the same files for all peers."""

@@ -1,0 +1,12 @@
+"""POST echo: reads the whole body (CONTENT_LENGTH bytes) and sends it back."""
+
+
+def app(environ, start_response):
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,220 @@
+"""The servers under comparison: how each is installed (one venv per peer) and how it is started.
+
+Venvs live outside the repository, in $FASTWSGI_BENCH_CACHE (default ~/.cache/fastwsgi-bench)/venvs/<venv>.
+A venv is (re)installed when its marker file is missing; `ours` is also reinstalled whenever the repository's
+HEAD or its uncommitted changes under src/, ext/, setup.py, pyproject.toml differ from what was installed.
+
+Every Python peer serves the same files, bench/apps/<app>.py, imported as `bench.apps.<app>:app` with the
+repository root as working directory. Each `command()` returns the argv (before `taskset`) or None when the peer
+cannot run that configuration (e.g. several workers).
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from measure import HERE
+
+REPO = HERE.parent
+CACHE = Path(os.environ.get("FASTWSGI_BENCH_CACHE", Path.home() / ".cache" / "fastwsgi-bench"))
+VENVS = CACHE / "venvs"
+MARKER = ".bench-installed"
+
+HELLO_BODY = "Hello, World!"
+
+# name -> (venv, pip steps, packages whose versions are reported)
+# Each pip step is one `pip install` argv tail. Flask goes into every Python peer for the flask scenario.
+INSTALL = {
+    "ours": ("ours", [["--upgrade", "pip"], [str(REPO), "flask"]], ["fastwsgi", "httptools"]),
+    "bjoern": ("bjoern", [["bjoern", "flask"]], ["bjoern"]),
+    "cfastwsgi": ("cfastwsgi", [["fastwsgi", "flask"]], ["fastwsgi"]),
+    "granian": ("granian", [["granian", "flask"]], ["granian"]),
+    # meinheld pins an ancient greenlet that no longer builds on 3.11: install a current greenlet first, then
+    # meinheld itself without its dependency pins.
+    "meinheld": ("meinheld", [["--upgrade", "greenlet", "setuptools", "wheel"],
+                              ["--no-deps", "--no-build-isolation", "meinheld"], ["flask"]],
+                 ["meinheld", "greenlet"]),
+    "uwsgi": ("uwsgi", [["uwsgi", "flask"]], ["uwsgi"]),
+    "waitress": ("waitress", [["waitress", "flask"]], ["waitress"]),
+    "gunicorn-sync": ("gunicorn", [["gunicorn", "flask"]], ["gunicorn"]),
+    "gunicorn-gthread": ("gunicorn", [["gunicorn", "flask"]], ["gunicorn"]),
+    "tool": ("tool", [["matplotlib"]], ["matplotlib"]),
+}
+
+ALL_PEERS = ["nginx", "ours", "bjoern", "cfastwsgi", "granian", "meinheld", "uwsgi", "waitress",
+             "gunicorn-sync", "gunicorn-gthread"]
+LABELS = {
+    "nginx": "nginx `return 200` (no Python)",
+    "ours": "fastwsgi (ours)",
+    "bjoern": "bjoern",
+    "cfastwsgi": "fastwsgi C (PyPI, unrelated)",
+    "granian": "granian WSGI",
+    "meinheld": "meinheld",
+    "uwsgi": "uWSGI",
+    "waitress": "waitress",
+    "gunicorn-sync": "gunicorn sync",
+    "gunicorn-gthread": "gunicorn gthread",
+}
+
+
+class InstallError(Exception):
+    pass
+
+
+def venv_dir(peer):
+    return VENVS / INSTALL[peer][0]
+
+
+def python(peer):
+    return str(venv_dir(peer) / "bin" / "python")
+
+
+def _ours_stamp():
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True).stdout
+    head = git("rev-parse", "HEAD")
+    diff = git("diff", "HEAD", "--", "src", "ext", "setup.py", "pyproject.toml")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "src", "ext", "setup.py",
+                    "pyproject.toml")
+    digest = hashlib.sha256(diff + untracked)
+    for name in untracked.decode().split():
+        try:
+            digest.update((REPO / name).read_bytes())
+        except OSError:
+            pass
+    return head.decode().strip() + " " + digest.hexdigest()[:16]
+
+
+def ensure_venv(peer, *, force=False, log=print):
+    """Create/upgrade the peer's venv; raise InstallError with the pip output's tail on failure."""
+    if peer == "nginx":
+        if not shutil.which("nginx"):
+            raise InstallError("nginx not found (run with --install)")
+        return
+    vdir = venv_dir(peer)
+    marker = vdir / MARKER
+    stamp = _ours_stamp() if peer == "ours" else "installed"
+    if not force and marker.exists() and marker.read_text() == stamp:
+        return
+    log(f"[install] {peer}: venv {vdir}")
+    if not (vdir / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(vdir)], check=True)
+    for step in INSTALL[peer][1]:
+        argv = [str(vdir / "bin" / "python"), "-m", "pip", "install", "-q"]
+        if peer == "ours" and str(REPO) in step:
+            argv += ["--force-reinstall", "--no-cache-dir"]
+        proc = subprocess.run(argv + step, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            marker.unlink(missing_ok=True)
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise InstallError(f"pip install {' '.join(step)} failed:\n{tail}")
+    marker.write_text(stamp)
+
+
+def versions(peer):
+    if peer == "nginx":
+        out = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+        return out.stderr.strip().replace("nginx version: ", "")
+    code = ("import importlib.metadata as m, sys\n"
+            "for n in sys.argv[1:]:\n"
+            "    try: print(n, m.version(n))\n"
+            "    except Exception: print(n, '?')")
+    out = subprocess.run([python(peer), "-c", code, *INSTALL[peer][2]], capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())
+    return ", ".join(out.stdout.split("\n")).strip(", ")
+
+
+def ours_has_cli():
+    exe = venv_dir("ours") / "bin" / "fastwsgi"
+    if not exe.exists():
+        return False
+    try:
+        return subprocess.run([str(exe), "--version"], capture_output=True, timeout=20,
+                              cwd=tempfile.gettempdir()).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def command(peer, app, port, workers, workdir):
+    """argv for `peer` serving bench/apps/<app>.py on 127.0.0.1:port with `workers` processes, or None."""
+    target = f"bench.apps.{app}:app"
+    host = "127.0.0.1"
+    if peer == "nginx":
+        return nginx_command(app, port, workers, workdir)
+    vbin = venv_dir(peer) / "bin"
+    launch = [str(vbin / "python"), str(HERE / "launch.py")]
+    if peer == "ours":
+        if ours_has_cli():
+            return [str(vbin / "fastwsgi"), "-w", str(workers), "-b", f"{host}:{port}", target]
+        return launch + ["ours", target, host, str(port)] if workers == 1 else None
+    if peer in ("bjoern", "meinheld"):
+        return launch + [peer, target, host, str(port), str(workers)]
+    if peer in ("cfastwsgi", "waitress"):
+        return launch + [peer, target, host, str(port)] if workers == 1 else None
+    if peer == "granian":
+        return [str(vbin / "granian"), "--interface", "wsgi", "--workers", str(workers),
+                "--runtime-threads", "1", "--blocking-threads", "1", "--no-ws", "--no-access-log",
+                "--log-level", "warning", "--working-dir", str(REPO), "--host", host, "--port", str(port),
+                target]
+    if peer == "uwsgi":
+        # --http-socket: uWSGI's own HTTP parser in the worker, no router process; it closes after each
+        # response (keep-alive on http-socket blocks a sync worker on one client).
+        argv = [str(vbin / "uwsgi"), "--http-socket", f"{host}:{port}", "--module", target,
+                "--pythonpath", str(REPO), "--processes", str(workers), "--threads", "1", "--disable-logging",
+                "--need-app", "--die-on-term", "--listen", "1024", "--max-fd", "20000"]
+        return argv + (["--master"] if workers > 1 else [])
+    if peer in ("gunicorn-sync", "gunicorn-gthread"):
+        kind = peer.split("-")[1]
+        return [str(vbin / "gunicorn"), "-w", str(workers), "-k", kind, "--threads", "1",
+                "-b", f"{host}:{port}", "--chdir", str(REPO), "--log-level", "warning", target]
+    raise ValueError(peer)
+
+
+NGINX_CONF = """\
+{user}worker_processes {workers};
+worker_rlimit_nofile 30000;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    sendfile on;
+    tcp_nodelay on;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        location / {{
+{location}
+        }}
+    }}
+}}
+"""
+
+
+def nginx_command(app, port, workers, workdir):
+    """nginx with a config in `workdir`: `return 200` for hello, a static 10 MB file for files; else None."""
+    if app == "hello":
+        location = f'            default_type text/plain;\n            return 200 "{HELLO_BODY}";'
+    elif app == "files":
+        with open(os.path.join(workdir, "10mb.bin"), "wb") as f:
+            f.write(os.urandom(1024 * 1024) * 10)
+        location = (f"            default_type application/octet-stream;\n            root {workdir};\n"
+                    "            rewrite ^ /10mb.bin break;")
+    else:
+        return None
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "", workers=workers,
+                                  dir=workdir, port=port, location=location))
+    return ["nginx", "-p", workdir, "-c", conf]

@@ -1,0 +1,193 @@
+"""Scenarios and the procedure of one measured run (start, check, warm up, measure, stop).
+
+A run returns a dict of numbers (see `measure_run`); failures raise measure.BenchError and are recorded.
+"""
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import measure
+import peers
+from measure import BenchError
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    app: str = "hello"
+    conns: int = 50
+    threads: int = 1
+    script: str = "plain.lua"
+    args: tuple = ()
+    workers: int = 1
+    server_cpus: str = "0"
+    wrk_cpus: str = "1"
+    idle: int = 0              # idle keep-alive connections held open during the load
+    kind: str = "wrk"          # wrk | soak | rss
+    ready_body: bytes = b""    # POST this body in the readiness check
+    expect: object = None      # callable(body) -> bool for the readiness check
+    peers_only: tuple = field(default_factory=tuple)  # restrict to these peers (empty: all)
+
+
+def _hello(body):
+    return body == peers.HELLO_BODY.encode()
+
+
+SCENARIOS = {s.name: s for s in [
+    Scenario("hello", "hello world, keep-alive, wrk -t1 -c50", expect=_hello),
+    Scenario("pipeline", "hello world, pipelined depth 16, wrk -t1 -c50", script="pipeline.lua", args=(16,),
+             expect=_hello),
+    Scenario("flask", "Flask hello app, keep-alive, wrk -t1 -c50", app="flask_hello", expect=_hello),
+    Scenario("post64k", "64 KB POST echo, wrk -t1 -c50", app="echo", script="post.lua", args=(65536,),
+             ready_body=b"x" * 65536, expect=lambda b: b == b"x" * 65536),
+    Scenario("file10m", "10 MB file via wsgi.file_wrapper, wrk -t1 -c8", app="files", conns=8,
+             expect=lambda b: len(b) == 10 * 1024 * 1024),
+    Scenario("idle1k", "hello + 1,000 idle keep-alive connections, wrk -t1 -c50", idle=1000, expect=_hello),
+    Scenario("workers2", "hello, 2 workers on both cores, wrk -t2 -c50 on both cores", threads=2, workers=2,
+             server_cpus="0,1", wrk_cpus="0,1", expect=_hello),
+    Scenario("soak", "soak: N hello requests in 5 s wrk slices, server RSS at start and end", kind="soak",
+             expect=_hello),
+    Scenario("rss10k", "server RSS per idle keep-alive connection, 10,000 connections", kind="rss", idle=10000,
+             expect=_hello),
+]}
+QUICK_SET = ["hello", "pipeline", "flask"]
+
+
+_PORT_MARK = 54321
+
+
+def describe_commands(scenario, peer, seconds, workdir):
+    """The exact server and load-generator command lines (PORT stands for the ephemeral port)."""
+    argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir)
+    if argv is None:
+        return None
+    server = " ".join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
+    wrk = " ".join(["taskset", "-c", scenario.wrk_cpus, *_wrk_argv(scenario, "PORT", seconds)])
+    return server, wrk
+
+
+def _wrk_argv(scenario, port, seconds):
+    cmd = measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns, seconds=seconds,
+                              script=scenario.script, args=scenario.args)
+    cmd[cmd.index("-s") + 1] = f"bench/wrk/{scenario.script}+done.lua"
+    return cmd
+
+
+def measure_run(scenario, peer, *, seconds, warmup, soak_requests, logdir, tag):
+    """One measured run of `peer` in `scenario`; returns a dict of results. Stops the server in all cases."""
+    workdir = tempfile.mkdtemp(prefix=f"fastwsgi-bench-{peer}-")
+    server = holder = None
+    try:
+        port = measure.free_port()
+        argv = peers.command(peer, scenario.app, port, scenario.workers, workdir)
+        if argv is None:
+            raise BenchError("configuration not supported by this peer")
+        log = logdir / f"{tag}.log"
+        server = measure.spawn(argv, cpus=scenario.server_cpus, cwd=str(peers.REPO), log=log)
+        sid = server.pid
+        measure.wait_ready(server, port, method="POST" if scenario.ready_body else "GET",
+                           body=scenario.ready_body, expect=scenario.expect)
+        if scenario.kind == "rss":
+            return _rss_run(scenario, peer, server, sid, port)
+        wrk = lambda secs: measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns,  # noqa
+                                               seconds=secs, script=scenario.script, args=scenario.args)
+        if warmup > 0:
+            measure.run_wrk(wrk(warmup), cpus=scenario.wrk_cpus, seconds=warmup, cwd=str(peers.REPO))
+        _alive(server)
+        result = {}
+        if scenario.idle:
+            holder = measure.Holder(sys.executable, port, scenario.idle, cpus=scenario.wrk_cpus,
+                                    cwd=str(peers.REPO))
+            opened = holder.open()
+            result["idle_held"] = opened["held"]
+        if scenario.kind == "soak":
+            result.update(_soak(scenario, server, sid, wrk, soak_requests))
+        else:
+            rss0, cpu0 = measure.rss_bytes(sid), measure.cpu_seconds(sid)
+            summary = measure.run_wrk(wrk(seconds), cpus=scenario.wrk_cpus, seconds=seconds,
+                                      cwd=str(peers.REPO))
+            cpu1, rss1 = measure.cpu_seconds(sid), measure.rss_bytes(sid)
+            result.update(_numbers(summary, cpu1 - cpu0))
+            result.update(rss_start=rss0, rss_end=rss1)
+        if holder is not None:
+            result["idle_open_after"] = holder.check()["open"]
+        _alive(server)
+        return result
+    finally:
+        if holder is not None:
+            holder.close()
+        if server is not None:
+            measure.stop(server)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _alive(server):
+    if server.poll() is not None:
+        raise BenchError(f"server exited with code {server.returncode} during the run")
+
+
+def _numbers(summary, cpu_s):
+    reqs = summary["requests"]
+    secs = summary["duration_us"] / 1e6
+    return {
+        "requests": reqs,
+        "rps": reqs / secs if secs else 0.0,
+        "mbps": summary["bytes"] / secs / 1e6 if secs else 0.0,
+        "p50_us": summary["p50_us"],
+        "p99_us": summary["p99_us"],
+        "non2xx": summary["status"],
+        "sock_errors": summary["connect"] + summary["read"] + summary["write"] + summary["timeout"],
+        "cpu_s": cpu_s,
+        "cpu_us_per_req": cpu_s * 1e6 / reqs if reqs else None,
+    }
+
+
+def _soak(scenario, server, sid, wrk, soak_requests):
+    """wrk in 5 s slices until `soak_requests` responses (bounded by 40 slices); RSS before and after."""
+    rss0, cpu0 = measure.rss_bytes(sid), measure.cpu_seconds(sid)
+    total = {"requests": 0, "duration_us": 0, "bytes": 0, "connect": 0, "read": 0, "write": 0, "status": 0,
+             "timeout": 0, "p50_us": 0, "p99_us": 0}
+    p50s, p99s = [], []
+    for _ in range(40):
+        s = measure.run_wrk(wrk(5), cpus=scenario.wrk_cpus, seconds=5, cwd=str(peers.REPO))
+        for k in ("requests", "duration_us", "bytes", "connect", "read", "write", "status", "timeout"):
+            total[k] += s[k]
+        p50s.append(s["p50_us"])
+        p99s.append(s["p99_us"])
+        _alive(server)
+        if total["requests"] >= soak_requests or s["requests"] == 0:
+            break
+    total["p50_us"], total["p99_us"] = sorted(p50s)[len(p50s) // 2], max(p99s)
+    cpu1, rss1 = measure.cpu_seconds(sid), measure.rss_bytes(sid)
+    out = _numbers(total, cpu1 - cpu0)
+    out.update(rss_start=rss0, rss_end=rss1)
+    return out
+
+
+def _rss_run(scenario, peer, server, sid, port):
+    """Server RSS before and after opening `scenario.idle` keep-alive connections (each served once)."""
+    time.sleep(0.5)
+    rss0 = measure.rss_bytes(sid)
+    holder = measure.Holder(sys.executable, port, scenario.idle, cpus="1", cwd=str(peers.REPO))
+    try:
+        opened = holder.open()
+        rss1 = measure.rss_bytes(sid)
+        still = holder.check()["open"]
+    finally:
+        holder.close()
+    _alive(server)
+    held = opened["held"]
+    return {"rss_start": rss0, "rss_end": rss1, "idle_held": held, "idle_open_after": still,
+            "open_seconds": opened["seconds"],
+            "rss_per_conn": (rss1 - rss0) / held if held else None}
+
+
+def check_tools():
+    missing = [t for t in ("wrk", "taskset") if not shutil.which(t)]
+    if missing:
+        raise SystemExit(f"missing tools: {', '.join(missing)} (run with --install)")
+    subprocess.run(["taskset", "-c", "1", "true"], check=True)

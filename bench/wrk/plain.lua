@@ -1,0 +1,1 @@
+-- GET / with wrk's static request (keep-alive).
