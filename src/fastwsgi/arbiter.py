@@ -1,0 +1,486 @@
+"""The master process: owns the listening sockets, forks workers and keeps the right number of them alive.
+
+Signal handlers only enqueue the signal and wake the master through a pipe. The main loop then dispatches
+`handle_<sig>`, reaps dead workers, murders silent ones (--timeout) and manages the worker count:
+
+  TERM      graceful stop: workers finish in-flight requests within --graceful-timeout, then the master exits 0
+  INT, QUIT quick stop
+  HUP       re-read the config, start new workers, retire the old ones once the new ones serve
+  TTIN/TTOU one worker more / less
+  USR1      reopen log files (master and workers)
+  USR2      fork+exec a new master that inherits the listening sockets ($FASTWSGI_FD); this old master keeps
+            serving until told: WINCH retires its workers, TERM stops it (the new master then takes over the pidfile)
+  CHLD      reap
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any, Callable, Optional
+
+from fastwsgi import heartbeat as hb
+from fastwsgi import systemd
+from fastwsgi.app_loader import load_app
+from fastwsgi.config import Config, version
+from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, ConfigError, HaltServer
+from fastwsgi.logs import Logs
+from fastwsgi.sockets import INHERITED_FDS_ENV, close_listeners, create_listeners, describe, inherited_fds
+from fastwsgi.worker import Worker, child_main, set_proc_title
+
+OLD_MASTER_ENV = "FASTWSGI_PID"   # set for a master started by SIGUSR2: the pid of the master that started it
+
+SIGNAL_NAMES = {getattr(signal, f"SIG{name}"): name.lower()
+                for name in "HUP QUIT INT TERM TTIN TTOU USR1 USR2 WINCH CHLD".split()}
+
+
+class Pidfile:
+    """The master's pid file, written atomically; removed only while it still holds our pid."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def create(self, pid: int) -> None:
+        tmp = f"{self.path}.{pid}.tmp"
+        with open(tmp, "w") as handle:
+            handle.write(f"{pid}\n")
+        os.rename(tmp, self.path)
+
+    def rename(self, path: str) -> None:
+        os.rename(self.path, path)
+        self.path = path
+
+    def unlink(self, pid: int) -> None:
+        try:
+            with open(self.path) as handle:
+                if int(handle.read().strip() or 0) == pid:
+                    os.unlink(self.path)
+        except (OSError, ValueError):
+            pass
+
+
+class Arbiter:
+    """Run with `Arbiter(cfg).run()`; returns when stopped, raises HaltServer when workers cannot boot."""
+
+    def __init__(self, cfg: Config, logs: Optional[Logs] = None, app: Optional[Callable] = None) -> None:
+        self.cfg = cfg
+        self.logs = logs or Logs.from_config(cfg)
+        self.log = self.logs.error
+        self.app = app
+        self.pid = os.getpid()
+        self.listeners: list = []
+        self.workers: dict = {}
+        self.num_workers = cfg.workers
+        self.worker_age = 0
+        self.reexec_pid = 0
+        self.master_pid = 0
+        self.sig_queue: list = []
+        self.pipe: list = []
+        self.pidfile: Optional[Pidfile] = None
+        self.ready = False
+        self.to_retire: list = []
+        self.retire_deadline = 0.0
+        self.systemd = False
+        self.stopping = False
+        self.start_environ = dict(os.environ)
+        self.start_cwd = os.getcwd()
+        self.start_args = self._start_args()
+
+    @property
+    def master_name(self) -> str:
+        return "Master.2" if self.master_pid else "Master"
+
+    @staticmethod
+    def _start_args() -> list:
+        orig = getattr(sys, "orig_argv", None)
+        if orig:
+            return [sys.executable, *orig[1:]]
+        return [sys.executable, *sys.argv]
+
+    # ------------------------------------------------------------------------------------------------------ startup
+    def start(self) -> None:
+        """on_starting, environment, pidfile, signals, sockets, preload. Raises BindError/AppImportError."""
+        cfg = self.cfg
+        self.pid = os.getpid()
+        if OLD_MASTER_ENV in os.environ:
+            self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
+        self.log.info("Starting fastwsgi %s", version())
+        cfg.on_starting(self)
+        os.umask(cfg.umask)
+        os.environ.update(cfg.env)
+        if cfg.pidfile:
+            self.pidfile = Pidfile(cfg.pidfile + (".2" if self.master_pid else ""))
+            self.pidfile.create(self.pid)
+        self.init_signals()
+
+        fds = inherited_fds(os.environ)
+        if not fds:
+            fds = systemd.listen_fds(os.environ)
+            self.systemd = bool(fds)
+        self.listeners = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask, inherited=fds)
+        for sock in self.listeners:
+            self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
+        if cfg.preload_app and self.app is None:
+            self.app = load_app(cfg.app_uri)
+
+    def init_signals(self) -> None:
+        for fd in self.pipe:
+            os.close(fd)
+        self.pipe = list(os.pipe())
+        for fd in self.pipe:
+            os.set_blocking(fd, False)
+        for sig in SIGNAL_NAMES:
+            signal.signal(sig, self.signal)
+
+    def signal(self, sig: int, frame: Any) -> None:
+        """Only enqueue and wake the main loop."""
+        if sig == signal.SIGCHLD and sig in self.sig_queue:
+            pass
+        elif len(self.sig_queue) < 10:
+            self.sig_queue.append(sig)
+        self.wakeup()
+
+    def wakeup(self) -> None:
+        try:
+            os.write(self.pipe[1], b".")
+        except (OSError, IndexError):
+            pass
+
+    # ------------------------------------------------------------------------------------------------------- loop
+    def run(self) -> None:
+        """Start, then supervise until stopped. Raises HaltServer (after cleaning up) when a worker cannot boot."""
+        self.start()
+        set_proc_title(f"fastwsgi: master [{self.cfg.proc_title}]")
+        try:
+            self.manage_workers()
+            while True:
+                self.maybe_promote_master()
+                self.wait_for_signals(1.0)
+                while self.sig_queue:
+                    sig = self.sig_queue.pop(0)
+                    name = SIGNAL_NAMES.get(sig, str(sig))
+                    if sig != signal.SIGCHLD:
+                        self.log.info("Handling signal: %s", name)
+                    getattr(self, f"handle_{name}")()
+                self.reap_workers()
+                self.murder_workers()
+                self.manage_workers()
+                self.check_ready()
+        except StopIteration:
+            self.halt()
+        except HaltServer as exc:
+            self.halt(exc.reason, exc.exit_status, graceful=False)
+            raise
+        except KeyboardInterrupt:
+            self.halt(graceful=False)
+
+    def wait_for_signals(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select([self.pipe[0]], [], [], timeout)
+            if ready:
+                while os.read(self.pipe[0], 4096):
+                    pass
+        except BlockingIOError:
+            pass
+        except InterruptedError:
+            pass
+
+    def check_ready(self) -> None:
+        if self.ready:
+            return
+        if any(worker.heartbeat.state == hb.SERVING for worker in self.workers.values()):
+            self.ready = True
+            self.cfg.when_ready(self)
+            systemd.notify("READY=1")
+            self.log.info("Ready: %d worker(s) serving", self.num_workers)
+
+    # ---------------------------------------------------------------------------------------------------- signals
+    def handle_chld(self) -> None:
+        self.reap_workers()
+
+    def handle_term(self) -> None:
+        raise StopIteration
+
+    def handle_int(self) -> None:
+        self.stop(graceful=False)
+        raise StopIteration
+
+    handle_quit = handle_int
+
+    def handle_hup(self) -> None:
+        self.log.info("Hang up: %s", self.master_name)
+        self.reload()
+
+    def handle_ttin(self) -> None:
+        self.set_num_workers(self.num_workers + 1)
+
+    def handle_ttou(self) -> None:
+        if self.num_workers > 1:
+            self.set_num_workers(self.num_workers - 1)
+
+    def handle_usr1(self) -> None:
+        self.logs.reopen()
+        self.kill_workers(signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        self.reexec()
+
+    def handle_winch(self) -> None:
+        if self.reexec_pid:
+            self.log.info("Graceful stop of workers (a new master runs: pid %s)", self.reexec_pid)
+            self.set_num_workers(0)
+        else:
+            self.log.debug("SIGWINCH ignored: no new master")
+
+    def set_num_workers(self, value: int) -> None:
+        old, self.num_workers = self.num_workers, value
+        if old != value:
+            self.cfg.nworkers_changed(self, value, old)
+
+    # --------------------------------------------------------------------------------------------------- workers
+    def active_workers(self) -> list:
+        return [w for w in self.workers.values() if not w.retiring and w not in self.to_retire]
+
+    def manage_workers(self) -> None:
+        """Spawn up to num_workers; retire old workers once their replacements serve; retire the oldest extras."""
+        if self.stopping:
+            return
+        active = self.active_workers()
+        for _ in range(self.num_workers - len(active)):
+            self.spawn_worker()
+        if self.to_retire:
+            fresh = self.active_workers()
+            if all(w.heartbeat.state == hb.SERVING for w in fresh) or time.monotonic() > self.retire_deadline:
+                for worker in self.to_retire:
+                    self.retire(worker)
+                self.to_retire = []
+        active = sorted(self.active_workers(), key=lambda w: w.age)
+        while len(active) > self.num_workers:
+            self.retire(active.pop(0))
+
+    def retire(self, worker: Worker) -> None:
+        if worker.pid not in self.workers or worker.retiring:
+            return
+        worker.retiring = True
+        worker.retire_deadline = time.monotonic() + self.cfg.graceful_timeout + 5.0
+        self.kill_worker(worker.pid, signal.SIGTERM)
+
+    def spawn_worker(self) -> int:
+        self.worker_age += 1
+        worker = Worker(self.worker_age, self.pid, self.listeners, self.app, self.cfg, self.logs, server=self)
+        self.cfg.pre_fork(self, worker)
+        pid = os.fork()
+        if pid:
+            worker.pid = pid
+            self.workers[pid] = worker
+            return pid
+        for other in self.workers.values():
+            other.heartbeat.close()
+        child_main(worker, self, close_fds=self.pipe)  # never returns
+        return 0
+
+    def kill_workers(self, sig: int) -> None:
+        for pid in list(self.workers):
+            self.kill_worker(pid, sig)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                worker.heartbeat.close()
+
+    def murder_workers(self) -> None:
+        """SIGABRT a worker silent past --timeout, SIGKILL it on the next pass; SIGKILL overdue retirees."""
+        timeout = self.cfg.timeout
+        now = time.monotonic()
+        for pid, worker in list(self.workers.items()):
+            if worker.retiring and now > worker.retire_deadline:
+                self.log.warning("Worker (pid:%s) still retiring after --graceful-timeout: SIGKILL", pid)
+                self.kill_worker(pid, signal.SIGKILL)
+                continue
+            if not timeout or worker.heartbeat.silence() <= timeout:
+                continue
+            if not worker.aborted:
+                self.log.critical("WORKER TIMEOUT (pid:%s)", pid)
+                worker.aborted = True
+                self.kill_worker(pid, signal.SIGABRT)
+            else:
+                self.kill_worker(pid, signal.SIGKILL)
+
+    def reap_workers(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if not pid:
+                return
+            if pid == self.reexec_pid:
+                self.log.warning("New master (pid:%s) exited with status %s", pid, _describe_status(status))
+                self.reexec_pid = 0
+                continue
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self._log_exit(worker, status)
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            booting = worker.heartbeat.state == hb.BOOTING
+            reason = worker.heartbeat.reason()
+            worker.heartbeat.close()
+            self.cfg.child_exit(self, worker)
+            if booting and code == APP_LOAD_ERROR:
+                raise HaltServer(reason or "the application failed to load", APP_LOAD_ERROR)
+            if booting and code == WORKER_BOOT_ERROR:
+                raise HaltServer(reason or "a worker failed to boot", WORKER_BOOT_ERROR)
+
+    def _log_exit(self, worker: Worker, status: int) -> None:
+        pid = worker.pid
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            if sig == signal.SIGKILL:
+                self.log.error("Worker (pid:%s) was sent SIGKILL! Perhaps out of memory?", pid)
+            else:
+                self.log.error("Worker (pid:%s) was killed by signal %s", pid, name)
+        elif os.WEXITSTATUS(status) != 0:
+            self.log.error("Worker (pid:%s) exited with code %s", pid, os.WEXITSTATUS(status))
+        else:
+            self.log.info("Worker (pid:%s) exited", pid)
+
+    # ------------------------------------------------------------------------------------------------ reload/exec
+    def reload(self) -> None:
+        """SIGHUP: re-read the config, start new workers, retire the old ones once the new ones serve."""
+        old_cfg = self.cfg
+        try:
+            cfg = old_cfg.reload()
+        except ConfigError as exc:
+            self.log.error("Reload failed, keeping the current settings: %s", exc)
+            return
+        for key in old_cfg.env:
+            os.environ.pop(key, None)
+        os.environ.update(cfg.env)
+        self.cfg = cfg
+        try:
+            self.logs = Logs.from_config(cfg)
+        except ConfigError as exc:
+            self.log.error("Reload: %s", exc)
+        self.log = self.logs.error
+        if (cfg.bind, cfg.reuse_port) != (old_cfg.bind, old_cfg.reuse_port) and not self.systemd:
+            new = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask)
+            close_listeners(self.listeners, unlink=self.reexec_pid == self.master_pid == 0)
+            self.listeners = new
+            for sock in self.listeners:
+                self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
+        cfg.on_reload(self)
+        if cfg.pidfile != old_cfg.pidfile:
+            if self.pidfile is not None:
+                self.pidfile.unlink(self.pid)
+            self.pidfile = Pidfile(cfg.pidfile) if cfg.pidfile else None
+            if self.pidfile is not None:
+                self.pidfile.create(self.pid)
+        set_proc_title(f"fastwsgi: master [{cfg.proc_title}]")
+        self.set_num_workers(cfg.workers)
+        self.to_retire = [w for w in self.workers.values() if not w.retiring]
+        self.retire_deadline = time.monotonic() + max(cfg.timeout or 30.0, 5.0)
+        self.manage_workers()
+
+    def reexec(self) -> None:
+        """SIGUSR2: fork, and exec a new master with the listening sockets in $FASTWSGI_FD."""
+        if self.reexec_pid:
+            self.log.warning("USR2 ignored: a new master already runs (pid %s)", self.reexec_pid)
+            return
+        if self.master_pid:
+            self.log.warning("USR2 ignored: the old master (pid %s) still runs", self.master_pid)
+            return
+        master_pid = os.getpid()
+        pid = os.fork()
+        if pid:
+            self.reexec_pid = pid
+            self.log.info("Re-executing: new master pid %s", pid)
+            return
+        try:
+            for sig in SIGNAL_NAMES:
+                signal.signal(sig, signal.SIG_DFL)
+            self.cfg.pre_exec(self)
+            environ = dict(self.start_environ)
+            environ[OLD_MASTER_ENV] = str(master_pid)
+            for sock in self.listeners:
+                sock.set_inheritable(True)
+            environ[INHERITED_FDS_ENV] = ",".join(str(sock.fileno()) for sock in self.listeners)
+            os.chdir(self.start_cwd)
+            os.execve(self.start_args[0], self.start_args, environ)
+        except BaseException:
+            self.log.exception("re-exec failed")
+        finally:
+            os._exit(1)
+
+    def maybe_promote_master(self) -> None:
+        if not self.master_pid or os.getppid() == self.master_pid:
+            return
+        self.log.info("Master has been promoted (old master %s is gone)", self.master_pid)
+        self.master_pid = 0
+        os.environ.pop(OLD_MASTER_ENV, None)
+        if self.pidfile is not None and self.cfg.pidfile:
+            try:
+                self.pidfile.rename(self.cfg.pidfile)
+            except OSError as exc:
+                self.log.warning("cannot rename pidfile: %s", exc)
+        set_proc_title(f"fastwsgi: master [{self.cfg.proc_title}]")
+
+    # ------------------------------------------------------------------------------------------------------- stop
+    def stop(self, graceful: bool = True) -> None:
+        """Close the listeners, signal every worker, wait up to --graceful-timeout, then SIGKILL the rest."""
+        if self.stopping and graceful:
+            return
+        self.stopping = True
+        systemd.notify("STOPPING=1")
+        unlink = self.reexec_pid == self.master_pid == 0 and not self.systemd
+        close_listeners(self.listeners, unlink=unlink)
+        self.listeners = []
+        self.kill_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while self.workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                self.reap_workers()
+            except HaltServer:
+                pass
+        self.kill_workers(signal.SIGKILL)
+        kill_deadline = time.monotonic() + 5.0
+        while self.workers and time.monotonic() < kill_deadline:
+            time.sleep(0.02)
+            try:
+                self.reap_workers()
+            except HaltServer:
+                pass
+
+    def halt(self, reason: Optional[str] = None, exit_status: int = 0, graceful: bool = True) -> None:
+        self.stop(graceful=graceful)
+        self.log.info("Shutting down: %s", self.master_name)
+        if reason is not None and self.cfg.errorlog != "-":
+            self.log.error("Reason: %s", reason)
+        if self.pidfile is not None:
+            self.pidfile.unlink(self.pid)
+        try:
+            self.cfg.on_exit(self)
+        finally:
+            self.logs.flush()
+            for fd in self.pipe:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.pipe = []
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"code {os.WEXITSTATUS(status)}"
+

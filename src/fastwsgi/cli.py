@@ -1,0 +1,67 @@
+"""Command line: `fastwsgi [OPTIONS] MODULE:APP` (also `python -m fastwsgi`). The only place that picks exit codes.
+
+Exit codes: 0 stopped cleanly; 1 cannot bind / other failure; 2 bad settings; 3 a worker failed to boot;
+4 the application failed to load.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from fastwsgi.app_loader import load_app, prepare_sys_path
+from fastwsgi.config import load_config
+from fastwsgi.errors import APP_LOAD_ERROR, AppImportError, BindError, ConfigError, FastWSGIError, HaltServer
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"fastwsgi: error: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: Optional[list] = None) -> int:
+    """Run the server until it stops; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        cfg = load_config(argv)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help / --version printed their text
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+    if cfg.print_config:
+        sys.stdout.write(cfg.render() + "\n")
+        return EXIT_OK
+    try:
+        prepare_sys_path(cfg.chdir, cfg.pythonpath)
+        if not cfg.app_uri:
+            raise AppImportError("no application given: fastwsgi [OPTIONS] MODULE:NAME (see --help)")
+        if cfg.check_config:
+            load_app(cfg.app_uri)
+            return EXIT_OK
+        from fastwsgi.arbiter import Arbiter
+        from fastwsgi.logs import Logs
+
+        Arbiter(cfg, Logs.from_config(cfg)).run()
+    except HaltServer as exc:
+        _error(exc.reason)
+        return exc.exit_status
+    except AppImportError as exc:
+        _error(str(exc))
+        return APP_LOAD_ERROR
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (BindError, FastWSGIError) as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script style entry: exit with main()'s code."""
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Worker liveness through a page of shared memory (no disk, never blocks).
+
+The master maps one anonymous MAP_SHARED page per worker before fork. The worker stamps CLOCK_MONOTONIC (the same
+clock in every process) from the loop's on_tick, about once a second, and records its state; the master reads the
+stamp to find silent workers. When a worker cannot load the app it leaves a one-line reason for the master.
+
+Layout: [0:8] last beat (double, monotonic seconds), [8:12] state (int32), [16:PAGE] reason (UTF-8, NUL-padded).
+"""
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+
+BOOTING = 0     # forked, loading the app
+SERVING = 1     # inside the request loop
+STOPPING = 2    # a graceful stop was asked
+
+_PAGE = mmap.PAGESIZE
+_BEAT = struct.Struct("d")
+_STATE = struct.Struct("i")
+_REASON_AT = 16
+
+
+class Heartbeat:
+    """Shared between the master and one worker; create in the master before fork."""
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, _PAGE, flags=mmap.MAP_SHARED)
+        self.beat()
+
+    def beat(self) -> None:
+        """Worker: I am alive (cheap: one 8-byte store)."""
+        _BEAT.pack_into(self._map, 0, time.monotonic())
+
+    def last_beat(self) -> float:
+        return _BEAT.unpack_from(self._map, 0)[0]
+
+    def silence(self) -> float:
+        """Master: seconds since the last beat."""
+        return time.monotonic() - self.last_beat()
+
+    @property
+    def state(self) -> int:
+        return _STATE.unpack_from(self._map, 8)[0]
+
+    @state.setter
+    def state(self, value: int) -> None:
+        _STATE.pack_into(self._map, 8, value)
+
+    def set_reason(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")[: _PAGE - _REASON_AT - 1]
+        self._map[_REASON_AT:_REASON_AT + len(data) + 1] = data + b"\0"
+
+    def reason(self) -> str:
+        raw = bytes(self._map[_REASON_AT:])
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def close(self) -> None:
+        try:
+            self._map.close()
+        except (BufferError, ValueError):
+            pass

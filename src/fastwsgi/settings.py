@@ -1,0 +1,352 @@
+"""Every setting of fastwsgi, declared once.
+
+A `Setting` names the config-file key (gunicorn's spelling), the command-line flags, how a raw value (a string from
+the command line or `FASTWSGI_CMD_ARGS`, or any Python value from a config file) is validated and converted, the
+default, and the help text. `fastwsgi.config` builds the argparse parser and the config-file reader from `SETTINGS`,
+and `fastwsgi.docs_gen` renders docs/settings.md from it: nothing else lists options.
+"""
+from __future__ import annotations
+
+import grp
+import inspect
+import os
+import pwd
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+
+# ---------------------------------------------------------------------------------------------------------- validators
+# A validator takes a raw value and returns the converted one, or raises ValueError with a short "expected ..." text.
+
+def _int(value: Any, minimum: int, what: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 0) if value.strip().lower().startswith(("0x", "0o")) else int(value.strip())
+        except ValueError:
+            raise ValueError(f"expected {what}") from None
+    if not isinstance(value, int) or value < minimum:
+        raise ValueError(f"expected {what}")
+    return value
+
+
+def positive_int(value: Any) -> int:
+    """An integer >= 1."""
+    return _int(value, 1, "a positive integer")
+
+
+def non_negative_int(value: Any) -> int:
+    """An integer >= 0."""
+    return _int(value, 0, "an integer >= 0")
+
+
+def non_negative_float(value: Any) -> float:
+    """A number of seconds >= 0."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number >= 0")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number >= 0") from None
+    if number != number or number < 0:
+        raise ValueError("expected a number >= 0")
+    return number
+
+
+def boolean(value: Any) -> bool:
+    """True/False; from text: 1/0, true/false, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "y", "on"):
+            return True
+        if text in ("0", "false", "no", "n", "off"):
+            return False
+    raise ValueError("expected a boolean (true/false)")
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def optional_string(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return string(value)
+
+
+def string_list(value: Any) -> list:
+    """A list of strings; a single string is a list of one."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise ValueError("expected a string or a list of strings")
+
+
+def comma_list(value: Any) -> list:
+    """A comma-separated string, or a list of strings; blanks dropped."""
+    if isinstance(value, str):
+        value = value.split(",")
+    items = [item.strip() for item in string_list(list(value))]
+    return [item for item in items if item]
+
+
+def address_list(value: Any) -> list:
+    """Bind addresses, checked for shape (HOST:PORT, [V6]:PORT, unix:PATH, fd://N)."""
+    from fastwsgi.sockets import parse_address
+
+    items = string_list(value)
+    if not items:
+        raise ValueError("expected at least one address")
+    for item in items:
+        parse_address(item)
+    return items
+
+
+def env_list(value: Any) -> list:
+    """KEY=VALUE strings."""
+    items = string_list(value)
+    for item in items:
+        if "=" not in item or not item.split("=", 1)[0]:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+    return items
+
+
+def umask(value: Any) -> int:
+    """An octal file mode creation mask: 0o22, '022', '0o022' or an int."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            value = int(text, 0) if text.startswith(("0x", "0o", "0b")) else int(text, 8)
+        except ValueError:
+            raise ValueError("expected an octal mask such as 022") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise ValueError("expected an octal mask such as 022")
+    return value
+
+
+def user(value: Any) -> Optional[int]:
+    """A user name or uid; resolved to a uid."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = string(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise ValueError(f"no such user: {text!r}") from None
+
+
+def group(value: Any) -> Optional[int]:
+    """A group name or gid; resolved to a gid."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = string(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        raise ValueError(f"no such group: {text!r}") from None
+
+
+def log_level(value: Any) -> str:
+    text = string(value).strip().lower()
+    if text not in LOG_LEVELS:
+        raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
+    return text
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def hook(arity: int) -> Callable[[Any], Callable]:
+    """A callable taking `arity` positional arguments (checked when it has a signature)."""
+
+    def validate(value: Any) -> Callable:
+        if not callable(value):
+            raise ValueError(f"expected a callable taking {arity} arguments")
+        try:
+            inspect.signature(value).bind(*range(arity))
+        except TypeError:
+            raise ValueError(f"expected a callable taking {arity} arguments") from None
+        except ValueError:
+            pass  # builtins without a signature: trust them
+        return value
+
+    return validate
+
+
+# ------------------------------------------------------------------------------------------------------------ defaults
+
+def default_bind() -> list:
+    port = os.environ.get("PORT")
+    return [f"0.0.0.0:{port}"] if port else ["127.0.0.1:8000"]
+
+
+def default_workers() -> int:
+    try:
+        return positive_int(os.environ.get("WEB_CONCURRENCY", "1"))
+    except ValueError:
+        return 1
+
+
+def default_forwarded_allow_ips() -> list:
+    return comma_list(os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------ registry
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `name` is its config-file key and attribute name on `Config`."""
+
+    name: str
+    section: str
+    validator: Callable[[Any], Any]
+    default: Any = None
+    flags: tuple = ()
+    help: str = ""
+    meta: Optional[str] = None
+    action: str = "store"          # "store", "append" (repeatable flag) or "store_true"
+    default_factory: Optional[Callable[[], Any]] = None
+    default_doc: Optional[str] = None
+    hook_args: str = ""           # for hooks: the documented signature
+    extra: str = field(default="")  # longer text for the docs only
+
+    def default_value(self) -> Any:
+        if self.default_factory is not None:
+            return self.default_factory()
+        return list(self.default) if isinstance(self.default, list) else self.default
+
+    @property
+    def is_hook(self) -> bool:
+        return self.section == "Server hooks"
+
+
+def _s(name: str, section: str, validator: Callable, default: Any = None, *flags: str, **kw: Any) -> Setting:
+    return Setting(name, section, validator, default, tuple(flags), **kw)
+
+
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+SETTINGS: tuple = (
+    # Config file
+    _s("config", "Config file", optional_string, None, "-c", "--config", meta="FILE",
+       help="Python config file; ./fastwsgi.conf.py is read when it exists and -c is not given.",
+       default_doc="./fastwsgi.conf.py if present"),
+    _s("check_config", "Config file", boolean, False, "--check-config", action="store_true",
+       help="Validate the settings, import the application, report and exit (0 when good)."),
+    _s("print_config", "Config file", boolean, False, "--print-config", action="store_true",
+       help="Print the resolved settings, one `name = value` per line, and exit."),
+    _s("wsgi_app", "Config file", optional_string, None,
+       help="The application spec (MODULE:NAME) when none is given on the command line; config file only."),
+    # Server socket
+    _s("bind", "Server socket", address_list, None, "-b", "--bind", meta="ADDRESS", action="append",
+       default_factory=default_bind, default_doc="127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set",
+       help="Address to listen on: HOST:PORT, [V6ADDR]:PORT, unix:PATH or fd://N. Repeat to listen on several."),
+    _s("backlog", "Server socket", positive_int, 2048, "--backlog", meta="INT",
+       help="Length of the listen queue of each socket."),
+    _s("reuse_port", "Server socket", boolean, False, "--reuse-port", action="store_true",
+       help="Each worker listens on its own SO_REUSEPORT socket for TCP addresses (the kernel spreads connections)."),
+    # Worker processes
+    _s("workers", "Worker processes", positive_int, None, "-w", "--workers", meta="INT",
+       default_factory=default_workers, default_doc="$WEB_CONCURRENCY or 1",
+       help="Number of worker processes."),
+    _s("worker_connections", "Worker processes", positive_int, 1000, "--worker-connections", meta="INT",
+       help="Open connections per worker at most; beyond it the worker stops accepting."),
+    _s("max_requests", "Worker processes", non_negative_int, 0, "--max-requests", meta="INT",
+       help="A worker stops gracefully after this many requests and is replaced (0: never)."),
+    _s("max_requests_jitter", "Worker processes", non_negative_int, 0, "--max-requests-jitter", meta="INT",
+       help="Add a random 0..N to --max-requests per worker so workers do not restart together."),
+    _s("timeout", "Worker processes", non_negative_float, 30.0, "-t", "--timeout", meta="SECONDS",
+       help="A worker silent for this long (a blocked app call counts) is killed and replaced (0: never)."),
+    _s("graceful_timeout", "Worker processes", non_negative_float, 30.0, "--graceful-timeout", meta="SECONDS",
+       help="On a graceful stop, in-flight requests get this long to finish before workers are killed."),
+    _s("keepalive", "Worker processes", non_negative_float, 2.0, "--keep-alive", meta="SECONDS",
+       help="Seconds an idle keep-alive connection is kept open."),
+    # Security
+    _s("limit_request_line", "Security", non_negative_int, 4094, "--limit-request-line", meta="INT",
+       help="Longest request line in bytes; longer gets 414 (0: unlimited)."),
+    _s("limit_request_fields", "Security", non_negative_int, 100, "--limit-request-fields", meta="INT",
+       help="Most header fields per request; more gets 431."),
+    _s("limit_request_field_size", "Security", non_negative_int, 8190, "--limit-request-field-size", meta="INT",
+       help="Largest header field in bytes; larger gets 431."),
+    _s("limit_request_body", "Security", non_negative_int, 0, "--limit-request-body", meta="INT",
+       help="Largest request body in bytes; larger gets 413 (0: unlimited)."),
+    _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS",
+       default_factory=default_forwarded_allow_ips, default_doc="$FORWARDED_ALLOW_IPS or 127.0.0.1,::1",
+       help="Comma-separated peer addresses trusted to set X-Forwarded-Proto/-Ssl/-Protocol ('*': any)."),
+    # Server mechanics
+    _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
+       help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
+    _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
+       help="Change to this directory before loading the application."),
+    _s("pythonpath", "Server mechanics", comma_list, [], "--pythonpath", meta="DIRS",
+       help="Comma-separated directories put in front of sys.path."),
+    _s("raw_env", "Server mechanics", env_list, [], "-e", "--env", meta="KEY=VALUE", action="append",
+       help="Set an environment variable in the server processes. Repeatable."),
+    _s("pidfile", "Server mechanics", optional_string, None, "-p", "--pid", meta="FILE",
+       help="Write the master's pid to this file."),
+    _s("user", "Server mechanics", user, None, "-u", "--user", meta="USER",
+       help="Workers switch to this user (name or uid) after fork; needs root."),
+    _s("group", "Server mechanics", group, None, "-g", "--group", meta="GROUP",
+       help="Workers switch to this group (name or gid) after fork; needs root."),
+    _s("umask", "Server mechanics", umask, 0o22, "-m", "--umask", meta="INT",
+       help="File mode creation mask of the server processes (octal, e.g. 022).", default_doc="0o22"),
+    # Logging
+    _s("accesslog", "Logging", optional_string, None, "--access-logfile", meta="FILE",
+       help="Access log file; '-' is stdout. Off unless given."),
+    _s("access_log_format", "Logging", string, DEFAULT_ACCESS_LOG_FORMAT, "--access-logformat", meta="FORMAT",
+       help="Access log line in gunicorn's atoms: h l u t r m U q H s B b f a T M D L p {header}i {header}o {var}e."),
+    _s("errorlog", "Logging", string, "-", "--error-logfile", "--log-file", meta="FILE",
+       help="Error log file; '-' is stderr."),
+    _s("loglevel", "Logging", log_level, "info", "--log-level", meta="LEVEL",
+       help="Error log level: debug, info, warning, error, critical."),
+    # Process naming
+    _s("proc_name", "Process naming", optional_string, None, "-n", "--name", meta="STRING",
+       help="Name in process titles (needs setproctitle); defaults to the application spec.",
+       default_doc="the application spec"),
+)
+
+# Hooks: config-file only, gunicorn's names and moments. Each is `name(args)`; the docs show the signature.
+_HOOKS = (
+    ("on_starting", 1, "server", "Just before the master initialises (sockets not bound yet)."),
+    ("on_reload", 1, "server", "On SIGHUP, after the config is re-read, before new workers start."),
+    ("when_ready", 1, "server", "Once the sockets listen and the first worker serves (READY=1 goes to systemd)."),
+    ("pre_fork", 2, "server, worker", "In the master, just before a worker is forked."),
+    ("post_fork", 2, "server, worker", "In the worker, just after fork (before the app is loaded)."),
+    ("post_worker_init", 1, "worker", "In the worker, after the app is loaded, before it serves."),
+    ("worker_int", 1, "worker", "In the worker, on SIGINT/SIGQUIT (quick exit)."),
+    ("worker_abort", 1, "worker", "In the worker, on SIGABRT (sent by the master on --timeout)."),
+    ("pre_exec", 1, "server", "In the new master forked by SIGUSR2, just before exec."),
+    ("pre_request", 2, "worker, environ", "In the worker, before the app is called. May edit environ."),
+    ("post_request", 4, "worker, environ, status, headers",
+     "In the worker, after the response is sent; status is a str like '200 OK', headers the response list."),
+    ("child_exit", 2, "server, worker", "In the master, after a worker exited."),
+    ("worker_exit", 2, "server, worker", "In the worker, just before it exits."),
+    ("nworkers_changed", 3, "server, new_value, old_value", "In the master, when the worker count changes."),
+    ("on_exit", 1, "server", "In the master, just before it exits."),
+)
+
+SETTINGS = SETTINGS + tuple(
+    Setting(name, "Server hooks", hook(arity), _nothing, (), help=text, hook_args=args)
+    for name, arity, args, text in _HOOKS
+)
+
+BY_NAME: dict = {setting.name: setting for setting in SETTINGS}
+assert len(BY_NAME) == len(SETTINGS), "duplicate setting name"

@@ -1,0 +1,253 @@
+"""One worker process: built in the master before fork (pure), initialised after fork, then runs the Cython loop.
+
+Signals in a worker: TERM stops gracefully (stop accepting, finish in-flight requests, close idle keep-alive
+connections, exit, bounded by --graceful-timeout); INT and QUIT stop at once; ABRT (the master's --timeout) exits
+at once with status 1; USR1 reopens log files on the next tick. HUP, USR2, WINCH, TTIN and TTOU are ignored.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from typing import Any, Callable, Optional
+
+from fastwsgi import heartbeat as hb
+from fastwsgi.app_loader import load_app
+from fastwsgi.logs import Logs
+from fastwsgi.sockets import reuse_port_twins
+
+_SECURE_SCHEME_HEADERS = (
+    ("HTTP_X_FORWARDED_PROTO", "https"),
+    ("HTTP_X_FORWARDED_SSL", "on"),
+    ("HTTP_X_FORWARDED_PROTOCOL", "ssl"),
+)
+
+
+def set_proc_title(title: str) -> None:
+    """Set the process title when setproctitle is importable; otherwise do nothing."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return
+    setproctitle(title)
+
+
+def forwarded_scheme_check(allowed: list) -> Optional[Callable[[dict], None]]:
+    """A pre_request step setting wsgi.url_scheme to https when a trusted peer says so (gunicorn's
+    secure_scheme_headers with forwarded_allow_ips); None when no peer is trusted."""
+    if not allowed:
+        return None
+    trust_all = "*" in allowed
+    trusted = frozenset(allowed)
+
+    def check(environ: dict) -> None:
+        for key, secure_value in _SECURE_SCHEME_HEADERS:
+            value = environ.get(key)
+            if value is not None:
+                peer = environ.get("REMOTE_ADDR")
+                if trust_all or not peer or peer in trusted:  # no peer address: a unix socket, trusted
+                    if value.lower() == secure_value:
+                        environ["wsgi.url_scheme"] = "https"
+                return
+
+    return check
+
+
+class Worker:
+    """Master side: bookkeeping (pid, age, heartbeat). Child side: `init_process()` then `run()`."""
+
+    def __init__(self, age: int, ppid: int, listeners: list, app: Optional[Callable], cfg: Any,
+                 logs: Logs, server: Any = None) -> None:
+        self.age = age
+        self.ppid = ppid
+        self.listeners = listeners
+        self.app = app
+        self.cfg = cfg
+        self.logs = logs
+        self.log = logs.error
+        self.server = server
+        self.pid: Optional[int] = None
+        self.heartbeat = hb.Heartbeat()
+        self.aborted = False
+        self.retiring = False
+        jitter = cfg.max_requests_jitter
+        self.max_requests = cfg.max_requests + (random.randint(0, jitter) if cfg.max_requests and jitter else 0)
+        self.loop: Any = None
+        self.booted = False
+        self._reopen_logs = False
+
+    def __repr__(self) -> str:
+        return f"<Worker pid={self.pid} age={self.age}>"
+
+    # -------------------------------------------------------------------------------------------------- child side
+    def init_process(self) -> None:
+        """After fork: signals, randomness, privileges, app, loop. Raises AppImportError when the app cannot load."""
+        self.pid = os.getpid()
+        self.init_signals()
+        random.seed()
+        set_proc_title(f"fastwsgi: worker [{self.cfg.proc_title}]")
+        self._drop_privileges()
+        if self.app is None:
+            self.app = load_app(self.cfg.app_uri)
+        sockets = reuse_port_twins(self.listeners, self.cfg.backlog) if self.cfg.reuse_port else self.listeners
+        from fastwsgi._core import Loop
+
+        self.loop = Loop(self.app, list(sockets), **self.loop_options())
+        self.cfg.post_worker_init(self)
+        self.booted = True
+        self.heartbeat.state = hb.SERVING
+        self.heartbeat.beat()
+
+    def run(self) -> None:
+        self.log.info("Booting worker with pid: %s", self.pid)
+        self.loop.run()
+        self.heartbeat.state = hb.STOPPING
+
+    def loop_options(self) -> dict:
+        cfg = self.cfg
+        options = dict(
+            keepalive=cfg.keepalive,
+            max_requests=self.max_requests,
+            worker_connections=cfg.worker_connections,
+            limit_request_line=cfg.limit_request_line,
+            limit_request_fields=cfg.limit_request_fields,
+            limit_request_field_size=cfg.limit_request_field_size,
+            limit_request_body=cfg.limit_request_body,
+            multiprocess=cfg.workers > 1,
+            on_tick=self.tick,
+            logger=self.log,
+        )
+        pre = self._pre_request()
+        if pre is not None:
+            options["pre_request"] = pre
+        post = self._post_request()
+        if post is not None:
+            options["post_request"] = post
+        return options
+
+    def _pre_request(self) -> Optional[Callable[[dict], None]]:
+        scheme = forwarded_scheme_check(self.cfg.forwarded_allow_ips)
+        hook = self.cfg.pre_request if self.cfg.sources.get("pre_request") != "default" else None
+        if hook is None:
+            return scheme
+        worker = self
+        if scheme is None:
+            return lambda environ: hook(worker, environ)
+
+        def both(environ: dict) -> None:
+            scheme(environ)
+            hook(worker, environ)
+
+        return both
+
+    def _post_request(self) -> Optional[Callable[[dict, str, list, int, float], None]]:
+        access = self.logs.log_access if self.logs.access_formatter is not None else None
+        hook = self.cfg.post_request if self.cfg.sources.get("post_request") != "default" else None
+        if hook is None:
+            return access
+        worker = self
+        if access is None:
+            return lambda environ, status, headers, nbytes, seconds: hook(worker, environ, status, headers)
+
+        def both(environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:
+            access(environ, status, headers, nbytes, seconds)
+            hook(worker, environ, status, headers)
+
+        return both
+
+    def tick(self) -> None:
+        """Called by the loop about once a second: beat, flush buffered log lines, notice an orphaned worker."""
+        self.heartbeat.beat()
+        self.logs.flush()
+        if self._reopen_logs:
+            self._reopen_logs = False
+            self.logs.reopen()
+        if os.getppid() != self.ppid and self.heartbeat.state == hb.SERVING:
+            self.log.warning("Parent changed, shutting down: %s", self)
+            self.stop(graceful=True)
+
+    def stop(self, graceful: bool) -> None:
+        self.heartbeat.state = hb.STOPPING
+        if self.loop is None:
+            raise SystemExit(0)  # still booting: nothing in flight
+        self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)
+
+    def init_signals(self) -> None:
+        for sig in (signal.SIGHUP, signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, self.handle_term)
+        signal.signal(signal.SIGINT, self.handle_quit)
+        signal.signal(signal.SIGQUIT, self.handle_quit)
+        signal.signal(signal.SIGABRT, self.handle_abort)
+        signal.signal(signal.SIGUSR1, self.handle_usr1)
+
+    def handle_term(self, sig: int, frame: Any) -> None:
+        self.stop(graceful=True)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self.cfg.worker_int(self)
+        self.stop(graceful=False)
+
+    def handle_abort(self, sig: int, frame: Any) -> None:
+        self.log.error("Worker timeout, aborting (pid:%s)", self.pid)
+        try:
+            self.cfg.worker_abort(self)
+            self.logs.flush()
+        finally:
+            os._exit(1)
+
+    def handle_usr1(self, sig: int, frame: Any) -> None:
+        self._reopen_logs = True
+
+    def _drop_privileges(self) -> None:
+        if self.cfg.group is not None and os.getgid() != self.cfg.group:
+            os.setgroups([])
+            os.setgid(self.cfg.group)
+        if self.cfg.user is not None and os.getuid() != self.cfg.user:
+            os.setuid(self.cfg.user)
+
+
+def child_main(worker: Worker, server: Any, close_fds: list) -> None:
+    """Body of a freshly forked worker; never returns (os._exit with gunicorn's worker exit codes)."""
+    from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
+
+    code = 0
+    try:
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        worker.pid = os.getpid()
+        worker.cfg.post_fork(server, worker)
+        worker.init_process()
+        worker.run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except AppImportError as exc:
+        worker.heartbeat.set_reason(str(exc))
+        code = APP_LOAD_ERROR
+    except BaseException as exc:
+        reason = f"worker failed to boot: {type(exc).__name__}: {exc}"
+        if worker.booted:
+            worker.log.exception("Exception in worker process")
+            code = 1
+        else:
+            worker.log.debug("worker boot failure", exc_info=True)
+            worker.heartbeat.set_reason(reason)
+            code = WORKER_BOOT_ERROR
+    finally:
+        try:
+            worker.log.info("Worker exiting (pid: %s)", worker.pid)
+            worker.cfg.worker_exit(server, worker)
+        except BaseException:
+            worker.log.exception("worker_exit hook failed")
+        try:
+            worker.logs.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        os._exit(code)
