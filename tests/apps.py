@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+import time
 from urllib.parse import parse_qsl
 
 BLOCK = bytes(range(256)) * 4096  # 1 MiB; tests.wire.pattern() builds the same bytes
@@ -191,6 +192,13 @@ def _gen(environ, start_response, q):
         yield b"chunk%d;" % i
 
 
+def _slowgen(environ, start_response, q):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first"
+    time.sleep(float(q.get("sleep", "1")))
+    yield b"second"
+
+
 def _status(environ, start_response, q):
     start_response(f"{q['code']} Whatever", [("X-Status", "yes")])
     if q.get("body"):
@@ -273,6 +281,8 @@ def app(environ, start_response):
         return _upload(environ, start_response)
     if route == "gen":
         return _gen(environ, start_response, q)
+    if route == "slowgen":
+        return _slowgen(environ, start_response, q)
     if route == "list":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"abcd"] if q.get("parts") == "1" else [b"ab", b"cd"]

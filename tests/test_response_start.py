@@ -1,0 +1,146 @@
+"""start_response, write(), exc_info and result.close() semantics (PEP 3333), through the wire."""
+import json
+import time
+import uuid
+
+import pytest
+
+from tests import apps, wire
+from tests.wire import request
+
+
+@pytest.mark.parametrize("case", sorted(apps.BAD_START))
+def test_bad_start_response_gives_500_without_the_bad_header(server, connect, case):
+    c = connect()
+    resp = c.request(request("GET", f"/bad_start?case={case}"))
+    assert resp.status == 500, resp
+    assert b"X-Injected" not in c.received and b"X-Bad" not in c.received, bytes(c.received)
+    assert b"body-of-bad-start" not in c.received
+    with wire.Client(server.port) as fresh:
+        assert fresh.request(request("GET", "/hello")).status == 200
+
+
+def test_exc_info_before_headers_replaces_them(connect):
+    resp = connect().request(request("GET", "/exc_before"))
+    assert resp.status == 500 and resp.reason == "Oops"
+    assert resp.get("x-second") == "1"
+    assert not resp.has("x-first")
+    assert resp.body == b"replaced"
+
+
+def test_exc_info_after_headers_aborts_the_response(server, connect):
+    mark = server.mark()
+    c = connect()
+    c.send(request("GET", "/exc_after"))
+    with pytest.raises(wire.Closed):
+        c.read_final()
+    assert b"should-not-appear" not in c.received
+    assert b"500 Oops" not in c.received
+    server.wait_log("exc-after-marker", mark)
+
+
+def test_yielded_block_sent_before_next_block_is_produced(connect):
+    """PEP 3333: a server must not delay a yielded block while the app produces the next one."""
+    c = connect()
+    c.send(request("GET", "/slowgen?sleep=1.5"))
+    start = time.monotonic()
+    c.sock.settimeout(1.0)
+    try:
+        while b"first" not in c.received:
+            assert c.recv_some(), "closed early"
+    except TimeoutError:
+        pytest.fail(f"the first block was held back while the app slept; got {bytes(c.received)!r}")
+    assert time.monotonic() - start < 1.0
+    c.sock.settimeout(c.timeout)
+    resp = c.read_final()
+    assert resp.body == b"firstsecond"
+
+
+def test_start_response_twice_without_exc_info_is_an_error(connect):
+    resp = connect().request(request("GET", "/twice"))
+    assert resp.status == 500
+    assert b"twice" not in resp.body
+
+
+def test_write_callable_then_iterable(connect):
+    c = connect()
+    resp = c.request(request("GET", "/write"))
+    assert (resp.status, resp.body) == (200, b"abc")
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_write_callable_http10(connect):
+    c = connect()
+    resp = c.request(request("GET", "/write", version="HTTP/1.0"))
+    assert (resp.status, resp.body) == (200, b"abc")
+    assert not resp.has("transfer-encoding")
+
+
+def test_lazy_start_response_inside_generator(connect):
+    c = connect()
+    resp = c.request(request("GET", "/lazy"))
+    assert (resp.status, resp.get("x-lazy"), resp.body) == (200, "yes", b"lazy")
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def closed_count(port, tag):
+    return json.loads(wire.fetch(port, "GET", "/closed").body).get(tag, 0)
+
+
+def wait_closed_count(port, tag, expected, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        n = closed_count(port, tag)
+        if n == expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def test_close_called_on_success(server, connect):
+    tag = uuid.uuid4().hex
+    resp = connect().request(request("GET", f"/close?tag={tag}&mode=ok"))
+    assert resp.body == b"ab"
+    assert wait_closed_count(server.port, tag, 1) == 1
+
+
+def test_close_called_for_head(server, connect):
+    tag = uuid.uuid4().hex
+    resp = connect().request(request("HEAD", f"/close?tag={tag}&mode=ok"))
+    assert resp.status == 200
+    assert wait_closed_count(server.port, tag, 1) == 1
+
+
+def test_close_called_when_iteration_raises(server, connect):
+    tag = uuid.uuid4().hex
+    mark = server.mark()
+    c = connect()
+    c.send(request("GET", f"/close?tag={tag}&mode=exc"))
+    with pytest.raises(wire.Closed):
+        c.read_final()
+    assert wait_closed_count(server.port, tag, 1) == 1
+    server.wait_log("close-exc-marker", mark)
+
+
+def test_close_called_when_first_next_raises(server, connect):
+    tag = uuid.uuid4().hex
+    resp = connect().request(request("GET", f"/close?tag={tag}&mode=exc_first"))
+    assert resp.status == 500
+    assert wait_closed_count(server.port, tag, 1) == 1
+
+
+def test_close_called_on_client_disconnect_mid_stream(server):
+    tag = uuid.uuid4().hex
+    c = wire.Client(server.port, rcvbuf=16384)
+    c.send(request("GET", f"/close?tag={tag}&mode=stream"))
+    while len(c.received) < 100000:
+        assert c.recv_some(), "server closed early"
+    c.close()
+    assert wait_closed_count(server.port, tag, 1, timeout=10) == 1
+
+
+def test_close_called_once_per_request_on_keepalive(server, connect):
+    tag = uuid.uuid4().hex
+    c = connect()
+    for _ in range(3):
+        assert c.request(request("GET", f"/close?tag={tag}&mode=ok")).body == b"ab"
+    assert wait_closed_count(server.port, tag, 3) == 3

@@ -1,0 +1,207 @@
+"""HTTP/1.x connection handling and response framing: keep-alive, pipelining, chunked bodies, 100-continue, HEAD."""
+import email.utils
+import re
+import time
+
+import pytest
+
+from tests import wire
+from tests.wire import request
+
+IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT"
+)
+
+
+def test_keepalive_default_http11(connect):
+    c = connect()
+    for i in range(3):
+        resp = c.request(request("GET", f"/qs?n={i}"))
+        assert (resp.status, resp.body) == (200, f"n={i}".encode())
+        assert "close" not in resp.connection_tokens
+        assert resp.version == "1.1"
+    assert not c.is_closed(0.3)
+
+
+def test_http10_closes_by_default(connect):
+    c = connect()
+    resp = c.request(request("GET", "/hello", version="HTTP/1.0"))
+    assert (resp.status, resp.body) == (200, b"Hello, World!")
+    assert "keep-alive" not in resp.connection_tokens
+    assert c.is_closed(2.0)
+
+
+def test_http10_keepalive_when_asked(connect):
+    c = connect()
+    ka = [("Connection", "keep-alive")]
+    resp = c.request(request("GET", "/qs?one", ka, version="HTTP/1.0"))
+    assert (resp.status, resp.body) == (200, b"one")
+    assert "keep-alive" in resp.connection_tokens
+    assert resp.framing == "length"
+    resp = c.request(request("GET", "/qs?two", ka, version="HTTP/1.0"))
+    assert (resp.status, resp.body) == (200, b"two")
+    assert not c.is_closed(0.3)
+
+
+def test_connection_close_honored(connect):
+    c = connect()
+    resp = c.request(request("GET", "/hello", [("Connection", "close")]))
+    assert resp.status == 200
+    assert "close" in resp.connection_tokens
+    assert c.is_closed(2.0)
+
+
+def test_nothing_answered_after_connection_close(connect):
+    c = connect()
+    c.send(request("GET", "/qs?first", [("Connection", "close")]) + request("GET", "/qs?second"))
+    resp = c.read_final()
+    assert resp.body == b"first"
+    assert c.is_closed(2.0)  # raises WireError if /qs?second was answered
+    assert b"second" not in c.received
+
+
+def test_pipelined_16_in_order(connect):
+    c = connect()
+    c.send(b"".join(request("GET", f"/qs?i={i}") for i in range(16)))
+    bodies = [c.read_final().body for _ in range(16)]
+    assert bodies == [f"i={i}".encode() for i in range(16)]
+    assert not c.is_closed(0.3)
+
+
+def test_pipelined_gets_then_post_with_body(connect):
+    c = connect()
+    c.send(
+        request("GET", "/qs?a")
+        + request("GET", "/qs?b")
+        + request("POST", "/echo", [("Content-Type", "text/plain")], b"payload-xyz")
+        + request("GET", "/qs?c")
+    )
+    assert [c.read_final().body for _ in range(4)] == [b"a", b"b", b"payload-xyz", b"c"]
+
+
+def test_chunked_request_body_with_extensions_and_trailers(connect):
+    c = connect()
+    body = wire.chunked([b"hello", b" ", b"world"], [";ext=1", ';name="quoted"', ""], [("X-Trailer", "t")])
+    c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], body) + request("GET", "/qs?after"))
+    assert c.read_final().body == b"hello world"
+    assert c.read_final().body == b"after"
+
+
+def test_chunked_request_body_large(connect):
+    import hashlib
+    import random
+
+    rnd = random.Random(5)
+    pieces = [rnd.randbytes(rnd.randint(1, 300000)) for _ in range(7)]
+    c = connect()
+    c.send(request("POST", "/upload", [("Transfer-Encoding", "chunked")], wire.chunked(pieces)))
+    result = c.read_final().json()
+    data = b"".join(pieces)
+    assert result["size"] == len(data)
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_expect_100_not_sent_when_app_does_not_read(connect):
+    c = connect()
+    c.send(request("POST", "/noread", [("Expect", "100-continue"), ("Content-Length", "10")]))
+    resp = c.read_response("POST")
+    assert resp.status == 200 and resp.body == b"ignored"
+    assert b"100 Continue" not in c.received
+
+
+def test_expect_100_sent_when_app_reads_then_body_awaited(connect):
+    c = connect()
+    c.send(request("POST", "/echo", [("Expect", "100-continue"), ("Content-Length", "10")]))
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert c.read_exact(len(interim), "100 Continue") == interim
+    c.send(b"0123456789")
+    resp = c.read_final("POST")
+    assert (resp.status, resp.body) == (200, b"0123456789")
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_expect_100_with_body_already_sent(connect):
+    c = connect()
+    resp = c.request(request("POST", "/echo", [("Expect", "100-continue")], b"eager-body"))
+    assert (resp.status, resp.body) == (200, b"eager-body")
+    assert all(r.status == 100 for r in resp.interim)
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_generator_is_chunked_on_http11(connect):
+    c = connect()
+    resp = c.request(request("GET", "/gen?n=3"))
+    assert resp.framing == "chunked"
+    assert resp.body == b"chunk0;chunk1;chunk2;"
+    resp = c.request(request("GET", "/gen?n=0"))
+    assert resp.status == 200 and resp.body == b""
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_generator_is_close_delimited_on_http10(connect):
+    c = connect()
+    resp = c.request(request("GET", "/gen?n=3", version="HTTP/1.0"))
+    assert not resp.has("transfer-encoding")
+    assert resp.framing == "close"
+    assert resp.body == b"chunk0;chunk1;chunk2;"
+    assert c.is_closed(2.0)
+
+
+@pytest.mark.parametrize("parts", ["1", "2"])
+def test_list_result_gets_content_length(connect, parts):
+    resp = connect().request(request("GET", f"/list?parts={parts}"))
+    assert resp.get("content-length") == "4"
+    assert not resp.has("transfer-encoding")
+    assert resp.body == b"abcd"
+
+
+def test_head_keeps_headers_drops_body(connect):
+    c = connect()
+    c.send(request("HEAD", "/hello") + request("GET", "/qs?after-head"))
+    head = c.read_final("HEAD")
+    assert head.status == 200
+    assert head.get("content-length") == "13"
+    assert head.body == b""
+    assert c.read_final().body == b"after-head"  # a body sent for HEAD would break this parse
+
+
+@pytest.mark.parametrize("target", ["/gen?n=3", "/big?size=300000", "/list?parts=2", "/bytesio"])
+def test_head_of_streams_sends_no_body(connect, target):
+    c = connect()
+    c.send(request("HEAD", target) + request("GET", "/qs?after-head"))
+    assert c.read_final("HEAD").status == 200
+    assert c.read_final().body == b"after-head"
+
+
+@pytest.mark.parametrize("code", [204, 304])
+@pytest.mark.parametrize("shape", ["list", "gen", "body"])
+def test_no_body_for_204_304(connect, code, shape):
+    c = connect()
+    query = {"list": "", "gen": "&gen=1", "body": "&body=1"}[shape]
+    c.send(request("GET", f"/status?code={code}{query}") + request("GET", "/qs?after"))
+    resp = c.read_final()
+    assert resp.status == code and resp.get("x-status") == "yes"
+    assert c.read_final().body == b"after"
+    assert b"must-not-appear" not in c.received
+
+
+def test_date_header(connect):
+    resp = connect().request(request("GET", "/hello"))
+    date = resp.get("date")
+    assert date and IMF_FIXDATE.fullmatch(date), date
+    assert abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) < 5
+
+
+def test_server_header(connect):
+    resp = connect().request(request("GET", "/hello"))
+    assert resp.get("server", "").startswith("fastwsgi")
+    assert resp.get("content-type") == "text/plain"
+
+
+def test_date_advances(connect):
+    c = connect()
+    first = email.utils.parsedate_to_datetime(c.request(request("GET", "/hello")).get("date"))
+    time.sleep(1.2)
+    second = email.utils.parsedate_to_datetime(c.request(request("GET", "/hello")).get("date"))
+    assert (second - first).total_seconds() >= 1
