@@ -136,3 +136,12 @@ def test_environ_fresh_per_request(connect):
     assert "CONTENT_TYPE" not in second or second["CONTENT_TYPE"] == ""
     assert second["QUERY_STRING"] == "" and second["PATH_INFO"] == "/environ/2"
     assert second["_body"] == ""
+
+
+def test_chunked_trailers_not_merged_into_environ(connect):
+    """RFC 9110 6.5.1: trailer fields are not header fields; the environ must not depend on when they arrive."""
+    body = wire.chunked([b"abc"], trailers=[("X-Trailer", "t"), ("Cookie", "trailer=1")])
+    env = environ_of(connect(), "POST", "/environ", headers=[("Transfer-Encoding", "chunked")], body=body)
+    assert env["_body"] == "abc"
+    assert "HTTP_X_TRAILER" not in env
+    assert "HTTP_COOKIE" not in env
