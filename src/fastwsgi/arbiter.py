@@ -328,10 +328,13 @@ class Arbiter:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
-            self._log_exit(worker, status)
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             booting = worker.heartbeat.state == hb.BOOTING
             reason = worker.heartbeat.reason()
+            if booting and code in (APP_LOAD_ERROR, WORKER_BOOT_ERROR):
+                self.log.info("Worker (pid:%s) failed to boot", pid)
+            else:
+                self._log_exit(worker, status)
             worker.heartbeat.close()
             self.cfg.child_exit(self, worker)
             if booting and code == APP_LOAD_ERROR:

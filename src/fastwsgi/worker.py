@@ -100,7 +100,6 @@ class Worker:
         self.heartbeat.beat()
 
     def run(self) -> None:
-        self.log.info("Booting worker with pid: %s", self.pid)
         self.loop.run()
         self.heartbeat.state = hb.STOPPING
 
@@ -221,6 +220,7 @@ def child_main(worker: Worker, server: Any, close_fds: list) -> None:
             except OSError:
                 pass
         worker.pid = os.getpid()
+        worker.log.info("Booting worker with pid: %s", worker.pid)
         worker.cfg.post_fork(server, worker)
         worker.init_process()
         worker.run()
@@ -239,6 +239,8 @@ def child_main(worker: Worker, server: Any, close_fds: list) -> None:
             worker.heartbeat.set_reason(reason)
             code = WORKER_BOOT_ERROR
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_IGN)
         try:
             worker.log.info("Worker exiting (pid: %s)", worker.pid)
             worker.cfg.worker_exit(server, worker)
