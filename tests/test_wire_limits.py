@@ -1,0 +1,121 @@
+"""Loop options on the wire: keep-alive and head/body timeouts, request line/header/body limits."""
+import time
+
+import pytest
+
+from tests import wire
+from tests.wire import request
+
+OPTIONS = dict(
+    keepalive=0.5,
+    header_timeout=0.5,
+    body_timeout=0.5,
+    limit_request_line=100,
+    limit_request_fields=5,
+    limit_request_field_size=100,
+    limit_request_body=1000,
+)
+
+
+@pytest.fixture(scope="module")
+def srv(serve):
+    s = serve("tests.apps:app", fresh=True, **OPTIONS)
+    yield s
+    crash = s.stop()
+    assert crash is None, crash
+
+
+def closed_after(c, timeout=3.0):
+    """Seconds until the server closed the connection (any bytes before that must be one error response)."""
+    start = time.monotonic()
+    c.sock.settimeout(timeout)
+    while c.recv_some():
+        pass
+    elapsed = time.monotonic() - start
+    return elapsed, bytes(c.received)
+
+
+def test_idle_keepalive_connection_closed(srv):
+    with wire.Client(srv.port) as c:
+        assert c.request(request("GET", "/qs?a")).body == b"a"
+        start = time.monotonic()
+        assert c.is_closed(3.0)
+        assert 0.3 < time.monotonic() - start < 2.0
+
+
+def test_keepalive_timer_restarts_per_request(srv):
+    with wire.Client(srv.port) as c:
+        for i in range(4):
+            assert c.request(request("GET", f"/qs?{i}")).body == str(i).encode()
+            time.sleep(0.3)  # under keepalive each time, 1.2 s in total
+
+
+def test_slow_request_head_times_out(srv):
+    with wire.Client(srv.port) as c:
+        c.send(b"GET /qs?slow HTTP/1.1\r\nHost: x\r\n")
+        elapsed, data = closed_after(c)
+        assert elapsed < 2.0
+        assert data == b"" or data.startswith(b"HTTP/1.1 408 "), data
+    assert wire.fetch(srv.port, "GET", "/qs?alive").body == b"alive"
+
+
+def test_slow_request_head_trickle_does_not_extend_timeout(srv):
+    with wire.Client(srv.port) as c:
+        start = time.monotonic()
+        try:
+            for _ in range(30):
+                c.send(b"X")
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert time.monotonic() - start < 2.0, "a trickled head kept the connection open past header_timeout"
+
+
+def test_stalled_body_times_out_and_server_recovers(srv):
+    with wire.Client(srv.port) as c:
+        c.send(request("POST", "/echo", [("Content-Length", "100")]) + b"0123456789")
+        elapsed, data = closed_after(c)
+        assert elapsed < 2.5
+        assert b"0123456789" not in data  # the app never got a whole body to echo
+    assert wire.fetch(srv.port, "GET", "/qs?alive").body == b"alive"
+
+
+def error_then_closed(port, data, status):
+    with wire.Client(port) as c:
+        c.send(data)
+        resp = c.read_final()
+        assert resp.status == status, resp
+        assert c.is_closed(2.0)
+
+
+def test_request_line_limit(srv):
+    assert wire.fetch(srv.port, "GET", "/qs?" + "a" * 60).status == 200
+    error_then_closed(srv.port, request("GET", "/qs?" + "a" * 200), 414)
+
+
+def test_header_count_limit(srv):
+    ok = [(f"X-H{i}", "v") for i in range(4)]  # plus Host: 5 fields
+    assert wire.fetch(srv.port, "GET", "/qs?ok", ok).status == 200
+    error_then_closed(srv.port, request("GET", "/qs", [(f"X-H{i}", "v") for i in range(8)]), 431)
+
+
+def test_header_field_size_limit(srv):
+    assert wire.fetch(srv.port, "GET", "/qs?ok", [("X-Long", "v" * 50)]).status == 200
+    error_then_closed(srv.port, request("GET", "/qs", [("X-Long", "v" * 300)]), 431)
+
+
+def test_body_limit_content_length(srv):
+    assert wire.fetch(srv.port, "POST", "/echo", body=b"x" * 1000).body == b"x" * 1000
+    error_then_closed(srv.port, request("POST", "/echo", [], b"x" * 2000), 413)
+
+
+def test_body_limit_chunked(srv):
+    body = wire.chunked([b"x" * 600, b"y" * 600])
+    with wire.Client(srv.port) as c:
+        c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], body))
+        try:
+            resp = c.read_final()
+        except wire.Closed:
+            return  # aborting is acceptable once a response could not be formed
+        assert resp.status == 413, resp
+        assert c.is_closed(2.0)
