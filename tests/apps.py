@@ -283,6 +283,13 @@ def app(environ, start_response):
         return _gen(environ, start_response, q)
     if route == "slowgen":
         return _slowgen(environ, start_response, q)
+    if route == "headers":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                                  ("X-Empty", ""), ("x-lower", "kept")])
+        return [b"h"]
+    if route == "cl_mismatch":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", q["declared"])])
+        return [b"x" * int(q["actual"])] if q.get("shape") == "list" else iter([b"x"] * int(q["actual"]))
     if route == "list":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"abcd"] if q.get("parts") == "1" else [b"ab", b"cd"]

@@ -56,13 +56,14 @@ def _tree(pid):
 class Server:
     """A fastwsgi child process serving target on 127.0.0.1:port; its stdout+stderr go to a file."""
 
-    def __init__(self, target, validate=False, **options):
+    def __init__(self, target, validate=False, host="127.0.0.1", **options):
         self.target = target
+        self.host = host
         self.validate = validate
         self.options = options
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
+        listener.bind((host, 0))
         listener.listen(1024)
         self.port = listener.getsockname()[1]
         fd = listener.fileno()
@@ -84,7 +85,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
             try:
-                with wire.Client(self.port, timeout=1.0) as c:
+                with wire.Client(self.port, host=self.host, timeout=1.0) as c:
                     c.send(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     if c.sock.recv(16).startswith(b"HTTP/1."):
                         return
@@ -179,14 +180,14 @@ _LIVE = []
 
 @pytest.fixture(scope="session")
 def serve():
-    """serve(target, validate=False, fresh=False, **options) -> Server; cached per session unless fresh."""
+    """serve(target, validate=False, fresh=False, host="127.0.0.1", **options) -> Server; cached per session unless fresh."""
     cache = {}
 
-    def factory(target="tests.apps:app", validate=False, fresh=False, **options):
-        key = (target, validate, tuple(sorted(options.items())))
+    def factory(target="tests.apps:app", validate=False, fresh=False, host="127.0.0.1", **options):
+        key = (target, validate, host, tuple(sorted(options.items())))
         if not fresh and key in cache and not cache[key].stopped:
             return cache[key]
-        srv = Server(target, validate, **options)
+        srv = Server(target, validate, host, **options)
         _LIVE.append(srv)
         if not fresh:
             cache[key] = srv

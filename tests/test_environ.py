@@ -1,4 +1,6 @@
 """The WSGI environ as the app sees it (PEP 3333 plus the usual server extras), through the wire."""
+import socket
+
 import pytest
 
 from tests import wire
@@ -145,3 +147,23 @@ def test_chunked_trailers_not_merged_into_environ(connect):
     assert env["_body"] == "abc"
     assert "HTTP_X_TRAILER" not in env
     assert "HTTP_COOKIE" not in env
+
+
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_environ_over_ipv6(serve):
+    srv = serve("tests.apps:app", host="::1")
+    with wire.Client(srv.port, host="::1") as c:
+        env = environ_of(c, host=f"[::1]:{srv.port}")
+        assert env["REMOTE_ADDR"] == "::1"
+        assert env["REMOTE_PORT"] == str(c.local_port)
+        assert env["SERVER_PORT"] == str(srv.port)
+        assert env["HTTP_HOST"] == f"[::1]:{srv.port}"

@@ -139,3 +139,15 @@ def test_file_wrapper_uses_sendfile(srv, datafile, tmp_path):
     trace = out.read_text() if out.exists() else ""
     assert "sendfile(" in trace, trace[-2000:]
     assert os.path.exists(path)
+
+
+def test_pipelined_large_responses_in_order_to_slow_reader(srv):
+    sizes = [1024 * 1024 + i for i in range(8)]
+    with wire.Client(srv.port, rcvbuf=65536, timeout=10) as c:
+        c.send(b"".join(request("GET", f"/big?size={n}" + ("&nocl=1" if i % 2 else "")) for i, n in enumerate(sizes)))
+        c.recv_some()
+        time.sleep(0.5)
+        for n in sizes:
+            resp = c.read_final()
+            assert len(resp.body) == n and resp.body == wire.pattern(n)
+        assert not c.is_closed(0.2)

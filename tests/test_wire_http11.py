@@ -205,3 +205,34 @@ def test_date_advances(connect):
     time.sleep(1.2)
     second = email.utils.parsedate_to_datetime(c.request(request("GET", "/hello")).get("date"))
     assert (second - first).total_seconds() >= 1
+
+
+def test_response_headers_kept_as_given(connect):
+    resp = connect().request(request("GET", "/headers"))
+    assert resp.get_all("set-cookie") == ["a=1", "b=2"]
+    assert resp.get("x-empty") == ""
+    assert ("x-lower", "kept") in resp.headers
+
+
+@pytest.mark.parametrize("shape", ["list", "gen"])
+def test_body_shorter_than_content_length_does_not_hang(connect, shape):
+    c = connect()
+    c.send(request("GET", f"/cl_mismatch?declared=100&actual=10&shape={shape}"))
+    start = time.monotonic()
+    with pytest.raises(wire.Closed):
+        c.read_final()
+    assert time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize("shape", ["list", "gen"])
+def test_body_longer_than_content_length_is_cut(connect, shape):
+    c = connect()
+    c.send(request("GET", f"/cl_mismatch?declared=10&actual=100&shape={shape}") + request("GET", "/qs?next"))
+    resp = c.read_final()
+    assert resp.body == b"x" * 10
+    try:
+        following = c.read_final()
+    except wire.Closed as closed:
+        assert closed.partial == b""  # closing is fine; extra body bytes are not
+        return
+    assert following.body == b"next"
