@@ -1,0 +1,194 @@
+"""Settings: every setting from the command line, a config file and FASTWSGI_CMD_ARGS, with their precedence."""
+import shlex
+
+import pytest
+
+from fastwsgi.config import ENV_ARGS, load_config
+from fastwsgi.errors import ConfigError
+from fastwsgi.settings import BY_NAME, SETTINGS
+from tests.support_master import run_cli, write_app
+
+# Three distinct valid values per setting: (command-line text, converted value). The config file gets the converted
+# value as Python. A setting missing here fails test_every_setting_has_samples.
+SAMPLES = {
+    "bind": [("127.0.0.1:9001", ["127.0.0.1:9001"]), ("[::1]:9002", ["[::1]:9002"]), ("unix:/tmp/f.sock", ["unix:/tmp/f.sock"])],
+    "backlog": [("11", 11), ("22", 22), ("33", 33)],
+    "workers": [("2", 2), ("3", 3), ("4", 4)],
+    "worker_connections": [("10", 10), ("20", 20), ("30", 30)],
+    "max_requests": [("100", 100), ("200", 200), ("0", 0)],
+    "max_requests_jitter": [("1", 1), ("2", 2), ("3", 3)],
+    "timeout": [("10", 10.0), ("20.5", 20.5), ("0", 0.0)],
+    "graceful_timeout": [("1", 1.0), ("2", 2.0), ("3", 3.0)],
+    "keepalive": [("0", 0.0), ("5", 5.0), ("7.5", 7.5)],
+    "limit_request_line": [("0", 0), ("1024", 1024), ("2048", 2048)],
+    "limit_request_fields": [("10", 10), ("20", 20), ("30", 30)],
+    "limit_request_field_size": [("100", 100), ("200", 200), ("300", 300)],
+    "limit_request_body": [("1000", 1000), ("2000", 2000), ("0", 0)],
+    "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
+    "chdir": [("/tmp", "/tmp"), ("/", "/"), ("/usr", "/usr")],
+    "pythonpath": [("/a", ["/a"]), ("/b,/c", ["/b", "/c"]), ("/d", ["/d"])],
+    "raw_env": [("A=1", ["A=1"]), ("B=2", ["B=2"]), ("C=x=y", ["C=x=y"])],
+    "pidfile": [("/tmp/a.pid", "/tmp/a.pid"), ("/tmp/b.pid", "/tmp/b.pid"), ("/tmp/c.pid", "/tmp/c.pid")],
+    "user": [("0", 0), ("root", 0), ("65534", 65534)],
+    "group": [("0", 0), ("root", 0), ("65534", 65534)],
+    "umask": [("022", 0o22), ("0o077", 0o77), ("0", 0)],
+    "accesslog": [("-", "-"), ("/tmp/a.log", "/tmp/a.log"), ("/tmp/b.log", "/tmp/b.log")],
+    "access_log_format": [("%(h)s", "%(h)s"), ("%(r)s %(s)s", "%(r)s %(s)s"), ("%({user-agent}i)s", "%({user-agent}i)s")],
+    "errorlog": [("-", "-"), ("/tmp/e1.log", "/tmp/e1.log"), ("/tmp/e2.log", "/tmp/e2.log")],
+    "loglevel": [("debug", "debug"), ("WARNING", "warning"), ("error", "error")],
+    "proc_name": [("one", "one"), ("two", "two"), ("three", "three")],
+}
+FLAGS = {"reuse_port", "preload_app", "check_config", "print_config"}  # store_true
+VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS and s.name != "config"]
+
+
+def _cli(setting, text):
+    return [setting.flags[-1], text]
+
+
+def _write_conf(tmp_path, text):
+    path = tmp_path / "fastwsgi.conf.py"
+    path.write_text(text)
+    return str(path)
+
+
+def _load(tmp_path, argv=(), env_args=None):
+    environ = {} if env_args is None else {ENV_ARGS: env_args}
+    return load_config(list(argv), environ, config_default_dir=str(tmp_path))
+
+
+def test_every_setting_has_samples():
+    assert {s.name for s in VALUED} == set(SAMPLES)
+    assert {s.name for s in SETTINGS if s.action == "store_true"} == FLAGS
+
+
+@pytest.mark.parametrize("setting", VALUED, ids=lambda s: s.name)
+def test_setting_from_each_source_and_precedence(tmp_path, setting):
+    (file_text, file_value), (env_text, env_value), (cli_text, cli_value) = SAMPLES[setting.name]
+    default = _load(tmp_path)
+    assert default.sources[setting.name] == "default"
+
+    _write_conf(tmp_path, f"{setting.name} = {file_value!r}\n")
+    cfg = _load(tmp_path)
+    assert getattr(cfg, setting.name) == file_value
+    assert cfg.sources[setting.name] == "config file"
+
+    cfg = _load(tmp_path, env_args=shlex.join(_cli(setting, env_text)))
+    assert getattr(cfg, setting.name) == env_value, "env beats the config file"
+    assert cfg.sources[setting.name] == "env"
+
+    cfg = _load(tmp_path, _cli(setting, cli_text), env_args=shlex.join(_cli(setting, env_text)))
+    assert getattr(cfg, setting.name) == cli_value, "command line beats env and config file"
+    assert cfg.sources[setting.name] == "command line"
+
+    (tmp_path / "fastwsgi.conf.py").unlink()
+    assert getattr(_load(tmp_path, env_args=shlex.join(_cli(setting, env_text))), setting.name) == env_value
+    assert getattr(_load(tmp_path, _cli(setting, cli_text)), setting.name) == cli_value
+    for flag in setting.flags:  # every spelling works
+        assert getattr(_load(tmp_path, [flag, cli_text]), setting.name) == cli_value
+
+
+@pytest.mark.parametrize("name", sorted(FLAGS - {"check_config", "print_config"}) + ["check_config", "print_config"])
+def test_boolean_setting_from_each_source(tmp_path, name):
+    setting = BY_NAME[name]
+    assert getattr(_load(tmp_path), name) is False
+    assert getattr(_load(tmp_path, [setting.flags[0]]), name) is True
+    assert getattr(_load(tmp_path, env_args=setting.flags[0]), name) is True
+    _write_conf(tmp_path, f"{name} = True\n")
+    assert getattr(_load(tmp_path), name) is True
+
+
+def test_repeatable_flags_collect_and_replace_lower_layers(tmp_path):
+    _write_conf(tmp_path, "bind = ['127.0.0.1:1', '127.0.0.1:2']\nraw_env = ['A=1']\n")
+    cfg = _load(tmp_path, ["-b", "127.0.0.1:3", "--bind", "unix:/tmp/s", "-e", "B=2", "--env", "C=3"])
+    assert cfg.bind == ["127.0.0.1:3", "unix:/tmp/s"]
+    assert cfg.env == {"B": "2", "C": "3"}
+    assert _load(tmp_path).bind == ["127.0.0.1:1", "127.0.0.1:2"]
+
+
+def test_config_file_by_flag_env_and_default_name(tmp_path):
+    (tmp_path / "other.py").write_text("workers = 7\n")
+    _write_conf(tmp_path, "workers = 5\n")
+    assert _load(tmp_path).workers == 5
+    assert _load(tmp_path, ["-c", "other.py"]).workers == 7
+    assert _load(tmp_path, env_args="--config other.py").workers == 7
+    assert _load(tmp_path, ["-c", str(tmp_path / "other.py")]).config == str(tmp_path / "other.py")
+
+
+def test_config_file_app_and_hooks(tmp_path):
+    _write_conf(tmp_path, "wsgi_app = 'pkg.mod:app'\ndef on_starting(server):\n    pass\nhelper = 3\n")
+    cfg = _load(tmp_path)
+    assert cfg.app_uri == "pkg.mod:app"
+    assert cfg.on_starting.__name__ == "on_starting"
+    assert cfg.sources["on_starting"] == "config file"
+    assert _load(tmp_path, ["other:app"]).app_uri == "other:app"
+    assert _load(tmp_path, env_args="envapp:app").app_uri == "envapp:app"
+
+
+def test_env_dependent_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert _load(tmp_path).bind == ["127.0.0.1:8000"]
+    assert _load(tmp_path).workers == 1
+    monkeypatch.setenv("PORT", "5000")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert _load(tmp_path).bind == ["0.0.0.0:5000"]
+    assert _load(tmp_path).workers == 3
+    assert _load(tmp_path, ["-w", "2"]).workers == 2
+
+
+@pytest.mark.parametrize("argv, env_args, conf, message", [
+    (["-w", "abc"], None, None, "argument -w/--workers: invalid value 'abc': expected a positive integer"),
+    (["-w", "0"], None, None, "expected a positive integer"),
+    (["--timeout", "-1"], None, None, "expected a number >= 0"),
+    (["-b", "1::2:80"], None, None, "IPv6 addresses need brackets"),
+    (["-b", "host:http"], None, None, "bad port"),
+    (["--log-level", "loud"], None, None, "expected one of debug, info"),
+    (["--umask", "999"], None, None, "expected an octal mask"),
+    (["-e", "NOEQUALS"], None, None, "expected KEY=VALUE"),
+    (["--user", "no-such-user-xyz"], None, None, "no such user"),
+    (["--no-such-flag"], None, None, "unrecognized arguments: --no-such-flag"),
+    ([], "--keep-alive never", None, "FASTWSGI_CMD_ARGS: argument --keep-alive: invalid value 'never'"),
+    ([], "'unterminated", None, "FASTWSGI_CMD_ARGS: No closing quotation"),
+    ([], None, "workers = 'many'\n", "fastwsgi.conf.py: workers: invalid value 'many'"),
+    ([], None, "preload_app = 'perhaps'\n", "expected a boolean"),
+    ([], None, "def on_starting():\n    pass\n", "on_starting: invalid value"),
+    ([], None, "workers = (\n", "line 1: syntax error"),
+    ([], None, "import no_such_module_here\n", "ModuleNotFoundError"),
+])
+def test_bad_values_are_one_line_config_errors(tmp_path, argv, env_args, conf, message):
+    if conf is not None:
+        _write_conf(tmp_path, conf)
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, argv, env_args)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    write_app(tmp_path)
+    result = run_cli(["-w", "abc", "pidapp:app"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "fastwsgi: error: argument -w/--workers: invalid value 'abc': expected a positive integer\n"
+    assert result.stdout == ""
+
+
+def test_bad_value_from_env_and_config_file_exit_2(tmp_path):
+    write_app(tmp_path)
+    result = run_cli(["pidapp:app"], tmp_path, env={ENV_ARGS: "--backlog x"})
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1)
+    assert "FASTWSGI_CMD_ARGS: argument --backlog: invalid value 'x'" in result.stderr
+    _write_conf(tmp_path, "timeout = 'soon'\n")
+    result = run_cli(["pidapp:app"], tmp_path)
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1)
+    assert "timeout: invalid value 'soon'" in result.stderr
+
+
+def test_print_config_shows_precedence_result(tmp_path):
+    _write_conf(tmp_path, "workers = 3\nkeepalive = 9\nbacklog = 5\n")
+    result = run_cli(["--print-config", "--keep-alive", "4", "pidapp:app"], tmp_path, env={ENV_ARGS: "-w 6"})
+    assert result.returncode == 0, result.stderr
+    values = {k.strip(): v for k, v in (line.split(" = ", 1) for line in result.stdout.splitlines())}
+    expected = {"workers": "6", "keepalive": "4.0", "backlog": "5", "app_uri": "'pidapp:app'"}
+    assert expected.items() <= values.items()
