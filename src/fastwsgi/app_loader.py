@@ -92,8 +92,11 @@ def import_module(spec: str, module_name: str) -> Any:
         raise AppImportError(f"error while importing {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}") from None
 
 
-def load_app(spec: Optional[str]) -> Callable:
-    """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message."""
+def check_spec(spec: Optional[str]) -> tuple:
+    """Check the shape of `spec` without importing anything; return (module name, target or "").
+
+    Used by the master to fail fast on a typo or a file path before any worker is forked.
+    """
     if not spec or not spec.strip():
         raise AppImportError("no application given: fastwsgi [OPTIONS] MODULE:NAME")
     spec = spec.strip()
@@ -103,6 +106,16 @@ def load_app(spec: Optional[str]) -> Callable:
     hint = _file_hint(spec)
     if hint and not os.path.isdir(module_name.split(".", 1)[0]):
         raise AppImportError(hint)
+    if target:
+        _parse_target(spec, target)
+    return module_name, target
+
+
+def load_app(spec: Optional[str]) -> Callable:
+    """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message."""
+    module_name, target = check_spec(spec)
+    spec = spec.strip()  # type: ignore[union-attr]
+    sep = ":" if target else ""
     module = import_module(spec, module_name)
 
     if not sep:

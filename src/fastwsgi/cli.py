@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from fastwsgi.app_loader import load_app, prepare_sys_path
+from fastwsgi.app_loader import check_spec, load_app, prepare_sys_path
 from fastwsgi.config import load_config
 from fastwsgi.errors import APP_LOAD_ERROR, AppImportError, BindError, ConfigError, FastWSGIError, HaltServer
 
@@ -38,8 +38,7 @@ def main(argv: Optional[list] = None) -> int:
         return EXIT_OK
     try:
         prepare_sys_path(cfg.chdir, cfg.pythonpath)
-        if not cfg.app_uri:
-            raise AppImportError("no application given: fastwsgi [OPTIONS] MODULE:NAME (see --help)")
+        check_spec(cfg.app_uri)
         if cfg.check_config:
             load_app(cfg.app_uri)
             return EXIT_OK
