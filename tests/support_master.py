@@ -173,6 +173,7 @@ class Master:
 
     def start(self) -> None:
         self._log = open(self.log_path, "ab")
+        self._offset = self._log.tell()  # several masters may share a directory: read only this one's lines
         self.proc = subprocess.Popen(self.executable + self.args, cwd=self.cwd, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                      pass_fds=self.pass_fds)
@@ -183,6 +184,7 @@ class Master:
 
     def log(self) -> str:
         with open(self.log_path, "rb") as handle:
+            handle.seek(self._offset)
             return handle.read().decode("utf-8", "replace")
 
     def wait_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> list:
