@@ -310,6 +310,14 @@ def app(environ, start_response):
     if route == "close":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing(q["tag"], q.get("mode", "ok"))
+    if route == "debug":
+        import gc
+
+        from fastwsgi import _core
+
+        if q.get("gc"):
+            gc.collect()
+        return _json(start_response, _core.debug_counters())
     if route == "closed":
         return _json(start_response, CLOSED)
     if route == "raise_before":

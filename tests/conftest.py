@@ -150,6 +150,22 @@ class Server:
                 pass
         return ticks / CLK_TCK
 
+    def leaks(self, timeout=5.0, collect=True):
+        """None once debug_counters() inside the server shows only the asking connection and request, else them.
+
+        collect=True runs the cycle collector first (true leaks only); False also catches reference cycles.
+        Only for servers of tests.apps:app (its /debug route).
+        """
+        target = "/debug?gc=1" if collect else "/debug"
+        deadline = time.monotonic() + timeout
+        while True:
+            counters = wire.fetch(self.port, "GET", target, host=self.host).json()
+            if counters == {"connections": 1, "requests": 1}:
+                return None
+            if time.monotonic() > deadline:
+                return counters
+            time.sleep(0.05)
+
     def stop(self):
         """Stop the server; returns None if it was running until now, else a description of its crash."""
         if self.stopped:
@@ -194,7 +210,12 @@ def serve():
         return srv
 
     yield factory
-    crashes = [c for c in (srv.stop() for srv in _LIVE) if c]
+    leaks = [
+        f"{srv.target} {srv.options}: live objects after all clients closed: {counters}"
+        for srv in _LIVE
+        if srv.target == "tests.apps:app" and srv.alive and (counters := srv.leaks())
+    ]
+    crashes = [c for c in (srv.stop() for srv in _LIVE) if c] + leaks
     _LIVE.clear()
     assert not crashes, "\n\n".join(crashes)
 

@@ -21,8 +21,10 @@ OPTIONS = dict(
 def srv(serve):
     s = serve("tests.apps:app", fresh=True, **OPTIONS)
     yield s
+    leaks = s.leaks() if s.alive else None
     crash = s.stop()
     assert crash is None, crash
+    assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
 
 
 def closed_after(c, timeout=3.0):
@@ -119,3 +121,18 @@ def test_body_limit_chunked(srv):
             return  # aborting is acceptable once a response could not be formed
         assert resp.status == 413, resp
         assert c.is_closed(2.0)
+
+
+def test_body_errors_leave_no_reference_cycles(serve):
+    """A failed body read (timeout, over limit) must not leave the connection in a cycle awaiting the GC."""
+    s = serve("tests.apps:app", fresh=True, **OPTIONS)
+    try:
+        with wire.Client(s.port) as c:
+            c.send(request("POST", "/echo", [("Content-Length", "100")]) + b"0123456789")
+            closed_after(c)
+        with wire.Client(s.port) as c:
+            c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], wire.chunked([b"x" * 1200])))
+            closed_after(c)
+        assert s.leaks(timeout=2.0, collect=False) is None
+    finally:
+        assert s.stop() is None

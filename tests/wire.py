@@ -308,9 +308,9 @@ class Client:
         return True
 
 
-def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT):
+def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT, host="127.0.0.1"):
     """One request on a new connection; returns the final response."""
-    with Client(port, timeout=timeout) as c:
+    with Client(port, host=host, timeout=timeout) as c:
         return c.request(request(method, target, headers, body, version), method)
 
 
