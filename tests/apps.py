@@ -136,12 +136,19 @@ BAD_START = {
     "value_lf": ("200 OK", [("X-Bad", "v\nX-Injected: 1")]),
     "value_cr": ("200 OK", [("X-Bad", "v\rX-Injected: 1")]),
     "value_nul": ("200 OK", [("X-Bad", "v\x00X-Injected")]),
+    "value_not_latin1": ("200 OK", [("X-Bad", "\u20ac")]),
+    "name_empty": ("200 OK", [("", "X-Bad")]),
+    "header_not_pair": ("200 OK", [("X-Bad",)]),
+    "headers_not_list": ("200 OK", "X-Bad: v"),
+    "content_length_word": ("200 OK", [("Content-Length", "X-Bad")]),
 }
 
 
 def _bad_start(environ, start_response, q):
     status, headers = BAD_START[q["case"]]
-    start_response(status, [("Content-Type", "text/plain")] + headers)
+    if isinstance(headers, list):
+        headers = [("Content-Type", "text/plain")] + headers
+    start_response(status, headers)
     return [b"body-of-bad-start"]
 
 
@@ -318,6 +325,13 @@ def app(environ, start_response):
         if q.get("gc"):
             gc.collect()
         return _json(start_response, _core.debug_counters())
+    if route == "bad_result":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return {"str": ["text"], "none": None, "int": 5, "str_gen": iter(["text"])}[q["kind"]]
+    if route == "errors":
+        environ["wsgi.errors"].write("wsgi-errors-marker\n")
+        environ["wsgi.errors"].flush()
+        return _reply(start_response, b"logged")
     if route == "closed":
         return _json(start_response, CLOSED)
     if route == "raise_before":

@@ -167,3 +167,17 @@ def test_environ_over_ipv6(serve):
         assert env["REMOTE_PORT"] == str(c.local_port)
         assert env["SERVER_PORT"] == str(srv.port)
         assert env["HTTP_HOST"] == f"[::1]:{srv.port}"
+
+
+def test_absolute_form_target(connect):
+    env = environ_of(connect(), target="http://example.com/environ/abs?x=1", host="example.com")
+    assert env["PATH_INFO"] == "/environ/abs"
+    assert env["QUERY_STRING"] == "x=1"
+    assert env["HTTP_HOST"] == "example.com"
+
+
+def test_header_values_latin1(connect):
+    c = connect()
+    c.send(b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\n\r\n")
+    env = c.read_final().json()
+    assert env["HTTP_X_NAME"] == "caf\u00c3\u00a9"

@@ -144,3 +144,17 @@ def test_close_called_once_per_request_on_keepalive(server, connect):
     for _ in range(3):
         assert c.request(request("GET", f"/close?tag={tag}&mode=ok")).body == b"ab"
     assert wait_closed_count(server.port, tag, 3) == 3
+
+
+@pytest.mark.parametrize("kind", ["str", "none", "int", "str_gen"])
+def test_bad_result_gives_500(server, connect, kind):
+    c = connect()
+    resp = c.request(request("GET", f"/bad_result?kind={kind}"))
+    assert resp.status == 500, resp
+    assert b"text" not in resp.body
+
+
+def test_wsgi_errors_reach_the_server_log(server, connect):
+    mark = server.mark()
+    assert connect().request(request("GET", "/errors")).body == b"logged"
+    server.wait_log("wsgi-errors-marker", mark)

@@ -143,3 +143,19 @@ def test_malformed_after_good_request_on_same_connection(srv):
         assert c.read_final().body == b"good"
         assert c.read_final().status == 400
         assert c.is_closed(2.0)
+
+
+def test_upgrade_request_answered_or_closed(srv):
+    with wire.Client(srv.port) as c:
+        c.send(request("GET", "/qs?up", [("Upgrade", "websocket"), ("Connection", "Upgrade")]) + request("GET", "/qs?x"))
+        resp = c.read_final()
+        assert resp.status in (200, 400, 501), resp
+        if resp.status == 200:
+            assert resp.body == b"up"
+        try:
+            second = c.read_final()
+        except wire.Closed as closed:
+            assert closed.partial == b""
+        else:
+            assert second.body == b"x"
+    still_serving(srv)

@@ -136,3 +136,12 @@ def test_body_errors_leave_no_reference_cycles(serve):
         assert s.leaks(timeout=2.0, collect=False) is None
     finally:
         assert s.stop() is None
+
+
+def test_unlimited_request_line_beyond_64k(serve):
+    s = serve("tests.apps:app", limit_request_line=0)
+    query = "a" * 70000
+    resp = wire.fetch(s.port, "GET", f"/qs?{query}", timeout=10)
+    assert (resp.status, resp.body) == (200, query.encode())
+    env = wire.fetch(s.port, "GET", f"/environ/long?{query}").json()
+    assert env["QUERY_STRING"] == query and env["PATH_INFO"] == "/environ/long"
