@@ -73,7 +73,7 @@ def describe(sock: socket.socket) -> str:
     return f"http://{name[0]}:{name[1]}"
 
 
-def _tcp_socket(address: Address, backlog: int, reuse_port: bool, listen: bool) -> socket.socket:
+def _tcp_socket(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
     try:
         infos = socket.getaddrinfo(address.host, address.port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -87,8 +87,7 @@ def _tcp_socket(address: Address, backlog: int, reuse_port: bool, listen: bool) 
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
-        if listen:
-            sock.listen(backlog)
+        sock.listen(backlog)
     except OSError as exc:
         sock.close()
         where = f"[{address.host}]:{address.port}" if family == socket.AF_INET6 else f"{address.host}:{address.port}"
@@ -120,27 +119,28 @@ def _unix_socket(address: Address, backlog: int, umask: int) -> socket.socket:
     return sock
 
 
-def _adopt_fd(fd: int, listen: bool = True) -> socket.socket:
+def _adopt_fd(fd: int) -> socket.socket:
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
         raise BindError(f"fd://{fd} is not a usable socket: {exc.strerror}") from None
     if sock.type != socket.SOCK_STREAM:
         raise BindError(f"fd://{fd} is not a stream socket")
-    if listen and not is_listening(sock):
+    if not is_listening(sock):
         sock.listen(128)
     return sock
 
 
 def create_listeners(binds: Iterable[str], backlog: int, reuse_port: bool = False, umask: int = 0o22,
                      inherited: Optional[list] = None) -> list:
-    """Bind every address, or adopt `inherited` fds (re-exec, systemd) as they are.
+    """Bind and listen on every address, or adopt `inherited` fds (re-exec, systemd) as they are.
 
-    With reuse_port, TCP sockets are bound with SO_REUSEPORT but not listened on: the master only holds the port,
-    each worker listens on its own twin (see `reuse_port_twins`).
+    With reuse_port, TCP sockets get SO_REUSEPORT so that each worker can add its own socket on the same address
+    (see `reuse_port_twins`); the master's stays in the group and is shared by all workers, so the address never
+    refuses connections while workers restart.
     """
     if inherited:
-        return [_adopt_fd(fd, listen=False) for fd in inherited]
+        return [_adopt_fd(fd) for fd in inherited]
     listeners: list = []
     try:
         for text in binds:
@@ -153,7 +153,7 @@ def create_listeners(binds: Iterable[str], backlog: int, reuse_port: bool = Fals
             elif address.kind == "fd":
                 listeners.append(_adopt_fd(address.fd))
             else:
-                listeners.append(_tcp_socket(address, backlog, reuse_port, listen=not reuse_port))
+                listeners.append(_tcp_socket(address, backlog, reuse_port))
     except BaseException:
         close_listeners(listeners, unlink=True)
         raise
@@ -165,12 +165,13 @@ def is_listening(sock: socket.socket) -> bool:
 
 
 def reuse_port_twins(listeners: list, backlog: int) -> list:
-    """In a worker: for each master socket that is bound but not listening (reuse-port TCP), a fresh SO_REUSEPORT
-    socket on the same address, listening; listening sockets (unix, inherited) are shared as they are."""
-    out = []
+    """In a worker with --reuse-port: the master's sockets plus, for each TCP socket with SO_REUSEPORT, a fresh
+    socket of this worker's own on the same address (the kernel spreads new connections over the group)."""
+    out = list(listeners)
     for sock in listeners:
-        if is_listening(sock):
-            out.append(sock)
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
             continue
         twin = socket.socket(sock.family, socket.SOCK_STREAM)
         twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -179,7 +180,7 @@ def reuse_port_twins(listeners: list, backlog: int) -> list:
             twin.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         twin.bind(sock.getsockname())
         twin.listen(backlog)
-        out.append(twin)
+        out.insert(0, twin)
     return out
 
 
