@@ -91,6 +91,9 @@ def test_usr2_reexec_then_term_old_master_loses_nothing(master_factory, app_dir)
     assert new_pid in master.workers()  # forked by the old master
     wait_for(lambda: len([p for p in _children(new_pid) if alive(p)]) == 2, 10, what="new master's workers")
     master.wait_log(rf"\[{new_pid}\] \[INFO\] Ready", 10)
+    master.signal(signal.SIGWINCH)  # the old master retires its workers and stays up
+    wait_for(lambda: not any(alive(pid) for pid in old_workers), 10, what="old workers retired")
+    assert master.proc.poll() is None
     master.signal(signal.SIGTERM)
     assert master.wait_exit(15) == 0
     assert not any(alive(pid) for pid in old_workers)
