@@ -146,3 +146,26 @@ def test_bind_in_use_is_one_line(app_dir):
         result = run_cli(["-b", f"127.0.0.1:{port}", "pidapp:app"], app_dir)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == f"fastwsgi: error: address already in use: 127.0.0.1:{port}"
+
+
+def test_pidfile_of_a_running_server_refuses_a_second_one(app_dir):
+    pidfile = str(app_dir / "run.pid")
+    master = Master(["--pid", pidfile, "pidapp:app"], app_dir)
+    try:
+        assert open(pidfile).read().strip() == str(master.pid)
+        result = run_cli(["--pid", pidfile, "-b", "127.0.0.1:0", "pidapp:app"], app_dir)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == f"fastwsgi: error: already running: pid {master.pid} (pidfile {pidfile})"
+        assert open(pidfile).read().strip() == str(master.pid)
+    finally:
+        assert master.stop() == 0
+    import os
+
+    assert not os.path.exists(pidfile)
+
+
+def test_bad_access_log_format_is_one_line(app_dir):
+    result = run_cli(["--access-logformat", "%(h)s %(nope)s", "pidapp:app"], app_dir)
+    assert result.returncode == 2
+    assert result.stderr == ("fastwsgi: error: argument --access-logformat: invalid value '%(h)s %(nope)s': "
+                             "unknown atom %(nope)s\n")

@@ -48,6 +48,23 @@ class Pidfile:
             handle.write(f"{pid}\n")
         os.rename(tmp, self.path)
 
+    def running_pid(self) -> int:
+        """The pid in an existing pidfile when that process is alive (another server), else 0."""
+        try:
+            with open(self.path) as handle:
+                pid = int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+        if pid <= 0 or pid == os.getpid():
+            return 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return 0
+        except PermissionError:
+            return pid
+        return pid
+
     def rename(self, path: str) -> None:
         os.rename(self.path, path)
         self.path = path
@@ -112,6 +129,10 @@ class Arbiter:
         os.environ.update(cfg.env)
         if cfg.pidfile:
             self.pidfile = Pidfile(cfg.pidfile + (".2" if self.master_pid else ""))
+            other = self.pidfile.running_pid()
+            if other:
+                self.pidfile = None
+                raise HaltServer(f"already running: pid {other} (pidfile {cfg.pidfile})", 1)
             self.pidfile.create(self.pid)
         self.init_signals()
 
@@ -151,7 +172,13 @@ class Arbiter:
     # ------------------------------------------------------------------------------------------------------- loop
     def run(self) -> None:
         """Start, then supervise until stopped. Raises HaltServer (after cleaning up) when a worker cannot boot."""
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            if self.pidfile is not None:
+                self.pidfile.unlink(self.pid)
+            close_listeners(self.listeners, unlink=not self.reexec_pid and not self.master_pid)
+            raise
         set_proc_title(f"fastwsgi: master [{self.cfg.proc_title}]")
         try:
             self.manage_workers()
@@ -194,7 +221,7 @@ class Arbiter:
             self.ready = True
             self.cfg.when_ready(self)
             systemd.notify("READY=1")
-            self.log.info("Ready: %d worker(s) serving", self.num_workers)
+            self.log.info("Ready: serving with %d worker(s) configured", self.num_workers)
 
     # ---------------------------------------------------------------------------------------------------- signals
     def handle_chld(self) -> None:

@@ -174,7 +174,8 @@ class AccessFormatter:
             if kind == "o":
                 return lambda env, status, headers, nbytes, secs: _response_header(headers, name)
             if kind == "e":
-                return lambda env, status, headers, nbytes, secs: str(env.get(key[1:].partition("}")[0], "-"))
+                var = key[1:].partition("}")[0]  # environ keys are case-sensitive
+                return lambda env, status, headers, nbytes, secs: str(env.get(var, "-"))
             raise ConfigError(f"access_log_format: unknown atom %({key})s")
         simple: dict = {
             "h": lambda e, s, hd, n, t: e.get("REMOTE_ADDR") or "-",

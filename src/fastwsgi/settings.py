@@ -160,6 +160,19 @@ def group(value: Any) -> Optional[int]:
         raise ValueError(f"no such group: {text!r}") from None
 
 
+def access_format(value: Any) -> str:
+    """A gunicorn access log format; every %(atom)s must be known."""
+    from fastwsgi.errors import ConfigError
+    from fastwsgi.logs import AccessFormatter
+
+    text = string(value)
+    try:
+        AccessFormatter(text)
+    except ConfigError as exc:
+        raise ValueError(str(exc).replace("access_log_format: ", "")) from None
+    return text
+
+
 def log_level(value: Any) -> str:
     text = string(value).strip().lower()
     if text not in LOG_LEVELS:
@@ -311,7 +324,7 @@ SETTINGS: tuple = (
     # Logging
     _s("accesslog", "Logging", optional_string, None, "--access-logfile", meta="FILE",
        help="Access log file; '-' is stdout. Off unless given."),
-    _s("access_log_format", "Logging", string, DEFAULT_ACCESS_LOG_FORMAT, "--access-logformat", meta="FORMAT",
+    _s("access_log_format", "Logging", access_format, DEFAULT_ACCESS_LOG_FORMAT, "--access-logformat", meta="FORMAT",
        help="Access log line in gunicorn's atoms: h l u t r m U q H s B b f a T M D L p {header}i {header}o {var}e."),
     _s("errorlog", "Logging", string, "-", "--error-logfile", "--log-file", meta="FILE",
        help="Error log file; '-' is stderr."),

@@ -71,6 +71,7 @@ class Worker:
         self.heartbeat = hb.Heartbeat()
         self.aborted = False
         self.retiring = False
+        self.retire_deadline = 0.0
         jitter = cfg.max_requests_jitter
         self.max_requests = cfg.max_requests + (random.randint(0, jitter) if cfg.max_requests and jitter else 0)
         self.loop: Any = None
