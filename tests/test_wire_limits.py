@@ -65,8 +65,9 @@ def test_slow_request_head_trickle_does_not_extend_timeout(srv):
     with wire.Client(srv.port) as c:
         start = time.monotonic()
         try:
-            for _ in range(30):
-                c.send(b"X")
+            c.send(b"GET /qs?")
+            for _ in range(30):  # a valid request line, one byte every 0.1 s
+                c.send(b"a")
                 time.sleep(0.1)
         except (BrokenPipeError, ConnectionResetError):
             pass
