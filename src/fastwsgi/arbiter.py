@@ -438,7 +438,7 @@ class Arbiter:
             for sig in SIGNAL_NAMES:
                 signal.signal(sig, signal.SIG_DFL)
             self.cfg.pre_exec(self)
-            environ = dict(self.start_environ)
+            environ = {k: v for k, v in self.start_environ.items() if not k.startswith("LISTEN_")}
             environ[OLD_MASTER_ENV] = str(master_pid)
             for sock in self.listeners:
                 sock.set_inheritable(True)
