@@ -1,6 +1,7 @@
 """Master features with real processes: hooks, access log atoms, sockets (fd://, unix, IPv6, reuse-port, systemd)."""
 
 import json
+import time
 import os
 import signal
 import socket
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.support_master import Load, Master, get, wait_for, write_app
+from tests.support_master import Load, Master, alive, get, wait_for, write_app
 
 HOOKS_CONF = '''\
 import json, os
@@ -219,3 +220,62 @@ def _can_bind_v6():
 
 
 
+
+
+def test_usr2_with_a_broken_new_master_keeps_the_old_one_serving(app_dir):
+    pidfile = str(app_dir / "m.pid")
+    master = Master(["-w", "1", "--pid", pidfile, "pidapp:app"], app_dir)
+    try:
+        (app_dir / "pidapp.py").write_text("raise ImportError('half-deployed')\n")
+        master.signal(signal.SIGUSR2)
+        master.wait_log(r"New master \(pid:\d+\) exited with status code 4", 10)
+        assert "fastwsgi: error: error while importing 'pidapp': ImportError: half-deployed" in master.log()
+        assert get(master.port)[0] == 200
+        assert open(pidfile).read().strip() == str(master.pid)
+        assert not os.path.exists(pidfile + ".2")
+    finally:
+        assert master.stop() == 0
+
+
+def test_term_closes_idle_keepalive_connections_at_once(app_dir):
+    master = Master(["-w", "1", "--graceful-timeout", "20", "--keep-alive", "30", "pidapp:app"], app_dir)
+    client = socket.create_connection(("127.0.0.1", master.port), timeout=5)
+    try:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        master.signal(signal.SIGTERM)
+        assert master.wait_exit(10) == 0
+        assert time.monotonic() - started < 3, "an idle keep-alive connection must not hold the stop"
+        assert client.recv(4096) == b""
+    finally:
+        client.close()
+        master.stop()
+
+
+def test_workers_exit_when_the_master_is_killed(app_dir):
+    master = Master(["-w", "2", "pidapp:app"], app_dir)
+    workers = master.wait_workers(2)
+    os.kill(master.pid, signal.SIGKILL)
+    master.wait_exit(5)
+    wait_for(lambda: not any(alive(pid) for pid in workers), 5, what="orphaned workers to exit")
+    master.stop()
+
+
+def test_preload_imports_in_the_master(app_dir):
+    (app_dir / "loud.py").write_text("import os\nLOADED_IN = os.getpid()\n"
+                                     "def app(environ, start_response):\n"
+                                     "    body = str(LOADED_IN).encode()\n"
+                                     "    start_response('200 OK', [('Content-Length', str(len(body)))])\n"
+                                     "    return [body]\n")
+    master = Master(["-w", "2", "--preload", "loud:app"], app_dir)
+    try:
+        assert get(master.port)[1] == str(master.pid)
+    finally:
+        master.stop()
+    started = time.monotonic()
+    broken = Master(["--preload", "-w", "2", "pidapp:missing"], app_dir, wait=False)
+    assert broken.wait_exit(10) == 4
+    assert time.monotonic() - started < 5
+    assert "Booting worker" not in broken.log()
+    assert broken.log().strip().splitlines()[-1] == "fastwsgi: error: module 'pidapp' has no attribute 'missing'"
