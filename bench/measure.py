@@ -130,6 +130,16 @@ def rss_bytes(sid):
     return total
 
 
+def cpu_busy_seconds(cpu):
+    """user+nice+system time of one CPU from /proc/stat (irq/softirq excluded), in seconds."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                fields = line.split()
+                return (int(fields[1]) + int(fields[2]) + int(fields[3])) / CLK_TCK
+    return 0.0
+
+
 # ---------------------------------------------------------------- readiness
 
 def wait_ready(proc, port, *, method="GET", body=b"", expect=None, timeout=30.0):

@@ -88,8 +88,11 @@ def _ours_stamp():
     return head.decode().strip() + " " + digest.hexdigest()[:16]
 
 
-def ensure_venv(peer, *, force=False, log=print):
-    """Create/upgrade the peer's venv; raise InstallError with the pip output's tail on failure."""
+def ensure_venv(peer, *, force=False, rebuild_ours=True, log=print):
+    """Create/upgrade the peer's venv; raise InstallError with the pip output's tail on failure.
+
+    `ours` is rebuilt when the repository changed since it was installed, unless rebuild_ours is False.
+    """
     if peer == "nginx":
         if not shutil.which("nginx"):
             raise InstallError("nginx not found (run with --install)")
@@ -97,7 +100,7 @@ def ensure_venv(peer, *, force=False, log=print):
     vdir = venv_dir(peer)
     marker = vdir / MARKER
     stamp = _ours_stamp() if peer == "ours" else "installed"
-    if not force and marker.exists() and marker.read_text() == stamp:
+    if not force and marker.exists() and (marker.read_text() == stamp or (peer == "ours" and not rebuild_ours)):
         return
     log(f"[install] {peer}: venv {vdir}")
     if not (vdir / "bin" / "python").exists():
@@ -160,9 +163,11 @@ def command(peer, app, port, workers, workdir):
                 "--log-level", "warning", "--working-dir", str(REPO), "--host", host, "--port", str(port),
                 target]
     if peer == "uwsgi":
-        # --http-socket: uWSGI's own HTTP parser in the worker, no router process; it closes after each
-        # response (keep-alive on http-socket blocks a sync worker on one client).
+        # --http-socket: uWSGI's own HTTP parser in the worker, no router process. It closes after each
+        # response (keep-alive would block a sync worker on one client); the added header announces that, or
+        # wrk counts every close as a read error.
         argv = [str(vbin / "uwsgi"), "--http-socket", f"{host}:{port}", "--module", target,
+                "--add-header", "Connection: close",
                 "--pythonpath", str(REPO), "--processes", str(workers), "--threads", "1", "--disable-logging",
                 "--need-app", "--die-on-term", "--listen", "1024", "--max-fd", "20000"]
         return argv + (["--master"] if workers > 1 else [])

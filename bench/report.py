@@ -14,6 +14,12 @@ def _fmt(v, spec=",.0f", none="—"):
     return none if v is None else format(v, spec)
 
 
+def _ms(us):
+    """Latency in ms; wrk reports 0 when it recorded no sample (pipelined: no batch of 16 completed on one
+    connection, e.g. the server closed it mid-batch)."""
+    return "—" if not us else f"{us / 1000:.2f}"
+
+
 def _ratio(a, b):
     return None if a is None or not b else a / b
 
@@ -31,13 +37,18 @@ def _med(cell, key):
     return median([r.get(key) for r in cell["ok"]])
 
 
+def _max(cell, key):
+    values = [r[key] for r in cell["ok"] if r.get(key) is not None]
+    return max(values) if values else None
+
+
 def load_table(scenario, cells, order):
     ref = "ours" if "ours" in cells and cells["ours"]["ok"] else None
     top = "nginx" if "nginx" in cells and cells["nginx"]["ok"] else None
     ref_rps, ref_cpu = (_med(cells[ref], "rps"), _med(cells[ref], "cpu_us_per_req")) if ref else (None, None)
     top_rps = _med(cells[top], "rps") if top else None
     head = ["server", "req/s (median)", "min–max", "× ours", "% of nginx", "p50 ms", "p99 ms",
-            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "runs"]
+            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "other CPU 0 %", "runs"]
     if scenario.idle:
         head += ["idle held", "idle still open"]
     if scenario.kind == "soak":
@@ -57,10 +68,10 @@ def load_table(scenario, cells, order):
         rps, cpu = _med(cell, "rps"), _med(cell, "cpu_us_per_req")
         row = [peers.LABELS[peer], _fmt(rps), f"{min(rps_all):,.0f}–{max(rps_all):,.0f}",
                _fmt(_ratio(rps, ref_rps), ".2f"), _fmt(_ratio(rps, top_rps) and 100 * _ratio(rps, top_rps), ".0f"),
-               _fmt(_med(cell, "p50_us") / 1000, ".2f"), _fmt(_med(cell, "p99_us") / 1000, ".2f"),
+               _ms(_med(cell, "p50_us")), _ms(_med(cell, "p99_us")),
                _fmt(sum(r["non2xx"] for r in cell["ok"]), ","),
                _fmt(sum(r["sock_errors"] for r in cell["ok"]), ","),
-               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"),
+               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), _fmt(_max(cell, "other_cpu0_pct"), ".1f"),
                f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"]
         if scenario.app in ("files", "echo"):
             row.insert(3, _fmt(_med(cell, "mbps"), ",.0f"))
@@ -107,7 +118,9 @@ def render(data):
            "warm-up), servers interleaved across rounds; medians shown. Ratios compare peers measured in this same "
            "invocation: `× ours` is the peer's value divided by ours, `% of nginx` relative to nginx `return 200`."
            " Server CPU µs/req = utime+stime (+ children's) of every server process from /proc/<pid>/stat, "
-           "before/after the measured run, divided by the responses wrk counted.",
+           "before/after the measured run, divided by the responses wrk counted. `other CPU 0 %` (worst run): CPU 0's "
+           "user+system time during the run not spent in the server: other jobs on the machine; high values mean "
+           "a disturbed measurement.",
            "", "## Machine", ""]
     out += [f"- {k}: {v}" for k, v in facts.items()]
     out += ["", "## Peer versions", ""]
@@ -123,6 +136,9 @@ def render(data):
             out.append("No runs.")
             continue
         out.append(_md(rss_table(cells, order) if scenario.kind == "rss" else load_table(scenario, cells, order)))
+        na = [peers.LABELS[p] for p in order if p not in data["commands"].get(name, {})]
+        if na:
+            out += ["", f"Not applicable: {', '.join(na)}."]
         failures = [(p, r) for p, c in cells.items() for r in c["failed"]]
         if failures:
             out += ["", "Failed or unsupported runs:", ""]

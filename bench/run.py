@@ -44,6 +44,8 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="smoke test: 3 s runs, 1 s warm-up")
     p.add_argument("--soak-requests", type=int, default=1_000_000, help="requests in the soak scenario")
     p.add_argument("--install", action="store_true", help="apt-get missing tools, (re)install every venv")
+    p.add_argument("--no-rebuild", action="store_true",
+                   help="use the installed `ours` even if the repository changed since")
     p.add_argument("--install-only", action="store_true", help="with --install: stop after installing")
     p.add_argument("--deadline", type=float, default=120.0, help="minutes; no new run starts after this")
     p.add_argument("--out", default=str(HERE / "RESULTS.md"), help="markdown report path")
@@ -102,6 +104,7 @@ def machine_facts():
         "kernel": platform.release(),
         "python": platform.python_version() + f" ({sys.executable})",
         "wrk": (wrk.stdout + wrk.stderr).strip().splitlines()[0] if (wrk.stdout + wrk.stderr).strip() else "?",
+        "load average at start": os.getloadavg(),
         "memory": f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.1f} GiB",
     }
 
@@ -111,7 +114,8 @@ def prepare_peers(args):
     usable, skipped = [], {}
     for peer in args.peers:
         try:
-            peers.ensure_venv(peer, force=args.install and peer != "nginx", log=log)
+            peers.ensure_venv(peer, force=args.install and peer != "nginx", rebuild_ours=not args.no_rebuild,
+                              log=log)
             usable.append(peer)
         except (peers.InstallError, subprocess.SubprocessError, OSError) as exc:
             skipped[peer] = str(exc).replace("\n", " / ")
@@ -170,6 +174,8 @@ def main(argv=None):
                 shift = rnd % max(1, len(usable))
                 for peer in usable[shift:] + usable[:shift]:  # rotate the order every round
                     done += 1
+                    if peer not in data["commands"][name]:
+                        continue  # not applicable (e.g. nginx has no Flask)
                     if time.monotonic() > deadline:
                         log("!!! deadline reached: no further runs")
                         raise TimeoutError
@@ -211,7 +217,8 @@ def _line(rec):
     extra = f" idle held {rec['idle_held']} open {rec['idle_open_after']}" if "idle_held" in rec else ""
     return (f"{rec['scenario']:9} {rec['peer']:17} {rec['rps']:>10,.0f} req/s  p50 {rec['p50_us'] / 1000:.2f} ms"
             f"  p99 {rec['p99_us'] / 1000:.2f} ms  non2xx {rec['non2xx']}  sockerr {rec['sock_errors']}"
-            f"  cpu {cpu if cpu is None else round(cpu, 1)} us/req  rss {rec['rss_end'] / 1e6:.1f} MB{extra}")
+            f"  cpu {cpu if cpu is None else round(cpu, 1)} us/req  rss {rec['rss_end'] / 1e6:.1f} MB{extra}"
+            f"  other-cpu0 {rec.get('other_cpu0_pct', 0):.1f}%")
 
 
 def make_chart(data, raw, png):
