@@ -2,6 +2,7 @@
 # One extension module built from per-concept files joined with `include` (as uvloop does), so calls between the
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
+include "strict.pxd"
 include "input.pxd"
 include "response.pxd"
 include "connection.pxd"

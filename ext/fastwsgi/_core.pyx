@@ -18,6 +18,7 @@ from collections import deque
 from httptools import HttpRequestParser, HttpParserError, HttpParserUpgrade
 
 include "environ.pyx"
+include "strict.pyx"
 include "input.pyx"
 include "response.pyx"
 include "filewrapper.pyx"

@@ -15,6 +15,7 @@ cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef dict VERSIONS = {"1.1": PROTO_11, "1.0": PROTO_10}
 cdef dict ERROR_REASONS = {
     400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+    417: "Expectation Failed",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     505: "HTTP Version Not Supported",
 }
@@ -94,6 +95,7 @@ cdef class Connection(Watcher):
         cdef Request req = Request.new(self.base_env)
         req.url = b""
         self.cur = req
+        self.head_bytes = -1            # the head starts in the piece being fed: feed() counts from the next one
         if self.state == CONN_IDLE:
             self.state = CONN_HEAD
             self.deadline = self.loop.now + self.loop.header_timeout
@@ -110,6 +112,7 @@ cdef class Connection(Watcher):
         cdef Loop loop = self.loop
         cdef dict env = req.environ
         cdef str key, old
+        cdef object bad
         req.nfields += 1
         if 0 < loop.limit_request_fields < req.nfields:
             self.fail(431, "too many header fields")
@@ -117,6 +120,14 @@ cdef class Connection(Watcher):
         if 0 < loop.limit_request_field_size < PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 2:
             self.fail(431, "header field too large")
             raise _ParseStop()
+        if req.input is not None:
+            # a trailer field (the head is complete): checked, never merged into the environ
+            bad = check_trailer(name)
+            if bad is not None:
+                self.fail(bad[0], bad[1])
+                raise _ParseStop()
+            return
+        value = strip_ows(value)
         key = HEADER_KEYS.get(name)
         if key is None:
             key = header_key_slow(name)
@@ -135,6 +146,11 @@ cdef class Connection(Watcher):
             env[key] = old + ", " + sval
         if key is K_CONTENT_LENGTH:
             req.content_length = parse_content_length(value)
+        elif key is K_HTTP_HOST:
+            bad = check_host(value)
+            if bad is not None:
+                self.fail(bad[0], bad[1])
+                raise _ParseStop()
         elif key is K_HTTP_TE:
             req.has_body = True
         elif key is K_HTTP_EXPECT:
@@ -165,6 +181,12 @@ cdef class Connection(Watcher):
         if not req.http10 and K_HTTP_HOST not in env:
             self.fail(400, "HTTP/1.1 request without Host")
             raise _ParseStop()
+        bad = check_target(m, req.url)
+        if bad is None and req.has_body:            # has_body so far means a Transfer-Encoding field
+            bad = check_transfer_encoding(env[K_HTTP_TE], req.http10)
+        if bad is not None:
+            self.fail(bad[0], bad[1])
+            raise _ParseStop()
         set_target(env, req.url)
         req.keep_alive = parser.should_keep_alive()
         if req.content_length > 0:
@@ -182,7 +204,12 @@ cdef class Connection(Watcher):
 
     def on_body(self, bytes body):
         cdef Request req = self.cur
-        cdef Input inp = <Input>req.input
+        cdef Input inp
+        if type(req.input) is not Input:
+            # llhttp framed a body we did not expect: our framing and llhttp's disagree, never guess
+            self.fail(400, "unexpected request body")
+            raise _ParseStop()
+        inp = <Input>req.input
         inp.feed(body)
         if 0 < self.loop.limit_request_body < inp.received:
             self.fail(413, "body larger than limit_request_body")
@@ -206,8 +233,6 @@ cdef class Connection(Watcher):
 
     cdef int feed(self, const char *data, Py_ssize_t n) except -1:
         cdef Request req
-        if self.state == CONN_HEAD or self.state == CONN_IDLE:
-            self.head_bytes += n
         try:
             self.feed_data(PyMemoryView_FromMemory(<char *>data, n, PyBUF_READ))
         except HttpParserUpgrade:
@@ -223,11 +248,18 @@ cdef class Connection(Watcher):
             if req is not None and req.has_body and req.input is not None and (<Input>req.input).error is None:
                 (<Input>req.input).error = IOError("malformed request body")
             return 0
-        if self.cur is None:
-            self.head_bytes = 0
-        elif 0 < self.loop.limit_head < self.head_bytes and self.state == CONN_HEAD:
-            self.fail(431, "request head too large")
-            self.parser = None
+        # bytes of a head still incomplete after this piece: llhttp buffers an unterminated field without limit.
+        # Counted from the piece after the one where the head started (that piece may hold the end of the previous
+        # request's body): the limit holds within one read of slack and never counts another message's bytes.
+        req = self.cur
+        if req is not None and req.input is None:
+            if self.head_bytes < 0:
+                self.head_bytes = 0
+            else:
+                self.head_bytes += n
+            if 0 < self.loop.limit_head < self.head_bytes:
+                self.fail(431, "request head too large")
+                self.parser = None
         return 0
 
     cdef int on_event(self, unsigned int events) except -1:
@@ -556,12 +588,16 @@ cdef class Connection(Watcher):
             self.keep = False             # the client already has part of the response: abort the connection
             self.state = CONN_CLOSED
         else:
-            # answer 500; the failed response has put nothing into the buffer (its head was not sent)
+            # answer 500 (or the parse error that broke this request's body while the app read it: 400, 413...);
+            # the failed response has put nothing into the buffer (its head was not sent)
             self.keep = False
-            self.append(error_response(500, loop.date_line))
+            status = 500
+            if self.error_status and req is not None and not req.complete:
+                status = self.error_status
+            self.append(error_response(status, loop.date_line))
             self.resp.started = False
             self.resp.head_sent = True
-            self.resp.status = "500 Internal Server Error"
+            self.resp.status = "%d %s" % (status, ERROR_REASONS.get(status, "Error"))
             self.resp.headers = []
         self.stream = None
         self.sf_file = None

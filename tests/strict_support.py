@@ -1,0 +1,242 @@
+"""Helpers for the strictness, limit, timeout and fuzz tests: the request corpus, replay chunkings, and the WSGI apps
+those tests run inside a server (imported there as tests.strict_support:NAME).
+
+Corpus layout (tests/requests/): valid/NAME.http holds the exact request bytes (one or more pipelined requests) and
+valid/NAME.json {"environs": [expected environ subset per request], "bodies": [...]}; invalid/NAME.http and
+invalid/NAME.json {"status": the error status, "environs": complete request heads before the error,
+"live_statuses": the statuses a live server answers before closing}.
+"""
+import glob
+import json
+import os
+import random
+import select
+import socket
+import time
+
+from tests import wire
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requests")
+
+
+# -- corpus -----------------------------------------------------------------------------------------------------------
+
+def corpus(kind):
+    """[(name, raw bytes, meta dict)] of tests/requests/<kind>, sorted by name."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(CORPUS, kind, "*.http"))):
+        name = os.path.basename(path)[:-5]
+        with open(path, "rb") as f:
+            raw = f.read()
+        with open(path[:-5] + ".json") as f:
+            meta = json.load(f)
+        out.append((name, raw, meta))
+    return out
+
+
+def seeds():
+    """Every corpus request's bytes (valid first): the fuzzers' seed corpus."""
+    return [raw for _, raw, _ in corpus("valid")] + [raw for _, raw, _ in corpus("invalid")]
+
+
+# -- chunkings ----------------------------------------------------------------------------------------------------------
+
+def split_lines(data):
+    """Pieces ending after each LF (and the rest)."""
+    pieces, start = [], 0
+    while True:
+        i = data.find(b"\n", start)
+        if i < 0:
+            break
+        pieces.append(data[start:i + 1])
+        start = i + 1
+    if start < len(data):
+        pieces.append(data[start:])
+    return pieces
+
+
+def split_random(data, seed, max_piece=7):
+    rnd = random.Random(seed)
+    pieces, pos = [], 0
+    while pos < len(data):
+        n = rnd.randint(1, max_piece)
+        pieces.append(data[pos:pos + n])
+        pos += n
+    return pieces
+
+
+def chunkings(data, seed=0):
+    """{mode: [piece sizes]} for parse_request_bytes: whole, line by line, byte by byte, seeded random pieces."""
+    return {
+        "whole": None,
+        "lines": [len(p) for p in split_lines(data)] or None,
+        "bytes": [1],
+        "random": [len(p) for p in split_random(data, seed)] or None,
+    }
+
+
+def pieces(data, mode, seed=0):
+    if mode == "whole":
+        return [data]
+    if mode == "lines":
+        return split_lines(data)
+    if mode == "bytes":
+        return [data[i:i + 1] for i in range(len(data))]
+    return split_random(data, seed)
+
+
+# -- checks ---------------------------------------------------------------------------------------------------------
+
+def subset_mismatch(expected, env):
+    """The keys of `expected` whose value differs in env (missing counts as a difference)."""
+    return {k: (v, env.get(k, "<missing>")) for k, v in expected.items() if env.get(k, "<missing>") != v}
+
+
+def send_pieces(sock, data, mode, seed=0):
+    """Send data in pieces; returns False if the server closed before all was sent (its answer stays readable)."""
+    for piece in pieces(data, mode, seed):
+        try:
+            sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+    return True
+
+
+def read_all_responses(client, method="GET", limit=10):
+    """Responses until the server closes (at most limit); the connection must then be closed."""
+    out = []
+    while len(out) < limit:
+        try:
+            out.append(client.read_final(method))
+        except wire.Closed as exc:
+            assert not exc.partial, f"connection closed inside a response: {exc.partial[:200]!r}"
+            return out
+    raise AssertionError(f"more than {limit} responses: {out!r}")
+
+
+# -- apps (run inside the server process) ----------------------------------------------------------------------------
+
+def echo(environ, start_response):
+    """JSON of the str environ values, plus _body: the whole request body (read errors propagate: the server then
+    answers the parse error's status)."""
+    body = environ["wsgi.input"].read()
+    out = {k: v for k, v in environ.items() if isinstance(v, str)}
+    out["_body"] = body.decode("latin-1")
+    data = json.dumps(out).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+def reader(environ, start_response):
+    """Reads the body in 64 KiB pieces and answers its length."""
+    inp = environ["wsgi.input"]
+    n = 0
+    while True:
+        piece = inp.read(65536)
+        if not piece:
+            break
+        n += len(piece)
+    data = str(n).encode()
+    start_response("200 OK", [("Content-Length", str(len(data)))])
+    return [data]
+
+
+def big(environ, start_response):
+    """?n=BYTES of body (default 8 MiB), for clients that stop reading."""
+    n = int(environ.get("QUERY_STRING", "").partition("n=")[2] or 8 << 20)
+    block = b"x" * 65536
+    start_response("200 OK", [("Content-Length", str(n))])
+
+    def gen():
+        left = n
+        while left > 0:
+            piece = block[:min(left, len(block))]
+            left -= len(piece)
+            yield piece
+    return gen()
+
+
+_BAD = {
+    "status_no_reason_space": lambda: ("200OK", [("Content-Length", "0")]),
+    "status_two_digits": lambda: ("20 OK", [("Content-Length", "0")]),
+    "status_crlf": lambda: ("200 OK\r\nX-Injected: 1", [("Content-Length", "0")]),
+    "status_bytes": lambda: (b"200 OK", [("Content-Length", "0")]),
+    "name_crlf": lambda: ("200 OK", [("X-A\r\nX-Injected", "1")]),
+    "name_colon": lambda: ("200 OK", [("X-A: b", "1")]),
+    "name_space": lambda: ("200 OK", [("X A", "1")]),
+    "name_empty": lambda: ("200 OK", [("", "1")]),
+    "value_crlf": lambda: ("200 OK", [("X-A", "1\r\nX-Injected: 1")]),
+    "value_lf": lambda: ("200 OK", [("X-A", "1\nX-Injected: 1")]),
+    "value_nul": lambda: ("200 OK", [("X-A", "1\x002")]),
+    "value_not_latin1": lambda: ("200 OK", [("X-A", "\u20ac")]),
+    "hop_transfer_encoding": lambda: ("200 OK", [("Transfer-Encoding", "chunked")]),
+    "hop_keep_alive": lambda: ("200 OK", [("Keep-Alive", "timeout=5")]),
+    "hop_upgrade": lambda: ("200 OK", [("Upgrade", "h2c")]),
+    "content_length_bad": lambda: ("200 OK", [("Content-Length", "5, 5")]),
+    "content_length_twice": lambda: ("200 OK", [("Content-Length", "5"), ("Content-Length", "5")]),
+}
+
+
+def bad_response(environ, start_response):
+    """/<case>: start_response with an invalid status or header (see _BAD); the server must answer 500."""
+    status, headers = _BAD[environ["PATH_INFO"].strip("/")]()
+    start_response(status, headers)
+    return [b"hello"]
+
+
+def length_mismatch(environ, start_response):
+    """/short: declares 10 bytes, sends 5; /long: declares 5, sends 10 (in two pieces); /ok: correct."""
+    path = environ["PATH_INFO"]
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"hello"]
+    if path == "/long":
+        start_response("200 OK", [("Content-Length", "5")])
+        return iter([b"hello", b"world"])
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
+def crash(environ, start_response):
+    """Raises with a recognisable secret in the message and the traceback."""
+    secret_token_in_traceback = "SECRET-1f2e3d"
+    raise RuntimeError(f"boom {secret_token_in_traceback}")
+
+
+# -- raw connections -------------------------------------------------------------------------------------------------
+
+def open_raw(port, n, timeout=10.0):
+    """n plain connected sockets (for slowloris-style tests); the caller closes them."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            socks.append(s)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def closed_by_peer(sock, timeout):
+    """True if the peer closes (EOF or reset) within timeout; data received before that is ignored."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([sock], [], [], left)
+        if not r:
+            return False
+        try:
+            if not sock.recv(65536):
+                return True
+        except (ConnectionResetError, socket.timeout):
+            return True
+
