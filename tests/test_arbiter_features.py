@@ -279,3 +279,22 @@ def test_preload_imports_in_the_master(app_dir):
     assert time.monotonic() - started < 5
     assert "Booting worker" not in broken.log()
     assert broken.log().strip().splitlines()[-1] == "fastwsgi: error: module 'pidapp' has no attribute 'missing'"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_user_group_and_umask(app_dir):
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    path = str(app_dir / "u.sock")
+    master = Master(["--preload", "--user", "nobody", "--group", str(nobody.pw_gid), "--umask", "077",
+                     "-b", f"unix:{path}", "pidapp:app"], app_dir)
+    try:
+        (worker,) = master.wait_workers(1)
+        with open(f"/proc/{worker}/status") as handle:
+            ids = {line.split(":")[0]: line.split()[1:3] for line in handle if line.startswith(("Uid", "Gid"))}
+        assert ids == {"Uid": [str(nobody.pw_uid)] * 2, "Gid": [str(nobody.pw_gid)] * 2}
+        assert os.stat(path).st_mode & 0o777 == 0o700
+        assert get(master.port)[0] == 200
+    finally:
+        master.stop()

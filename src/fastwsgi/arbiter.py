@@ -477,6 +477,10 @@ class Arbiter:
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.workers and time.monotonic() < deadline:
             time.sleep(0.05)
+            if graceful and any(sig in (signal.SIGINT, signal.SIGQUIT) for sig in self.sig_queue):
+                self.log.info("Quick stop asked during the graceful stop")
+                self.sig_queue.clear()
+                self.kill_workers(signal.SIGQUIT)
             try:
                 self.reap_workers()
             except HaltServer:
