@@ -298,3 +298,13 @@ def test_user_group_and_umask(app_dir):
         assert get(master.port)[0] == 200
     finally:
         master.stop()
+
+
+def test_request_limits_are_applied(app_dir):
+    master = Master(["--limit-request-line", "100", "--limit-request-fields", "5", "pidapp:app"], app_dir)
+    try:
+        assert get(master.port, "/" + "a" * 80)[0] == 200
+        assert get(master.port, "/" + "a" * 200)[0] == 414
+        assert get(master.port, "/", headers={f"X-{i}": "v" for i in range(10)})[0] == 431
+    finally:
+        master.stop()

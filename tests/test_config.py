@@ -192,3 +192,24 @@ def test_print_config_shows_precedence_result(tmp_path):
     values = {k.strip(): v for k, v in (line.split(" = ", 1) for line in result.stdout.splitlines())}
     expected = {"workers": "6", "keepalive": "4.0", "backlog": "5", "app_uri": "'pidapp:app'"}
     assert expected.items() <= values.items()
+
+
+def test_settings_reach_the_loop(tmp_path):
+    from fastwsgi.logs import Logs
+    from fastwsgi.worker import Worker
+
+    cfg = _load(tmp_path, ["-w", "3", "--keep-alive", "7", "--max-requests", "50", "--worker-connections", "9",
+                           "--limit-request-line", "111", "--limit-request-fields", "12",
+                           "--limit-request-field-size", "333", "--limit-request-body", "444",
+                           "--forwarded-allow-ips", ""])
+    worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
+    options = worker.loop_options()
+    assert {k: v for k, v in options.items() if k not in ("on_tick", "logger")} == dict(
+        keepalive=7.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
+        limit_request_field_size=333, limit_request_body=444, multiprocess=True)
+    assert options["on_tick"] == worker.tick
+    jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
+                      Logs("-", "info", None, cfg.access_log_format))
+    assert 50 <= jittered.max_requests <= 60
+    assert "pre_request" in jittered.loop_options()  # the default forwarded-allow-ips check
+    assert "post_request" not in jittered.loop_options()  # no access log, no hook: no per-request callback
