@@ -202,6 +202,10 @@ class Arbiter:
             raise
         except KeyboardInterrupt:
             self.halt(graceful=False)
+        except Exception as exc:  # a hook or a bug: never leave workers behind
+            self.log.exception("Unhandled exception in the master loop")
+            self.halt(graceful=False)
+            raise HaltServer(f"unhandled exception in the master: {type(exc).__name__}: {exc}", 1) from None
 
     def wait_for_signals(self, timeout: float) -> None:
         try:

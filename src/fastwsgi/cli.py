@@ -6,6 +6,7 @@ Exit codes: 0 stopped cleanly; 1 cannot bind / other failure; 2 bad settings; 3 
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Optional
 
 from fastwsgi.app_loader import check_spec, load_app, prepare_sys_path
@@ -57,6 +58,10 @@ def main(argv: Optional[list] = None) -> int:
         return EXIT_USAGE
     except (BindError, FastWSGIError) as exc:
         _error(str(exc))
+        return EXIT_FAILURE
+    except Exception as exc:  # a config-file hook raising in the master, or a bug: show where, then one line
+        traceback.print_exc()
+        _error(f"{type(exc).__name__}: {exc}")
         return EXIT_FAILURE
     return EXIT_OK
 
