@@ -147,6 +147,8 @@ def test_ttin_ttou_change_worker_count(master_factory):
 def test_silent_worker_is_aborted_and_replaced(master_factory):
     master = master_factory("-w", "1", "--timeout", "1", "pidapp:application")
     (victim,) = master.wait_workers(1)
+    time.sleep(2.5)  # an idle worker beats on every tick: it must not be taken for a silent one
+    assert "WORKER TIMEOUT" not in master.log() and master.workers() == [victim]
     try:
         get(master.port, "/sleep/6", timeout=8)
         failed = False

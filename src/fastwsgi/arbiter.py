@@ -333,7 +333,8 @@ class Arbiter:
                 self.log.warning("Worker (pid:%s) still retiring after --graceful-timeout: SIGKILL", pid)
                 self.kill_worker(pid, signal.SIGKILL)
                 continue
-            if not timeout or worker.heartbeat.silence() <= timeout:
+            # a healthy worker beats about once a second: allow that period on top of --timeout
+            if not timeout or worker.heartbeat.silence() <= timeout + hb.BEAT_PERIOD:
                 continue
             if not worker.aborted:
                 self.log.critical("WORKER TIMEOUT (pid:%s)", pid)

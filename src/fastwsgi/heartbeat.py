@@ -12,6 +12,8 @@ import mmap
 import struct
 import time
 
+BEAT_PERIOD = 1.0  # the loop's on_tick period: a healthy worker's silence reaches about this
+
 BOOTING = 0     # forked, loading the app
 SERVING = 1     # inside the request loop
 STOPPING = 2    # a graceful stop was asked
