@@ -146,3 +146,39 @@ def test_unlimited_request_line_beyond_64k(serve):
     assert (resp.status, resp.body) == (200, query.encode())
     env = wire.fetch(s.port, "GET", f"/environ/long?{query}").json()
     assert env["QUERY_STRING"] == query and env["PATH_INFO"] == "/environ/long"
+
+
+def test_worker_connections_pauses_accepting(serve):
+    s = serve("tests.apps:app", fresh=True, worker_connections=3, keepalive=10.0)
+    held = [wire.Client(s.port) for _ in range(3)]
+    try:
+        for i, c in enumerate(held):
+            assert c.request(request("GET", f"/qs?held{i}")).body == f"held{i}".encode()
+        with wire.Client(s.port) as extra:  # the kernel completes the handshake; the server must not accept yet
+            extra.send(request("GET", "/qs?extra"))
+            extra.sock.settimeout(0.7)
+            with pytest.raises(TimeoutError):
+                extra.read_final()
+            extra.sock.settimeout(5)
+            held.pop().close()
+            assert extra.read_final().body == b"extra"
+    finally:
+        for c in held:
+            c.close()
+        assert s.stop() is None
+
+
+def test_max_requests_stops_the_loop_after_answering(serve):
+    s = serve("tests.apps:app", fresh=True, max_requests=4)  # the fixture's readiness probe is request 1
+    answered = 0
+    with wire.Client(s.port) as c:
+        for i in range(2):
+            assert c.request(request("GET", f"/qs?{i}")).body == str(i).encode()
+            answered += 1
+        assert c.request(request("GET", "/qs?last")).body == b"last"
+        answered += 1
+        assert c.is_closed(5.0)
+    s.proc.wait(10)
+    assert s.proc.returncode == 0, s.stderr[-3000:]
+    s.stopped = True
+    assert answered == 3
