@@ -1,9 +1,10 @@
-"""Start a server that has only a Python API: `python launch.py SERVER MODULE:ATTR HOST PORT [WORKERS]`.
+"""Start a server that has only a Python API: `python launch.py SERVER MODULE:ATTR HOST PORT [WORKERS] [many]`.
 
 Run with the server's own venv interpreter and the repository root as working directory (so `bench.apps.*`
 imports). SERVER is one of: bjoern, cfastwsgi (the unrelated PyPI `fastwsgi` C server), meinheld, waitress,
 ours (our `fastwsgi.run`, used until the CLI exists). With WORKERS > 1, servers that can share a listening socket
-(bjoern, meinheld) bind first and then fork; the others refuse.
+(bjoern, meinheld) bind first and then fork; the others refuse. `many` raises connection limits and idle
+timeouts for the idle-connection scenarios.
 """
 import importlib
 import os
@@ -32,6 +33,7 @@ def fork_workers(workers):
 def main():
     server, target, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    many = len(sys.argv) > 6 and sys.argv[6] == "many"
     sys.path.insert(0, os.getcwd())
     app = load(target)
     if workers > 1 and server not in ("bjoern", "meinheld"):
@@ -43,6 +45,11 @@ def main():
         bjoern.run()
     elif server == "meinheld":
         from meinheld import server as mserver
+        mserver.set_keepalive(300 if many else 10)  # meinheld's default is 0: no keep-alive at all
+        mserver.set_access_logger(None)  # its default access log writes every request to stderr
+        mserver.set_backlog(1024)
+        if many:
+            mserver.set_picoev_max_fd(30000)
         mserver.listen((host, port))
         fork_workers(workers)
         mserver.run(app)
@@ -53,10 +60,11 @@ def main():
         fastwsgi.run(wsgi_app=app, host=host, port=port)
     elif server == "waitress":
         import waitress
-        waitress.serve(app, host=host, port=port, threads=1, _quiet=True)
+        waitress.serve(app, host=host, port=port, threads=1, _quiet=True,
+                       **({"connection_limit": 20000, "backlog": 4096} if many else {}))
     elif server == "ours":
         import fastwsgi
-        fastwsgi.run(app, host, port)
+        fastwsgi.run(app, host, port, **({"worker_connections": 20000, "keepalive": 300.0} if many else {}))
     else:
         sys.exit(f"launch.py: unknown server {server!r}")
 

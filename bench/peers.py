@@ -141,8 +141,29 @@ def ours_has_cli():
         return False
 
 
-def command(peer, app, port, workers, workdir):
-    """argv for `peer` serving bench/apps/<app>.py on 127.0.0.1:port with `workers` processes, or None."""
+def command(peer, app, port, workers, workdir, many_conns=False):
+    """argv for `peer` serving bench/apps/<app>.py on 127.0.0.1:port with `workers` processes, or None.
+
+    many_conns: raise the peer's connection limit and idle keep-alive timeout where it has them (the idle
+    connection scenarios measure the loop's cost per idle connection, not default limits).
+    """
+    argv = _command(peer, app, port, workers, workdir)
+    if argv is None or not many_conns:
+        return argv
+    if peer == "ours" and argv[0].endswith("fastwsgi"):
+        argv[1:1] = ["--worker-connections", "20000", "--keep-alive", "300", "--backlog", "4096"]
+    elif peer.startswith("gunicorn"):
+        argv[1:1] = ["--worker-connections", "20000", "--keep-alive", "300", "--backlog", "4096"]
+    elif peer == "granian":
+        argv[1:1] = ["--backlog", "4096", "--backpressure", "20000"]
+    elif peer == "uwsgi":
+        argv[argv.index("--listen") + 1] = "4096"
+    elif peer in ("bjoern", "meinheld", "cfastwsgi", "waitress", "ours"):
+        argv += [str(workers), "many"] if len(argv) == 6 else ["many"]
+    return argv
+
+
+def _command(peer, app, port, workers, workdir):
     target = f"bench.apps.{app}:app"
     host = "127.0.0.1"
     if peer == "nginx":

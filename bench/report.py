@@ -84,6 +84,15 @@ def load_table(scenario, cells, order):
     return rows
 
 
+def _per_conn(cell):
+    """Bytes per connection, only when (nearly) all connections were held and stayed open meanwhile."""
+    target = SCENARIOS["rss10k"].idle
+    held, still = _med(cell, "idle_held") or 0, _med(cell, "idle_open_after") or 0
+    if held < 0.9 * target or still < 0.9 * held:
+        return "— (server refused or closed connections)"
+    return _fmt(_med(cell, "rss_per_conn"), ",.0f")
+
+
 def rss_table(cells, order):
     head = ["server", "RSS before MB", "RSS with conns MB", "connections held", "still open after",
             "seconds to open", "bytes / connection", "runs"]
@@ -98,7 +107,7 @@ def rss_table(cells, order):
         rows.append([peers.LABELS[peer], _fmt(_med(cell, "rss_start") / 1e6, ".1f"),
                      _fmt(_med(cell, "rss_end") / 1e6, ".1f"), _fmt(_med(cell, "idle_held"), ",.0f"),
                      _fmt(_med(cell, "idle_open_after"), ",.0f"), _fmt(_med(cell, "open_seconds"), ".1f"),
-                     _fmt(_med(cell, "rss_per_conn"), ",.0f"),
+                     _per_conn(cell),
                      f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"])
     return rows
 

@@ -43,6 +43,7 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measured run")
     p.add_argument("--quick", action="store_true", help="smoke test: 3 s runs, 1 s warm-up")
     p.add_argument("--soak-requests", type=int, default=1_000_000, help="requests in the soak scenario")
+    p.add_argument("--soak-max-seconds", type=int, default=60, help="the soak stops after this long anyway")
     p.add_argument("--install", action="store_true", help="apt-get missing tools, (re)install every venv")
     p.add_argument("--no-rebuild", action="store_true",
                    help="use the installed `ours` even if the repository changed since")
@@ -148,7 +149,8 @@ def main(argv=None):
     data = {
         "config": {"argv": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
                    "runs": args.runs, "duration": args.duration, "warmup": args.warmup,
-                   "scenarios": args.scenarios, "peers": usable, "soak_requests": args.soak_requests},
+                   "scenarios": args.scenarios, "peers": usable, "soak_requests": args.soak_requests,
+                   "soak_max_seconds": args.soak_max_seconds},
         "machine": machine_facts(),
         "versions": {p: peers.versions(p) for p in usable},
         "skipped": skipped,
@@ -182,11 +184,11 @@ def main(argv=None):
                     rec = {"scenario": name, "peer": peer, "round": rnd}
                     tag = f"{name}-{peer}-r{rnd}"
                     try:
-                        rec.update(scenarios.measure_run(scenario, peer, seconds=args.duration,
-                                                         warmup=args.warmup, soak_requests=args.soak_requests,
-                                                         logdir=logdir, tag=tag))
+                        rec.update(scenarios.measure_run(
+                            scenario, peer, seconds=args.duration, warmup=args.warmup,
+                            soak=(args.soak_requests, args.soak_max_seconds), logdir=logdir, tag=tag))
                     except measure.BenchError as exc:
-                        rec["error"] = str(exc) + f" (log: {logdir / (tag + '.log')})"
+                        rec["error"] = str(exc) + _log_tail(logdir / (tag + ".log"))
                     data["runs"].append(rec)
                     log(f"[{done}/{total}] {_line(rec)}")
     except TimeoutError:
@@ -198,13 +200,23 @@ def main(argv=None):
         measure.stop_all()
     data["finished"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     out = Path(args.out)
-    raw = out.with_name("results.json")
+    raw = out.with_name(out.stem.lower() + ".json")
     if not args.no_chart:
-        data["chart"] = make_chart(data, raw, out.with_name("results.png"))
+        data["chart"] = make_chart(data, raw, out.with_name(out.stem.lower() + ".png"))
     raw.write_text(json.dumps(data, indent=1))
     out.write_text(report.render(data))
     log(f"wrote {out} and {raw}")
     return 0
+
+
+def _log_tail(path):
+    """The server log's last line (usually the exception) and the log's path, for a failed run."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    last = f": `{lines[-1][:200]}`" if lines else ""
+    return f" (server log{last}; {path})"
 
 
 def _line(rec):

@@ -26,7 +26,7 @@ class Scenario:
     workers: int = 1
     server_cpus: str = "0"
     wrk_cpus: str = "1"
-    idle: int = 0              # idle keep-alive connections held open during the load
+    idle: int = 0              # idle keep-alive connections held open during the load (raises peers' limits)
     kind: str = "wrk"          # wrk | soak | rss
     ready_body: bytes = b""    # POST this body in the readiness check
     expect: object = None      # callable(body) -> bool for the readiness check
@@ -62,11 +62,16 @@ _PORT_MARK = 54321
 
 def describe_commands(scenario, peer, seconds, workdir):
     """The exact server and load-generator command lines (PORT stands for the ephemeral port)."""
-    argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir)
+    argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir, bool(scenario.idle))
     if argv is None:
         return None
     server = " ".join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
+    if scenario.kind == "soak":
+        seconds = 5
     wrk = " ".join(["taskset", "-c", scenario.wrk_cpus, *_wrk_argv(scenario, "PORT", seconds)])
+    if scenario.idle:
+        wrk = f"taskset -c 1 python bench/holder.py 127.0.0.1 PORT {scenario.idle}" + (
+            "" if scenario.kind == "rss" else f"   # then, while the connections are held:\n{wrk}")
     return server, wrk
 
 
@@ -77,13 +82,13 @@ def _wrk_argv(scenario, port, seconds):
     return cmd
 
 
-def measure_run(scenario, peer, *, seconds, warmup, soak_requests, logdir, tag):
+def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
     """One measured run of `peer` in `scenario`; returns a dict of results. Stops the server in all cases."""
     workdir = tempfile.mkdtemp(prefix=f"fastwsgi-bench-{peer}-")
     server = holder = None
     try:
         port = measure.free_port()
-        argv = peers.command(peer, scenario.app, port, scenario.workers, workdir)
+        argv = peers.command(peer, scenario.app, port, scenario.workers, workdir, bool(scenario.idle))
         if argv is None:
             raise BenchError("configuration not supported by this peer")
         log = logdir / f"{tag}.log"
@@ -105,7 +110,7 @@ def measure_run(scenario, peer, *, seconds, warmup, soak_requests, logdir, tag):
             opened = holder.open()
             result["idle_held"] = opened["held"]
         if scenario.kind == "soak":
-            result.update(_soak(scenario, server, sid, wrk, soak_requests))
+            result.update(_soak(scenario, server, sid, wrk, *soak))
         else:
             rss0, cpu0 = measure.rss_bytes(sid), measure.cpu_seconds(sid)
             busy0 = measure.cpu_busy_seconds(0)
@@ -152,13 +157,13 @@ def _numbers(summary, cpu_s):
     }
 
 
-def _soak(scenario, server, sid, wrk, soak_requests):
-    """wrk in 5 s slices until `soak_requests` responses (bounded by 40 slices); RSS before and after."""
+def _soak(scenario, server, sid, wrk, soak_requests, max_seconds):
+    """wrk in 5 s slices until `soak_requests` responses or `max_seconds`; RSS before and after."""
     rss0, cpu0 = measure.rss_bytes(sid), measure.cpu_seconds(sid)
     total = {"requests": 0, "duration_us": 0, "bytes": 0, "connect": 0, "read": 0, "write": 0, "status": 0,
              "timeout": 0, "p50_us": 0, "p99_us": 0}
     p50s, p99s = [], []
-    for _ in range(40):
+    for _ in range(max(1, max_seconds // 5)):
         s = measure.run_wrk(wrk(5), cpus=scenario.wrk_cpus, seconds=5, cwd=str(peers.REPO))
         for k in ("requests", "duration_us", "bytes", "connect", "read", "write", "status", "timeout"):
             total[k] += s[k]
