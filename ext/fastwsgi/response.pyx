@@ -263,7 +263,7 @@ cdef class Response:
                 buf_add_bytes(out, CHUNKED_LINE)
             else:
                 self.close_after = True
-        if self.close_after:
+        if self.close_after or conn.loop.stopping:
             conn.keep = False
         if not conn.keep:
             buf_add_bytes(out, CLOSE_LINE)
