@@ -184,7 +184,8 @@ class Arbiter:
             self.manage_workers()
             while True:
                 self.maybe_promote_master()
-                self.wait_for_signals(1.0)
+                # poll faster while waiting for workers to come up (READY=1, retiring old workers after HUP)
+                self.wait_for_signals(0.1 if not self.ready or self.to_retire else 1.0)
                 while self.sig_queue:
                     sig = self.sig_queue.pop(0)
                     name = SIGNAL_NAMES.get(sig, str(sig))
