@@ -308,3 +308,19 @@ def test_request_limits_are_applied(app_dir):
         assert get(master.port, "/", headers={f"X-{i}": "v" for i in range(10)})[0] == 431
     finally:
         master.stop()
+
+
+def test_process_titles_use_the_name(app_dir):
+    # a stand-in setproctitle module (the real one is optional) records the titles it is given
+    (app_dir / "setproctitle.py").write_text(
+        "import os\ndef setproctitle(title):\n"
+        "    with open(os.path.join(os.path.dirname(__file__), f'title.{os.getpid()}'), 'w') as f:\n"
+        "        f.write(title)\n")
+    master = Master(["-w", "1", "-n", "shop", "pidapp:app"], app_dir)
+    try:
+        (worker,) = master.wait_workers(1)
+        wait_for(lambda: (app_dir / f"title.{worker}").exists(), 5, what="worker title")
+        assert (app_dir / f"title.{master.pid}").read_text() == "fastwsgi: master [shop]"
+        assert (app_dir / f"title.{worker}").read_text() == "fastwsgi: worker [shop]"
+    finally:
+        master.stop()
