@@ -140,6 +140,27 @@ def cpu_busy_seconds(cpu):
     return 0.0
 
 
+def wait_quiet(max_pct, max_wait):
+    """Wait (at most max_wait seconds) until CPUs 0 and 1 are both below max_pct busy over one second.
+
+    Returns the last busy percentages seen. Nothing of ours runs between benchmark runs, so what is busy is
+    other jobs on the machine.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = (cpu_busy_seconds(0), cpu_busy_seconds(1))
+        time.sleep(1.0)
+        busy = [100 * (cpu_busy_seconds(i) - before[i]) for i in (0, 1)]
+        if max(busy) <= max_pct or time.monotonic() >= deadline:
+            return busy
+
+
+def children_cpu():
+    """user+system seconds of this process's reaped children (wrk, once run_wrk returned)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 # ---------------------------------------------------------------- readiness
 
 def wait_ready(proc, port, *, method="GET", body=b"", expect=None, timeout=30.0):

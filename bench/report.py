@@ -48,7 +48,7 @@ def load_table(scenario, cells, order):
     ref_rps, ref_cpu = (_med(cells[ref], "rps"), _med(cells[ref], "cpu_us_per_req")) if ref else (None, None)
     top_rps = _med(cells[top], "rps") if top else None
     head = ["server", "req/s (median)", "min–max", "× ours", "% of nginx", "p50 ms", "p99 ms",
-            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "other CPU 0 %", "runs"]
+            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "other jobs CPU 0/1 %", "runs"]
     if scenario.idle:
         head += ["idle held", "idle still open"]
     if scenario.kind == "soak":
@@ -71,7 +71,7 @@ def load_table(scenario, cells, order):
                _ms(_med(cell, "p50_us")), _ms(_med(cell, "p99_us")),
                _fmt(sum(r["non2xx"] for r in cell["ok"]), ","),
                _fmt(sum(r["sock_errors"] for r in cell["ok"]), ","),
-               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), _fmt(_max(cell, "other_cpu0_pct"), ".1f"),
+               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
                f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"]
         if scenario.app in ("files", "echo"):
             row.insert(3, _fmt(_med(cell, "mbps"), ",.0f"))
@@ -127,10 +127,13 @@ def render(data):
            "warm-up), servers interleaved across rounds; medians shown. Ratios compare peers measured in this same "
            "invocation: `× ours` is the peer's value divided by ours, `% of nginx` relative to nginx `return 200`."
            " Server CPU µs/req = utime+stime (+ children's) of every server process from /proc/<pid>/stat, "
-           "before/after the measured run, divided by the responses wrk counted. `other CPU 0 %` (worst run): CPU 0's "
-           "user+system time during the run not spent in the server: other jobs on the machine; high values mean "
-           "a disturbed measurement.",
+           "before/after the measured run, divided by the responses wrk counted. `other jobs CPU 0/1 %` (worst kept run): user+system time of "
+           "CPU 0 not spent in the server and of CPU 1 not spent in wrk, i.e. other jobs on the machine; a run "
+           f"above {data['config'].get('max_noise', '?')}% was measured again (at most twice) and high values "
+           "still mean a disturbed measurement.",
            "", "## Machine", ""]
+    if cfg.get("truncated"):
+        out[3:3] = ["", "**Truncated: the --deadline passed before every run was made.**"]
     out += [f"- {k}: {v}" for k, v in facts.items()]
     out += ["", "## Peer versions", ""]
     out += [f"- {peers.LABELS[p]}: {v}" for p, v in data["versions"].items()]

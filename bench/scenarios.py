@@ -113,17 +113,19 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
             result.update(_soak(scenario, server, sid, wrk, *soak))
         else:
             rss0, cpu0 = measure.rss_bytes(sid), measure.cpu_seconds(sid)
-            busy0 = measure.cpu_busy_seconds(0)
+            busy0, wrk0 = (measure.cpu_busy_seconds(0), measure.cpu_busy_seconds(1)), measure.children_cpu()
             summary = measure.run_wrk(wrk(seconds), cpus=scenario.wrk_cpus, seconds=seconds,
                                       cwd=str(peers.REPO))
-            busy1 = measure.cpu_busy_seconds(0)
+            busy1, wrk1 = (measure.cpu_busy_seconds(0), measure.cpu_busy_seconds(1)), measure.children_cpu()
             cpu1, rss1 = measure.cpu_seconds(sid), measure.rss_bytes(sid)
             result.update(_numbers(summary, cpu1 - cpu0))
             result.update(rss_start=rss0, rss_end=rss1)
-            if scenario.server_cpus == "0" and summary["duration_us"]:
-                # CPU 0 time not spent in the server: other jobs disturbing the measurement.
-                other = (busy1 - busy0) - (cpu1 - cpu0)
-                result["other_cpu0_pct"] = max(0.0, 100 * other / (summary["duration_us"] / 1e6))
+            if scenario.server_cpus == "0" and scenario.wrk_cpus == "1" and summary["duration_us"]:
+                # CPU time on the two cores not spent in the server (CPU 0) or wrk (CPU 1): other jobs on the
+                # machine disturbing the measurement.
+                secs = summary["duration_us"] / 1e6
+                result["other_cpu0_pct"] = max(0.0, 100 * ((busy1[0] - busy0[0]) - (cpu1 - cpu0)) / secs)
+                result["other_cpu1_pct"] = max(0.0, 100 * ((busy1[1] - busy0[1]) - (wrk1 - wrk0)) / secs)
         if holder is not None:
             result["idle_open_after"] = holder.check()["open"]
         _alive(server)
