@@ -146,6 +146,10 @@ cdef class Connection(Watcher):
             env[key] = old + ", " + sval
         if key is K_CONTENT_LENGTH:
             req.content_length = parse_content_length(value)
+            if req.content_length < 0:
+                # llhttp reads up to 2**64-1 (and leading zeros); ours stops at 18 digits: never frame differently
+                self.fail(400, "Content-Length out of range")
+                raise _ParseStop()
         elif key is K_HTTP_HOST:
             bad = check_host(value)
             if bad is not None:
@@ -309,6 +313,7 @@ cdef class Connection(Watcher):
                 self.feed(loop.rbuf, n)
                 return 0
             if n == 0:
+                self.fail(400, "request body ended early")     # answered if the client still reads (half-close)
                 inp.error = IOError("client disconnected while sending the body")
                 self.keep = False
                 self.parser = None
@@ -325,6 +330,7 @@ cdef class Connection(Watcher):
             with nogil:
                 r = poll(&pfd, 1, ms)
             if r == 0:
+                self.fail(408, "timed out reading the request body")
                 inp.error = TimeoutError("timed out reading the request body")
                 self.keep = False
                 self.parser = None
@@ -408,7 +414,9 @@ cdef class Connection(Watcher):
             if not req.handled:
                 self.run_app(req)
                 continue
-            if not req.complete:
+            if not req.complete and type(req.input) is not Input:
+                self.keep = False           # a bodyless request cut short by a parse error: nothing to drain
+            elif not req.complete:
                 # the app left body unread: read and drop a bounded amount, else close
                 inp = <Input>req.input
                 inp.discard = True

@@ -63,7 +63,7 @@ cdef object check_target(str method, bytes url):
     if s[0] == b"/":
         if method is M_CONNECT:
             return (400, "CONNECT needs an authority-form target")
-        return None
+        return check_path_escapes(s, n)
     if n == 1 and s[0] == b"*":
         if method is M_OPTIONS:
             return None
@@ -92,6 +92,23 @@ cdef object check_target(str method, bytes url):
         i += 1
     if i == skip:
         return (400, "absolute-form target without a host")
+    return check_path_escapes(s + i, n - i)
+
+
+cdef object check_path_escapes(const char *s, Py_ssize_t n):
+    """PATH_INFO is percent-decoded: a %00 there would hand the app a NUL (path truncation in C-level file APIs).
+    The query string is not decoded by the server and may hold any escape."""
+    cdef const char *p = <const char *>memchr(s, b"%", n)
+    cdef const char *end
+    if p == NULL:
+        return None
+    end = <const char *>memchr(s, b"?", n)
+    if end == NULL:
+        end = s + n
+    while p != NULL and p + 2 < end:
+        if p[1] == b"0" and p[2] == b"0":
+            return (400, "%00 in the request path")
+        p = <const char *>memchr(p + 1, b"%", end - p - 1)
     return None
 
 

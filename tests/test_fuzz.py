@@ -1,0 +1,74 @@
+"""Short, seeded fuzz runs (CI): mutated corpus requests through parse_request_bytes (no crash, only well-formed
+environs or a known error status, the same result however the bytes are split) and through a live server (it
+answers with well-formed responses or closes, and stays up). tests/fuzz_long.py runs the same mutations for long."""
+import random
+import socket
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastwsgi._core import parse_request_bytes
+from tests import strict_support as ss
+from tests import wire
+
+SEEDS = ss.seeds()
+
+
+def ci(n):
+    """A short, reproducible run: derandomized, no example database, no deadline (CI machines vary)."""
+    return settings(max_examples=n, derandomize=True, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+@ci(1500)
+@given(st.randoms(use_true_random=False), st.lists(st.integers(1, 64), min_size=1, max_size=8))
+def test_parser_properties_and_split_invariance(rnd, sizes):
+    data = ss.mutate(rnd, SEEDS)
+    whole = parse_request_bytes(data)
+    assert not ss.check_parse(whole), (data, ss.check_parse(whole))
+    split = parse_request_bytes(data, sizes)
+    assert ss.comparable(split) == ss.comparable(whole), (data, sizes)
+    assert ss.comparable(parse_request_bytes(data, [1])) == ss.comparable(whole), data
+
+
+@ci(300)
+@given(st.binary(max_size=300))
+def test_parser_on_random_bytes(data):
+    assert not ss.check_parse(parse_request_bytes(data))
+    assert not ss.check_parse(parse_request_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n" + data))
+
+
+@ci(300)
+@given(st.randoms(use_true_random=False))
+def test_parser_with_small_limits(rnd):
+    data = ss.mutate(rnd, SEEDS)
+    opts = dict(limit_request_line=40, limit_request_fields=4, limit_request_field_size=60, limit_request_body=8)
+    whole = parse_request_bytes(data, **opts)
+    assert not ss.check_parse(whole), data
+    assert ss.comparable(parse_request_bytes(data, [3], **opts)) == ss.comparable(whole), data
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(serve):
+    return serve("tests.strict_support:echo", header_timeout=2, body_timeout=1, keepalive=1)
+
+
+def test_live_server_survives_mutations(fuzz_server):
+    rnd = random.Random(20261124)
+    for i in range(150):
+        data = ss.mutate(rnd, SEEDS)
+        with wire.Client(fuzz_server.port, timeout=3) as c:
+            ss.send_pieces(c.sock, data, "random" if i % 2 else "whole", seed=i)
+            try:
+                c.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            try:
+                for resp in ss.read_all_responses(c, ss.methods(data), limit=20):
+                    assert resp.status == 200 or resp.status in ss.ERROR_STATUSES, (data, resp)
+            except wire.Closed:
+                pass                       # reset after an error answer: the client may lose the tail
+        assert fuzz_server.alive, data
+    with wire.Client(fuzz_server.port) as c:
+        assert c.request(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
