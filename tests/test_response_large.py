@@ -153,3 +153,21 @@ def test_pipelined_large_responses_in_order_to_slow_reader(srv):
             resp = c.read_final()
             assert len(resp.body) == n and resp.body == wire.pattern(n)
         assert not c.is_closed(0.2)
+
+
+def test_served_files_are_closed(srv, datafile):
+    path, data = datafile
+    with wire.Client(srv.port, timeout=10) as c:
+        for _ in range(3):
+            assert c.request(request("GET", file_target(path))).body == data
+        c.send(request("GET", file_target(path)))
+        c.recv_some()
+    time.sleep(0.3)
+    open_files = []
+    for pid in srv.pids():
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                open_files.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass
+    assert str(path) not in open_files
