@@ -1,5 +1,7 @@
 """HTTP/1.x connection handling and response framing: keep-alive, pipelining, chunked bodies, 100-continue, HEAD."""
 import email.utils
+import hashlib
+import random
 import re
 import time
 
@@ -89,9 +91,6 @@ def test_chunked_request_body_with_extensions_and_trailers(connect):
 
 
 def test_chunked_request_body_large(connect):
-    import hashlib
-    import random
-
     rnd = random.Random(5)
     pieces = [rnd.randbytes(rnd.randint(1, 300000)) for _ in range(7)]
     c = connect()
