@@ -324,3 +324,19 @@ def test_process_titles_use_the_name(app_dir):
         assert (app_dir / f"title.{worker}").read_text() == "fastwsgi: worker [shop]"
     finally:
         master.stop()
+
+
+def test_hup_with_broken_new_code_keeps_the_old_workers(app_dir):
+    master = Master(["-w", "2", "pidapp:app"], app_dir)
+    try:
+        old = set(master.wait_workers(2))
+        (app_dir / "pidapp.py").write_text("raise ImportError('half-deployed')\n")
+        master.signal(signal.SIGHUP)
+        master.wait_log("Reload failed, the old workers keep serving: error while importing 'pidapp': "
+                        "ImportError: half-deployed", 10)
+        wait_for(lambda: set(master.workers()) == old, 5, what="only the old workers left")
+        load = Load(master.port, total=50, threads=2).start().wait()
+        assert load.failures == [] and load.pids <= old
+        assert master.proc.poll() is None
+    finally:
+        assert master.stop() == 0

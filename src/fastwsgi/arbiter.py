@@ -370,10 +370,28 @@ class Arbiter:
                 self._log_exit(worker, status)
             worker.heartbeat.close()
             self.cfg.child_exit(self, worker)
-            if booting and code == APP_LOAD_ERROR:
-                raise HaltServer(reason or "the application failed to load", APP_LOAD_ERROR)
-            if booting and code == WORKER_BOOT_ERROR:
+            if booting and code in (APP_LOAD_ERROR, WORKER_BOOT_ERROR):
+                if worker.retiring:  # a worker of an aborted reload
+                    continue
+                if self.to_retire:
+                    self.abort_reload(reason)
+                    continue
+                if code == APP_LOAD_ERROR:
+                    raise HaltServer(reason or "the application failed to load", APP_LOAD_ERROR)
                 raise HaltServer(reason or "a worker failed to boot", WORKER_BOOT_ERROR)
+
+    def abort_reload(self, reason: str) -> None:
+        """A worker started by SIGHUP cannot boot while the old ones still serve: keep the old ones (gunicorn would
+        halt the whole server here)."""
+        self.log.error("Reload failed, the old workers keep serving: %s", reason)
+        keep = [w for w in self.to_retire if w.pid in self.workers]
+        self.to_retire = []
+        for worker in list(self.workers.values()):
+            if worker not in keep and not worker.retiring:
+                worker.retiring = True
+                worker.retire_deadline = time.monotonic() + 5.0
+                self.kill_worker(worker.pid, signal.SIGQUIT)
+        self.set_num_workers(max(1, len(keep)))
 
     def _log_exit(self, worker: Worker, status: int) -> None:
         pid = worker.pid
