@@ -8,7 +8,7 @@ from cpython.dict cimport PyDict_Copy
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
 
-cdef Py_ssize_t HIGH_WATER = 256 * 1024      # buffered response bytes before we try to send mid-response
+cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -532,7 +532,8 @@ cdef class Connection(Watcher):
                 self.end_response()
                 return 1
             while self.stream is not None:
-                if PyByteArray_GET_SIZE(self.wbuf) - self.wpos >= HIGH_WATER:
+                # PEP 3333: a yielded block goes out before the app is asked for the next one
+                if PyByteArray_GET_SIZE(self.wbuf) > self.wpos:
                     if self.flush() != 1:
                         if self.state == CONN_CLOSED:
                             self.end_response()
@@ -579,6 +580,11 @@ cdef class Connection(Watcher):
                     except Exception:
                         loop.logger.exception("Error closing the app's response")
         if req is not None:
+            if type(req.input) is Input:
+                # the app is done with wsgi.input: drop its links (an error's traceback holds the app's frames,
+                # whose environ holds the input: a cycle the GC would have to find)
+                (<Input>req.input).conn = None
+                (<Input>req.input).error = None
             if loop.post_request is not None:
                 try:
                     loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
@@ -634,6 +640,8 @@ cdef class Connection(Watcher):
         self.parser = None
         self.feed_data = None
         self.resp.conn = None
+        self.resp.start_response_cb = None      # bound methods: resp -> method -> resp
+        self.resp.write_cb = None
         self.cur = None
         self.queue.clear()
         return 0
