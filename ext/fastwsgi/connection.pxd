@@ -56,6 +56,7 @@ cdef class Connection(Watcher):
         bint keep                   # False: close after the response in progress
         int error_status            # a parse error to answer after the queued requests
         str error_reason
+        str version_hint            # SERVER_PROTOCOL read off the request line by feed(), for the next head
         long long head_bytes        # bytes of the request head received so far (limit)
         double deadline             # monotonic time at which the sweep closes this connection (0: none)
         double started              # monotonic start of the active request (post_request timing)

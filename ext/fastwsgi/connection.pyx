@@ -28,6 +28,22 @@ class _ParseStop(Exception):
     """Raised from a parser callback to stop llhttp; the reason is on the connection."""
 
 
+cdef str line_version(const char *data, Py_ssize_t n):
+    """SERVER_PROTOCOL when the first line of data ends with " HTTP/1.1" or " HTTP/1.0" and CRLF, else None."""
+    cdef const char *nl = <const char *>memchr(data, b"\n", min(n, 8192))
+    cdef const char *v
+    if nl == NULL or nl - data < 11 or nl[-1] != b"\r":
+        return None
+    v = nl - 10
+    if memcmp(v, b" HTTP/1.", 8) != 0:
+        return None
+    if v[8] == b"1":
+        return PROTO_11
+    if v[8] == b"0":
+        return PROTO_10
+    return None
+
+
 cdef bytes error_response(int status, bytes date_line):
     cdef str reason = ERROR_REASONS.get(status, "Error")
     cdef bytes body = reason.encode()
@@ -91,18 +107,19 @@ cdef class Connection(Watcher):
 
     # -- parser callbacks (called from inside feed_data; errors are recorded, then _ParseStop stops llhttp) --
 
-    def on_message_begin(self):
-        cdef Request req = Request.new(self.base_env)
-        req.url = b""
-        self.cur = req
-        self.head_bytes = -1            # the head starts in the piece being fed: feed() counts from the next one
-        if self.state == CONN_IDLE:
-            self.state = CONN_HEAD
-            self.deadline = self.loop.now + self.loop.header_timeout
-
     def on_url(self, bytes url):
+        # the first piece of a target starts the request (cheaper than an on_message_begin callback)
         cdef Request req = self.cur
-        req.url = url if not req.url else req.url + url
+        if req is None:
+            req = Request.new(self.base_env)
+            req.url = url
+            self.cur = req
+            self.head_bytes = -1        # the head starts in the piece being fed: feed() counts from the next one
+            if self.state == CONN_IDLE:
+                self.state = CONN_HEAD
+                self.deadline = self.loop.now + self.loop.header_timeout
+        else:
+            req.url += url
         if 0 < self.loop.limit_request_line < PyBytes_GET_SIZE(req.url):
             self.fail(414, "request line too long")
             raise _ParseStop()
@@ -176,7 +193,11 @@ cdef class Connection(Watcher):
             m = method.decode("latin-1")
         env[K_METHOD] = m
         req.is_head = m == "HEAD"
-        proto = VERSIONS.get(parser.get_http_version())
+        proto = self.version_hint
+        if proto is None:
+            proto = VERSIONS.get(parser.get_http_version())
+        else:
+            self.version_hint = None
         if proto is None:
             self.fail(505, "unsupported HTTP version")
             raise _ParseStop()
@@ -237,6 +258,11 @@ cdef class Connection(Watcher):
 
     cdef int feed(self, const char *data, Py_ssize_t n) except -1:
         cdef Request req
+        self.version_hint = None
+        if self.cur is None:
+            # this piece starts a request line (or continues its method): read the version off the line's end, as
+            # llhttp reads it, and spare get_http_version() its str.format for the request (hot path)
+            self.version_hint = line_version(data, n)
         try:
             self.feed_data(PyMemoryView_FromMemory(<char *>data, n, PyBUF_READ))
         except HttpParserUpgrade:

@@ -20,6 +20,7 @@ cdef extern from "<errno.h>" nogil:
 cdef extern from "<string.h>" nogil:
     void *memcpy(void *dest, const void *src, size_t n)
     void *memchr(const void *s, int c, size_t n)
+    int memcmp(const void *s1, const void *s2, size_t n)
     char *strerror(int errnum)
 
 cdef extern from "<unistd.h>" nogil:
