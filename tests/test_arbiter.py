@@ -215,3 +215,18 @@ def _children(pid):
     from tests.support_master import children
 
     return children(pid)
+
+
+def test_term_while_workers_boot_stops_promptly(app_dir):
+    (app_dir / "slowboot.py").write_text("import time\ntime.sleep(5)\nfrom pidapp import app\n")
+    master = Master(["-w", "2", "slowboot:app"], app_dir, wait=False)
+    try:
+        workers = master.wait_workers(2)
+        time.sleep(0.3)
+        started = time.monotonic()
+        master.signal(signal.SIGTERM)
+        assert master.wait_exit(10) == 0
+        assert time.monotonic() - started < 2.5, "booting workers must not hold a stop"
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        master.stop()

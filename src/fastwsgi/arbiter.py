@@ -303,14 +303,22 @@ class Arbiter:
         self.worker_age += 1
         worker = Worker(self.worker_age, self.pid, self.listeners, self.app, self.cfg, self.logs, server=self)
         self.cfg.pre_fork(self, worker)
-        pid = os.fork()
+        # signals stay blocked across fork until the worker has its own handlers: a TERM sent to a worker that
+        # was just forked must reach the worker's handler, not a copy of the master's
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             worker.pid = pid
             self.workers[pid] = worker
             return pid
         for other in self.workers.values():
             other.heartbeat.close()
-        child_main(worker, self, close_fds=self.pipe)  # never returns
+        child_main(worker, self, close_fds=self.pipe, sigmask=mask)  # never returns
         return 0
 
     def kill_workers(self, sig: int) -> None:
@@ -453,14 +461,21 @@ class Arbiter:
             self.log.warning("USR2 ignored: the old master (pid %s) still runs", self.master_pid)
             return
         master_pid = os.getpid()
-        pid = os.fork()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self.reexec_pid = pid
             self.log.info("Re-executing: new master pid %s", pid)
             return
         try:
             for sig in SIGNAL_NAMES:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # exec keeps the mask: the new master needs it clear
             self.cfg.pre_exec(self)
             environ = {k: v for k, v in self.start_environ.items() if not k.startswith("LISTEN_")}
             environ[OLD_MASTER_ENV] = str(master_pid)

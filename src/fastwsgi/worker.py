@@ -83,9 +83,9 @@ class Worker:
 
     # -------------------------------------------------------------------------------------------------- child side
     def init_process(self) -> None:
-        """After fork: signals, randomness, privileges, app, loop. Raises AppImportError when the app cannot load."""
+        """After fork (signals are already the worker's): randomness, privileges, app, loop.
+        Raises AppImportError when the app cannot load."""
         self.pid = os.getpid()
-        self.init_signals()
         random.seed()
         set_proc_title(f"fastwsgi: worker [{self.cfg.proc_title}]")
         self._drop_privileges()
@@ -209,12 +209,18 @@ class Worker:
             os.setuid(self.cfg.user)
 
 
-def child_main(worker: Worker, server: Any, close_fds: list) -> None:
-    """Body of a freshly forked worker; never returns (os._exit with gunicorn's worker exit codes)."""
+def child_main(worker: Worker, server: Any, close_fds: list, sigmask: Optional[set] = None) -> None:
+    """Body of a freshly forked worker; never returns (os._exit with gunicorn's worker exit codes).
+
+    `sigmask`: the mask to restore once the worker's handlers are installed (the master blocks signals over fork).
+    """
     from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
 
     code = 0
     try:
+        worker.init_signals()
+        if sigmask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         for fd in close_fds:
             try:
                 os.close(fd)
