@@ -340,3 +340,34 @@ def test_hup_with_broken_new_code_keeps_the_old_workers(app_dir):
         assert master.proc.poll() is None
     finally:
         assert master.stop() == 0
+
+
+def test_hup_rebinds_when_the_address_changes(app_dir):
+    from tests.support_master import free_port
+
+    first, second = free_port(), free_port()
+    conf = app_dir / "fastwsgi.conf.py"
+    conf.write_text(f"bind = ['127.0.0.1:{first}']\n")
+    master = Master(["pidapp:app"], app_dir, bind=None)
+    try:
+        assert master.port == first
+        conf.write_text(f"bind = ['127.0.0.1:{second}']\n")
+        master.signal(signal.SIGHUP)
+        wait_for(lambda: _serves(second), 10, what="the new address")
+        wait_for(lambda: not _serves(first), 10, what="the old address closed")
+        with socket.socket() as busy:  # a new address already in use: logged, the current socket kept
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            conf.write_text(f"bind = ['127.0.0.1:{busy.getsockname()[1]}']\n")
+            master.signal(signal.SIGHUP)
+            master.wait_log("cannot bind the new addresses, keeping the current sockets", 5)
+        assert _serves(second)
+    finally:
+        assert master.stop() == 0
+
+
+def _serves(port):
+    try:
+        return get(port, timeout=2)[0] == 200
+    except OSError:
+        return False

@@ -25,7 +25,7 @@ from fastwsgi import heartbeat as hb
 from fastwsgi import systemd
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
-from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, ConfigError, HaltServer
+from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
 from fastwsgi.logs import Logs
 from fastwsgi.sockets import INHERITED_FDS_ENV, close_listeners, create_listeners, describe, inherited_fds
 from fastwsgi.worker import Worker, child_main, set_proc_title
@@ -434,11 +434,15 @@ class Arbiter:
             self.log.error("Reload: %s", exc)
         self.log = self.logs.error
         if (cfg.bind, cfg.reuse_port) != (old_cfg.bind, old_cfg.reuse_port) and not self.systemd:
-            new = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask)
-            close_listeners(self.listeners, unlink=self.reexec_pid == self.master_pid == 0)
-            self.listeners = new
-            for sock in self.listeners:
-                self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
+            try:
+                new = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask)
+            except BindError as exc:
+                self.log.error("Reload: cannot bind the new addresses, keeping the current sockets: %s", exc)
+            else:
+                close_listeners(self.listeners, unlink=self.reexec_pid == self.master_pid == 0)
+                self.listeners = new
+                for sock in self.listeners:
+                    self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
         cfg.on_reload(self)
         if cfg.pidfile != old_cfg.pidfile:
             if self.pidfile is not None:
