@@ -4,6 +4,7 @@ cdef enum ConnState:
     CONN_APP = 2           # the app is running or its response is being produced
     CONN_DRAIN = 3         # the app is done, the rest of its body is being read and dropped
     CONN_CLOSED = 4
+    CONN_NEW = 5           # accepted, nothing received yet (a graceful stop waits a little for its request)
 
 
 cdef class Request:

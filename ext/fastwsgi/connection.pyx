@@ -101,7 +101,7 @@ cdef class Connection(Watcher):
         self.wbuf = bytearray()
         self.keep = True
         self.interest = EPOLLIN
-        self.state = CONN_IDLE
+        self.state = CONN_NEW
         self.deadline = loop.now + loop.header_timeout
         return self
 
@@ -115,7 +115,7 @@ cdef class Connection(Watcher):
             req.url = url
             self.cur = req
             self.head_bytes = -1        # the head starts in the piece being fed: feed() counts from the next one
-            if self.state == CONN_IDLE:
+            if self.state == CONN_IDLE or self.state == CONN_NEW:
                 self.state = CONN_HEAD
                 self.deadline = self.loop.now + self.loop.header_timeout
         else:
@@ -212,6 +212,10 @@ cdef class Connection(Watcher):
         if bad is not None:
             self.fail(bad[0], bad[1])
             raise _ParseStop()
+        if PyBytes_AS_STRING(req.url)[0] != b"/":
+            authority = target_authority(req.url)
+            if authority is not None:
+                env[K_HTTP_HOST] = authority
         set_target(env, req.url)
         req.keep_alive = parser.should_keep_alive()
         if req.content_length > 0:

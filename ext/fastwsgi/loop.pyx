@@ -7,6 +7,7 @@ from libc.time cimport time as c_time
 cdef int MAX_EVENTS = 256
 cdef int ACCEPT_BATCH = 64
 cdef Py_ssize_t READ_BUFFER = 64 * 1024
+cdef double NEW_CONN_GRACE = 1.0        # seconds a graceful stop waits for the first request of a new connection
 
 cdef dict LOOP_DEFAULTS = {
     "keepalive": 2.0,
@@ -233,6 +234,9 @@ cdef class Loop:
             for conn in list(self.conns.values()):
                 if conn.is_idle() or now >= self.stop_deadline:
                     conn.close()
+                elif conn.state == CONN_NEW and conn.deadline > now + NEW_CONN_GRACE:
+                    # accepted just before the stop: its request is probably on the way; serve it if it comes soon
+                    conn.deadline = now + NEW_CONN_GRACE
             if not self.conns:
                 self.running = False
         else:
