@@ -297,6 +297,15 @@ def app(environ, start_response):
     if route == "cl_mismatch":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", q["declared"])])
         return [b"x" * int(q["actual"])] if q.get("shape") == "list" else iter([b"x"] * int(q["actual"]))
+    if route == "many_headers":
+        n, size = int(q["n"]), int(q["size"])
+        start_response("200 OK", [("Content-Type", "text/plain")] + [(f"X-H{i}", str(i) * size) for i in range(n)])
+        return [b"many"]
+    if route == "bigone":
+        size = int(q["size"])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
+        full, rest = divmod(size, len(BLOCK))
+        return [BLOCK * full + BLOCK[:rest]]
     if route == "list":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"abcd"] if q.get("parts") == "1" else [b"ab", b"cd"]

@@ -104,3 +104,11 @@ def test_unread_chunked_body_never_parsed_as_a_request(connect):
         return
     assert second.body == b"good"
     assert b"evil" not in c.received
+
+
+@pytest.mark.parametrize("mode,n", [("readline", 0), ("read_n", 65537), ("readline_limit", 70000), ("mixed", 0)])
+def test_input_across_buffer_boundaries(connect, mode, n):
+    body = b"a" * 300000 + b"\n" + bytes(range(1, 256)) * 2000 + b"\nend"
+    c = connect(timeout=10)
+    resp = c.request(request("POST", f"/input?mode={mode}&n={n}", [], body))
+    assert resp.json() == expected(mode, n, body)

@@ -171,3 +171,14 @@ def test_served_files_are_closed(srv, datafile):
             except OSError:
                 pass
     assert str(path) not in open_files
+
+
+def test_single_large_bytes_body_to_slow_reader(srv):
+    size = 10 * 1024 * 1024 + 3
+    with wire.Client(srv.port, rcvbuf=32768, timeout=10) as c:
+        c.send(request("GET", f"/bigone?size={size}") + request("GET", "/qs?after"))
+        c.recv_some()
+        time.sleep(0.5)
+        resp = c.read_final()
+        assert len(resp.body) == size and resp.body == wire.pattern(size)
+        assert c.read_final().body == b"after"

@@ -235,3 +235,39 @@ def test_body_longer_than_content_length_is_cut(connect, shape):
         assert closed.partial == b""  # closing is fine; extra body bytes are not
         return
     assert following.body == b"next"
+
+
+def test_large_response_head(connect):
+    c = connect()
+    resp = c.request(request("GET", "/many_headers?n=200&size=100"))
+    assert resp.body == b"many"
+    got = [(n, v) for n, v in resp.headers if n.startswith("X-H")]
+    assert got == [(f"X-H{i}", str(i) * 100) for i in range(200)]
+    assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_custom_reason_phrase_kept(connect):
+    resp = connect().request(request("GET", "/status?code=299"))
+    assert (resp.status, resp.reason) == (299, "Whatever")
+
+
+def test_many_concurrent_connections(server):
+    clients = [wire.Client(server.port) for _ in range(200)]
+    try:
+        for i, c in enumerate(clients):
+            c.send(request("GET", f"/qs?c{i}"))
+        for i, c in enumerate(clients):
+            assert c.read_final().body == f"c{i}".encode()
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_body_arriving_slowly(connect):
+    c = connect()
+    body = bytes(range(256)) * 40
+    c.send(request("POST", "/echo", [("Content-Length", str(len(body)))]))
+    for i in range(0, len(body), 1024):
+        time.sleep(0.02)
+        c.send(body[i : i + 1024])
+    assert c.read_final().body == body
