@@ -336,7 +336,8 @@ def app(environ, start_response):
         return _json(start_response, _core.debug_counters())
     if route == "bad_result":
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return {"str": ["text"], "none": None, "int": 5, "str_gen": iter(["text"])}[q["kind"]]
+        kinds = {"str": ["text"], "none": None, "int": 5, "str_gen": iter(["text"]), "str_later": iter([b"ok", "text"])}
+        return kinds[q["kind"]]
     if route == "errors":
         environ["wsgi.errors"].write("wsgi-errors-marker\n")
         environ["wsgi.errors"].flush()

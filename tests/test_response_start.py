@@ -158,3 +158,19 @@ def test_wsgi_errors_reach_the_server_log(server, connect):
     mark = server.mark()
     assert connect().request(request("GET", "/errors")).body == b"logged"
     server.wait_log("wsgi-errors-marker", mark)
+
+
+def test_non_bytes_after_headers_aborts(server, connect):
+    c = connect()
+    c.send(request("GET", "/bad_result?kind=str_later"))
+    with pytest.raises(wire.Closed):
+        c.read_final()
+    assert b"4\r\ntext" not in c.received and c.received.endswith(b"2\r\nok\r\n")
+
+
+@pytest.mark.parametrize("target", ["/write", "/lazy", "/exc_before", "/close?tag=head-x&mode=ok"])
+def test_head_never_sends_a_body(connect, target):
+    c = connect()
+    c.send(request("HEAD", target) + request("GET", "/qs?after"))
+    assert c.read_final("HEAD").status in (200, 500)
+    assert c.read_final().body == b"after"
