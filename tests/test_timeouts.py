@@ -82,6 +82,15 @@ def test_body_arriving_in_time_is_read(quick):
         assert resp.status == 200 and resp.body == b"10"
 
 
+def test_unread_body_that_stalls_is_closed_after_body_timeout(serve):
+    """The app answered without reading the body; the server drains it to keep the connection, but not forever."""
+    srv = serve("tests.strict_support:hello", body_timeout=1, header_timeout=5, keepalive=5)
+    with wire.Client(srv.port, timeout=5) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        assert c.read_final().status == 200
+        closed_within(c.sock, 0.5, 3.5)
+
+
 def test_client_that_stops_reading_is_closed_after_send_timeout(serve):
     srv = serve("tests.strict_support:big", fresh=True, send_timeout=1, header_timeout=5)
     with wire.Client(srv.port, rcvbuf=4096) as stuck:

@@ -4,6 +4,7 @@
 # pays one memchr and a short Host scan. docs/http-strictness.md lists each rule with its RFC and status.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, strncasecmp
 
 cdef str M_CONNECT = sys.intern("CONNECT")
@@ -89,10 +90,31 @@ cdef object check_target(str method, bytes url):
             break
         if c == b"@":
             return (400, "userinfo in an absolute-form target")
+        if not IS_HOSTCHAR[<unsigned char>c]:
+            return (400, "invalid character in the target's authority")
         i += 1
     if i == skip:
         return (400, "absolute-form target without a host")
     return check_path_escapes(s + i, n - i)
+
+
+cdef str target_authority(bytes url):
+    """The authority of an absolute-form target (already checked), else None. RFC 9112 3.2.2: a server MUST use it
+    instead of the Host field, so the application builds its URLs from the host the proxy routed on."""
+    cdef const char *s = PyBytes_AS_STRING(url)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(url)
+    cdef Py_ssize_t start, i
+    cdef const char *p
+    if n == 0 or s[0] == b"/" or s[0] == b"*":
+        return None
+    p = <const char *>memchr(s, b":", n)
+    if p == NULL or p + 2 >= s + n or p[1] != b"/" or p[2] != b"/":
+        return None                         # authority-form (CONNECT): the Host field stays
+    start = p + 3 - s
+    i = start
+    while i < n and s[i] != b"/" and s[i] != b"?":
+        i += 1
+    return PyUnicode_DecodeLatin1(s + start, i - start, NULL)
 
 
 cdef object check_path_escapes(const char *s, Py_ssize_t n):
