@@ -3,6 +3,7 @@ import email.utils
 import hashlib
 import random
 import re
+import socket
 import time
 
 import pytest
@@ -271,3 +272,27 @@ def test_body_arriving_slowly(connect):
         time.sleep(0.02)
         c.send(body[i : i + 1024])
     assert c.read_final().body == body
+
+
+def test_expect_100_pipelined_with_body(connect):
+    c = connect()
+    c.send(request("POST", "/echo", [("Expect", "100-continue")], b"early") + request("GET", "/qs?after"))
+    assert c.read_final("POST").body == b"early"
+    assert c.read_final().body == b"after"
+
+
+def test_expect_100_ignored_for_http10(connect):
+    c = connect()
+    c.send(request("POST", "/echo", [("Expect", "100-continue")], b"ten", version="HTTP/1.0"))
+    resp = c.read_final("POST")
+    assert resp.body == b"ten"
+    assert b"100 Continue" not in c.received
+
+
+def test_half_closed_client_still_answered(connect):
+    c = connect()
+    c.send(request("GET", "/qs?one") + request("GET", "/qs?two"))
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.read_final().body == b"one"
+    assert c.read_final().body == b"two"
+    assert c.is_closed(2.0)
