@@ -129,8 +129,9 @@ def render(data):
            " Server CPU µs/req = utime+stime (+ children's) of every server process from /proc/<pid>/stat, "
            "before/after the measured run, divided by the responses wrk counted. `other jobs CPU 0/1 %` (worst kept run): user+system time of "
            "CPU 0 not spent in the server and of CPU 1 not spent in wrk, i.e. other jobs on the machine; a run "
-           f"above {data['config'].get('max_noise', '?')}% was measured again (at most twice) and high values "
-           "still mean a disturbed measurement.",
+           f"above {data['config'].get('max_noise', '?')}% was measured again (at most "
+           f"{data['config'].get('retries', '?')} times, keeping the least disturbed attempt); high values still "
+           "mean a disturbed measurement. Server CPU µs/req is the number least sensitive to such disturbance.",
            "", "## Machine", ""]
     if cfg.get("truncated"):
         out[3:3] = ["", "**Truncated: the --deadline passed before every run was made.**"]

@@ -50,7 +50,9 @@ def parse_args(argv):
     p.add_argument("--install-only", action="store_true", help="with --install: stop after installing")
     p.add_argument("--deadline", type=float, default=120.0, help="minutes; no new run starts after this")
     p.add_argument("--max-noise", type=float, default=10.0,
-                   help="redo a run (twice at most) when other jobs used more than this %% of CPU 0 or CPU 1")
+                   help="redo a run when other jobs used more than this %% of CPU 0 or CPU 1")
+    p.add_argument("--retries", type=int, default=2,
+                   help="redo a disturbed run at most this often; the least disturbed attempt is kept")
     p.add_argument("--quiet-wait", type=float, default=20.0,
                    help="before each run, wait up to this many seconds for CPUs 0 and 1 to be idle")
     p.add_argument("--out", default=str(HERE / "RESULTS.md"), help="markdown report path")
@@ -154,7 +156,7 @@ def main(argv=None):
         "config": {"argv": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
                    "runs": args.runs, "duration": args.duration, "warmup": args.warmup,
                    "scenarios": args.scenarios, "peers": usable, "soak_requests": args.soak_requests,
-                   "soak_max_seconds": args.soak_max_seconds, "max_noise": args.max_noise},
+                   "soak_max_seconds": args.soak_max_seconds, "max_noise": args.max_noise, "retries": args.retries},
         "machine": machine_facts(),
         "versions": {p: peers.versions(p) for p in usable},
         "skipped": skipped,
@@ -185,7 +187,8 @@ def main(argv=None):
                     if time.monotonic() > deadline:
                         log("!!! deadline reached: no further runs")
                         raise TimeoutError
-                    for attempt in range(3):
+                    best = None
+                    for attempt in range(args.retries + 1):
                         rec = {"scenario": name, "peer": peer, "round": rnd, "attempt": attempt}
                         tag = f"{name}-{peer}-r{rnd}-a{attempt}"
                         if args.quiet_wait > 0:
@@ -197,11 +200,17 @@ def main(argv=None):
                         except measure.BenchError as exc:
                             rec["error"] = str(exc) + _log_tail(logdir / (tag + ".log"))
                         log(f"[{done}/{total}] {_line(rec)}")
-                        noise = max(rec.get("other_cpu0_pct", 0), rec.get("other_cpu1_pct", 0))
-                        if noise <= args.max_noise or attempt == 2:
+                        rec["noise"] = max(rec.get("other_cpu0_pct", 0), rec.get("other_cpu1_pct", 0))
+                        if rec.get("error"):
+                            best = rec  # failures are not noise: do not retry them
                             break
-                        log(f"    other jobs used {noise:.0f}% of a benchmark core: measuring again")
-                    data["runs"].append(rec)
+                        if best is None or rec["noise"] < best["noise"]:
+                            best = rec
+                        if rec["noise"] <= args.max_noise:
+                            break
+                        if attempt < args.retries:
+                            log(f"    other jobs used {rec['noise']:.0f}% of a benchmark core: measuring again")
+                    data["runs"].append(best)  # the least disturbed attempt
     except TimeoutError:
         data["config"]["truncated"] = True
     except KeyboardInterrupt:
