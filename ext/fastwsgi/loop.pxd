@@ -30,6 +30,7 @@ cdef class Loop:
         double body_timeout
         double send_timeout
         int worker_connections
+        int accept_batch              # connections accepted per listener wakeup
         long long max_requests
         long long limit_request_line
         long long limit_request_fields

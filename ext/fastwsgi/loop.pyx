@@ -5,6 +5,8 @@ from libc.stdlib cimport malloc, free
 from libc.time cimport time as c_time
 
 cdef int MAX_EVENTS = 256
+# connections accepted per listener wakeup: a lone worker takes a burst at once; workers sharing a listener take
+# one each (nginx's multi_accept off), so a burst spreads over the idle ones (EPOLLEXCLUSIVE wakes a waiting one)
 cdef int ACCEPT_BATCH = 64
 cdef Py_ssize_t READ_BUFFER = 64 * 1024
 cdef double NEW_CONN_GRACE = 1.0        # seconds a graceful stop waits for the first request of a new connection
@@ -73,6 +75,7 @@ cdef class Loop:
         opts = dict(LOOP_DEFAULTS)
         opts.update(options)
         self.app = app
+        self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
         self.keepalive = opts["keepalive"]
         self.header_timeout = opts["header_timeout"]
         self.body_timeout = opts["body_timeout"]
@@ -172,7 +175,7 @@ cdef class Loop:
         cdef char host[64]
         cdef dict env
         cdef Connection conn
-        for i in range(ACCEPT_BATCH):
+        for i in range(self.accept_batch):
             if not self.accepting:
                 return 0
             addrlen = sizeof(addr)
