@@ -21,7 +21,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TEST_DEADLINE = 120  # seconds; a hung test fails instead of hanging the suite
 
 CHILD = """\
-import importlib, socket, sys
+import ctypes, importlib, os, signal, socket, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: die with the test process
+if os.getppid() != {parent}:
+    sys.exit("test process gone")
 import fastwsgi
 sock = socket.socket(fileno={fd})
 mod, name = {target!r}.split(":")
@@ -67,7 +70,7 @@ class Server:
         listener.listen(1024)
         self.port = listener.getsockname()[1]
         fd = listener.fileno()
-        code = CHILD.format(fd=fd, target=target, validate=validate, options=options)
+        code = CHILD.format(fd=fd, target=target, validate=validate, options=options, parent=os.getpid())
         self._log = tempfile.NamedTemporaryFile(prefix="fastwsgi-server-", suffix=".log", delete=False)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
         self.proc = subprocess.Popen(
@@ -159,7 +162,10 @@ class Server:
         target = "/debug?gc=1" if collect else "/debug"
         deadline = time.monotonic() + timeout
         while True:
-            counters = wire.fetch(self.port, "GET", target, host=self.host).json()
+            try:
+                counters = wire.fetch(self.port, "GET", target, host=self.host).json()
+            except (OSError, ValueError, wire.WireError, wire.Closed) as e:
+                return f"cannot read debug_counters(): {e!r}"
             if counters == {"connections": 1, "requests": 1}:
                 return None
             if time.monotonic() > deadline:
@@ -210,13 +216,16 @@ def serve():
         return srv
 
     yield factory
-    leaks = [
-        f"{srv.target} {srv.options}: live objects after all clients closed: {counters}"
-        for srv in _LIVE
-        if srv.target == "tests.apps:app" and srv.alive and (counters := srv.leaks())
-    ]
-    crashes = [c for c in (srv.stop() for srv in _LIVE) if c] + leaks
-    _LIVE.clear()
+    leaks = []
+    try:
+        for srv in _LIVE:
+            if srv.target == "tests.apps:app" and srv.alive and not srv.stopped:
+                counters = srv.leaks()
+                if counters:
+                    leaks.append(f"{srv.target} {srv.options}: live objects after all clients closed: {counters}")
+    finally:
+        crashes = [c for c in (srv.stop() for srv in _LIVE) if c] + leaks
+        _LIVE.clear()
     assert not crashes, "\n\n".join(crashes)
 
 

@@ -21,8 +21,10 @@ BLOCK = random.Random(7).randbytes(1024 * 1024)
 def srv(serve):
     s = serve("tests.apps:app", fresh=True)
     yield s
-    leaks = s.leaks() if s.alive else None
-    crash = s.stop()
+    try:
+        leaks = s.leaks() if s.alive else None
+    finally:
+        crash = s.stop()
     assert crash is None, crash
     assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
 

@@ -21,8 +21,10 @@ OPTIONS = dict(
 def srv(serve):
     s = serve("tests.apps:app", fresh=True, **OPTIONS)
     yield s
-    leaks = s.leaks() if s.alive else None
-    crash = s.stop()
+    try:
+        leaks = s.leaks() if s.alive else None
+    finally:
+        crash = s.stop()
     assert crash is None, crash
     assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
 

@@ -20,8 +20,10 @@ MIX = [
 def srv(serve):
     s = serve("tests.apps:app", fresh=True)
     yield s
-    leaks = s.leaks(collect=False) if s.alive else None
-    crash = s.stop()
+    try:
+        leaks = s.leaks(collect=False) if s.alive else None
+    finally:
+        crash = s.stop()
     assert crash is None, crash
     assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
 
