@@ -22,6 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIDAPP = '''\
 import os, time
 
+# tells the tests this process has imported the app (see Master.wait_imported)
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"imported.{os.getpid()}"), "w").close()
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     if path.startswith("/sleep/"):
@@ -219,6 +222,11 @@ class Master:
             return pids if len(pids) == count else None
 
         return wait_for(enough, timeout, what=f"{count} workers")
+
+    def wait_imported(self, pids, timeout: float = 10.0) -> None:
+        """Wait until each worker in pids has imported pidapp (it leaves imported.<pid> in the app directory)."""
+        wait_for(lambda: all(os.path.exists(os.path.join(self.cwd, f"imported.{pid}")) for pid in pids), timeout,
+                 what=f"workers {list(pids)} to import the app")
 
     def signal(self, sig: int) -> None:
         os.kill(self.pid, sig)

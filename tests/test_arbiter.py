@@ -80,7 +80,7 @@ def test_hup_reload_under_load_loses_nothing(master_factory):
     load.wait()
     assert load.failures == []
     assert load.done == 400
-    assert set(master.workers()) == new
+    wait_for(lambda: set(master.workers()) == new, 5, what="old workers reaped")
     assert "Hang up: Master" in master.log()
     assert master.stop() == 0
 

@@ -226,6 +226,7 @@ def test_usr2_with_a_broken_new_master_keeps_the_old_one_serving(app_dir):
     pidfile = str(app_dir / "m.pid")
     master = Master(["-w", "1", "--pid", pidfile, "pidapp:app"], app_dir)
     try:
+        master.wait_imported(master.wait_workers(1))
         (app_dir / "pidapp.py").write_text("raise ImportError('half-deployed')\n")
         master.signal(signal.SIGUSR2)
         master.wait_log(r"New master \(pid:\d+\) exited with status code 4", 10)
@@ -330,6 +331,7 @@ def test_hup_with_broken_new_code_keeps_the_old_workers(app_dir):
     master = Master(["-w", "2", "pidapp:app"], app_dir)
     try:
         old = set(master.wait_workers(2))
+        master.wait_imported(old)
         (app_dir / "pidapp.py").write_text("raise ImportError('half-deployed')\n")
         master.signal(signal.SIGHUP)
         master.wait_log("Reload failed, the old workers keep serving: error while importing 'pidapp': "

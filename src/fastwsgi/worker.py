@@ -217,6 +217,7 @@ def child_main(worker: Worker, server: Any, close_fds: list, sigmask: Optional[s
     from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
 
     code = 0
+    worker.pid = os.getpid()
     try:
         worker.init_signals()
         if sigmask is not None:
@@ -226,7 +227,6 @@ def child_main(worker: Worker, server: Any, close_fds: list, sigmask: Optional[s
                 os.close(fd)
             except OSError:
                 pass
-        worker.pid = os.getpid()
         worker.log.info("Booting worker with pid: %s", worker.pid)
         worker.cfg.post_fork(server, worker)
         worker.init_process()
