@@ -32,12 +32,7 @@ app = getattr(importlib.import_module(mod), name)
 if {validate!r}:
     from wsgiref.validate import validator
     app = validator(app)
-run = getattr(fastwsgi, "run", None)
-if run is not None:
-    run(app, sockets=[sock], **{options!r})
-else:  # until fastwsgi.run lands: the bare loop
-    from fastwsgi._core import Loop
-    Loop(app, [sock], **{options!r}).run()
+fastwsgi.run(app, sockets=[sock], **{options!r})
 """
 
 
