@@ -302,11 +302,18 @@ def test_user_group_and_umask(app_dir):
 
 
 def test_request_limits_are_applied(app_dir):
-    master = Master(["--limit-request-line", "100", "--limit-request-fields", "5", "pidapp:app"], app_dir)
+    master = Master(["--limit-request-line", "100", "--limit-request-fields", "5", "--header-timeout", "1",
+                     "pidapp:app"], app_dir)
     try:
         assert get(master.port, "/" + "a" * 80)[0] == 200
         assert get(master.port, "/" + "a" * 200)[0] == 414
         assert get(master.port, "/", headers={f"X-{i}": "v" for i in range(10)})[0] == 431
+        with socket.create_connection(("127.0.0.1", master.port), timeout=6) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+            started = time.monotonic()
+            answer = slow.recv(4096)
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - started < 4
     finally:
         master.stop()
 

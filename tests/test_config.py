@@ -20,6 +20,9 @@ SAMPLES = {
     "timeout": [("10", 10.0), ("20.5", 20.5), ("0", 0.0)],
     "graceful_timeout": [("1", 1.0), ("2", 2.0), ("3", 3.0)],
     "keepalive": [("0", 0.0), ("5", 5.0), ("7.5", 7.5)],
+    "header_timeout": [("1", 1.0), ("2", 2.0), ("3.5", 3.5)],
+    "body_timeout": [("4", 4.0), ("5", 5.0), ("6", 6.0)],
+    "send_timeout": [("7", 7.0), ("8", 8.0), ("9", 9.0)],
     "limit_request_line": [("0", 0), ("1024", 1024), ("2048", 2048)],
     "limit_request_fields": [("10", 10), ("20", 20), ("30", 30)],
     "limit_request_field_size": [("100", 100), ("200", 200), ("300", 300)],
@@ -199,13 +202,14 @@ def test_settings_reach_the_loop(tmp_path):
     from fastwsgi.worker import Worker
 
     cfg = _load(tmp_path, ["-w", "3", "--keep-alive", "7", "--max-requests", "50", "--worker-connections", "9",
+                           "--header-timeout", "4", "--body-timeout", "5", "--send-timeout", "6",
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
                            "--forwarded-allow-ips", ""])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "logger")} == dict(
-        keepalive=7.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
+        keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
         limit_request_field_size=333, limit_request_body=444, multiprocess=True)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),

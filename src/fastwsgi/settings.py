@@ -292,6 +292,12 @@ SETTINGS: tuple = (
        help="On a graceful stop, in-flight requests get this long to finish before workers are killed."),
     _s("keepalive", "Worker processes", non_negative_float, 2.0, "--keep-alive", meta="SECONDS",
        help="Seconds an idle keep-alive connection is kept open."),
+    _s("header_timeout", "Worker processes", non_negative_float, 30.0, "--header-timeout", meta="SECONDS",
+       help="A client gets this long to send a whole request head (slow clients are cut: 408)."),
+    _s("body_timeout", "Worker processes", non_negative_float, 60.0, "--body-timeout", meta="SECONDS",
+       help="Seconds of client silence allowed while the app reads the request body."),
+    _s("send_timeout", "Worker processes", non_negative_float, 60.0, "--send-timeout", meta="SECONDS",
+       help="Seconds a client may stop reading the response before the connection is dropped."),
     # Security
     _s("limit_request_line", "Security", non_negative_int, 4094, "--limit-request-line", meta="INT",
        help="Longest request line in bytes; longer gets 414 (0: unlimited)."),

@@ -108,6 +108,9 @@ class Worker:
         cfg = self.cfg
         options = dict(
             keepalive=cfg.keepalive,
+            header_timeout=cfg.header_timeout,
+            body_timeout=cfg.body_timeout,
+            send_timeout=cfg.send_timeout,
             max_requests=self.max_requests,
             worker_connections=cfg.worker_connections,
             limit_request_line=cfg.limit_request_line,
