@@ -13,7 +13,6 @@ import logging
 import os
 import socket as _socket
 import sys
-from collections import deque
 
 from httptools import HttpRequestParser, HttpParserError, HttpParserUpgrade
 

@@ -38,11 +38,15 @@ cdef class Connection(Watcher):
     cdef:
         Loop loop
         object parser
-        object feed_data            # bound parser.feed_data
+        object feed_data            # bound parser.feed_data (and the three below: bound once per connection)
+        object get_method
+        object get_http_version
+        object should_keep_alive
         Response resp
         dict base_env               # listener environ + REMOTE_ADDR/REMOTE_PORT, copied per request
         Request cur                 # being parsed (head or body)
-        object queue                # deque of Requests whose head is complete, in arrival order
+        list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
+        Py_ssize_t qhead
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
         object stream               # iterator still being drained into the socket, or None
@@ -80,3 +84,6 @@ cdef class Connection(Watcher):
     cdef int fail(self, int status, str reason) except -1    # record an error to answer, stop parsing
     cdef int close(self) except -1
     cdef bint is_idle(self)
+    cdef bint queued(self)                   # a request is waiting in the queue
+    cdef int pop_request(self) except -1
+    cdef int clear_queue(self) except -1

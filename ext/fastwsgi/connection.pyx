@@ -5,6 +5,7 @@
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
+from cpython.list cimport PyList_GET_SIZE
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
 
@@ -95,9 +96,12 @@ cdef class Connection(Watcher):
         self.base_env = base_env
         self.parser = HttpRequestParser(self)
         self.feed_data = self.parser.feed_data
+        self.get_method = self.parser.get_method
+        self.get_http_version = self.parser.get_http_version
+        self.should_keep_alive = self.parser.should_keep_alive
         self.resp = Response()
         self.resp.conn = self
-        self.queue = deque()
+        self.queue = []
         self.wbuf = bytearray()
         self.keep = True
         self.interest = EPOLLIN
@@ -185,9 +189,8 @@ cdef class Connection(Watcher):
         cdef Request req = self.cur
         cdef Loop loop = self.loop
         cdef dict env = req.environ
-        cdef object parser = self.parser
         cdef str proto
-        method = parser.get_method()
+        method = self.get_method()
         m = METHODS.get(method)
         if m is None:
             m = method.decode("latin-1")
@@ -195,7 +198,7 @@ cdef class Connection(Watcher):
         req.is_head = m == "HEAD"
         proto = self.version_hint
         if proto is None:
-            proto = VERSIONS.get(parser.get_http_version())
+            proto = VERSIONS.get(self.get_http_version())
         else:
             self.version_hint = None
         if proto is None:
@@ -217,7 +220,7 @@ cdef class Connection(Watcher):
             if authority is not None:
                 env[K_HTTP_HOST] = authority
         set_target(env, req.url)
-        req.keep_alive = parser.should_keep_alive()
+        req.keep_alive = self.should_keep_alive()
         if req.content_length > 0:
             req.has_body = True
             if 0 < loop.limit_request_body < req.content_length:
@@ -438,9 +441,9 @@ cdef class Connection(Watcher):
                 if self.drive() == 0:
                     return 0                   # blocked on the socket: EPOLLOUT resumes us
                 continue
-            if not self.queue:
+            if not self.queued():
                 break
-            req = <Request>self.queue[0]
+            req = <Request>self.queue[self.qhead]
             if not req.handled:
                 self.run_app(req)
                 continue
@@ -458,13 +461,13 @@ cdef class Connection(Watcher):
                     self.state = CONN_DRAIN
                     self.deadline = self.loop.now + self.loop.body_timeout
                     break
-            self.queue.popleft()
+            self.pop_request()
             if not self.keep:
-                self.queue.clear()
+                self.clear_queue()
                 break
         if self.state == CONN_CLOSED:
             return self.close()
-        if self.error_status and self.keep and not self.queue and self.active is None:
+        if self.error_status and self.keep and not self.queued() and self.active is None:
             self.append(error_response(self.error_status, self.loop.date_line))
             self.keep = False
         r = self.flush()
@@ -472,9 +475,9 @@ cdef class Connection(Watcher):
             return self.close()
         if r == 0:
             return 0
-        if not self.keep and not self.queue and self.active is None:
+        if not self.keep and not self.queued() and self.active is None:
             return self.close()
-        if self.queue or self.state == CONN_DRAIN:
+        if self.queued() or self.state == CONN_DRAIN:
             return 0
         if self.cur is not None:
             if self.state != CONN_HEAD:
@@ -648,7 +651,22 @@ cdef class Connection(Watcher):
         return self.end_response()
 
     cdef bint is_idle(self):
-        return self.state == CONN_IDLE and self.active is None and not self.queue
+        return self.state == CONN_IDLE and self.active is None and not self.queued()
+
+    cdef inline bint queued(self):
+        return PyList_GET_SIZE(self.queue) > self.qhead
+
+    cdef int pop_request(self) except -1:
+        self.queue[self.qhead] = None
+        self.qhead += 1
+        if self.qhead == PyList_GET_SIZE(self.queue):
+            self.clear_queue()
+        return 0
+
+    cdef int clear_queue(self) except -1:
+        del self.queue[:]
+        self.qhead = 0
+        return 0
 
     cdef int close(self) except -1:
         cdef Loop loop = self.loop
@@ -669,11 +687,12 @@ cdef class Connection(Watcher):
         # break the cycles conn -> parser -> bound methods -> conn and conn <-> resp
         self.parser = None
         self.feed_data = None
+        self.get_method = self.get_http_version = self.should_keep_alive = None
         self.resp.conn = None
         self.resp.start_response_cb = None      # bound methods: resp -> method -> resp
         self.resp.write_cb = None
         self.cur = None
-        self.queue.clear()
+        self.clear_queue()
         return 0
 
 
@@ -691,8 +710,9 @@ def _parse_for_tests(data, chunks, options):
         conn.feed(p + pos, size)
         pos += size
         i += 1
-        while conn.queue:
-            req = conn.queue.popleft()
+        while conn.queued():
+            req = conn.queue[conn.qhead]
+            conn.pop_request()
             env = dict(req.environ)
             env.pop("wsgi.input", None)
             out.append(env)
