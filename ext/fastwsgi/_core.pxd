@@ -3,6 +3,8 @@
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
 include "strict.pxd"
+from fastwsgi.buffer cimport CBuf
+
 include "input.pxd"
 include "response.pxd"
 include "connection.pxd"

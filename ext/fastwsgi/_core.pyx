@@ -8,6 +8,7 @@ from cpython.dict cimport PyDict_Copy
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport strlen
 from fastwsgi.system cimport *
+from fastwsgi.buffer cimport CBuf, cbuf_add, cbuf_consume, cbuf_release
 
 import logging
 import os

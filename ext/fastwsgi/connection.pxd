@@ -54,7 +54,7 @@ cdef class Connection(Watcher):
         int sf_fd
         long long sf_off
         long long sf_left
-        bytearray wbuf              # response bytes not yet sent: wbuf[wpos:]
+        CBuf wbuf                   # response bytes not yet sent: wbuf.data[wpos:wbuf.len]
         Py_ssize_t wpos
         unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
         ConnState state

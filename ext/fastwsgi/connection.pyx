@@ -10,6 +10,7 @@ from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
 
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
+cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
 cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -33,7 +34,7 @@ cdef str line_version(const char *data, Py_ssize_t n):
     """SERVER_PROTOCOL when the first line of data ends with " HTTP/1.1" or " HTTP/1.0" and CRLF, else None."""
     cdef const char *nl = <const char *>memchr(data, b"\n", min(n, 8192))
     cdef const char *v
-    if nl == NULL or nl - data < 11 or nl[-1] != b"\r":
+    if nl == NULL or nl - data < 11 or (nl - 1)[0] != b"\r":
         return None
     v = nl - 10
     if memcmp(v, b" HTTP/1.", 8) != 0:
@@ -86,6 +87,7 @@ cdef class Connection(Watcher):
 
     def __dealloc__(self):
         global live_connections
+        cbuf_release(&self.wbuf, 0)
         live_connections -= 1
 
     @staticmethod
@@ -102,7 +104,6 @@ cdef class Connection(Watcher):
         self.resp = Response()
         self.resp.conn = self
         self.queue = []
-        self.wbuf = bytearray()
         self.keep = True
         self.interest = EPOLLIN
         self.state = CONN_NEW
@@ -335,7 +336,7 @@ cdef class Connection(Watcher):
             req.expect_continue = False
             if not self.resp.head_sent:
                 self.append(CONTINUE_100)
-        if self.wpos < PyByteArray_GET_SIZE(self.wbuf):
+        if self.wpos < self.wbuf.len:
             self.flush_blocking(loop.send_timeout)
         if self.parser is None:
             inp.error = IOError("request body ended early")
@@ -373,14 +374,13 @@ cdef class Connection(Watcher):
 
     cdef int append(self, object data) except -1:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        buf_add(self.wbuf, PyBytes_AS_STRING(data), n)
+        cbuf_add(&self.wbuf, PyBytes_AS_STRING(data), n)
         return 0
 
     cdef int flush(self) except -1:
-        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self.wbuf)
         cdef ssize_t n
-        while self.wpos < size:
-            n = send(self.fd, PyByteArray_AS_STRING(self.wbuf) + self.wpos, size - self.wpos, MSG_NOSIGNAL)
+        while self.wpos < self.wbuf.len:
+            n = send(self.fd, self.wbuf.data + self.wpos, self.wbuf.len - self.wpos, MSG_NOSIGNAL)
             if n >= 0:
                 self.wpos += n
                 continue
@@ -388,17 +388,17 @@ cdef class Connection(Watcher):
                 continue
             if errno == EAGAIN:
                 if self.wpos >= HIGH_WATER:
-                    del self.wbuf[:self.wpos]
+                    cbuf_consume(&self.wbuf, self.wpos)
                     self.wpos = 0
                 self.deadline = self.loop.now + self.loop.send_timeout
                 self.set_interest(EPOLLOUT)
                 return 0
             self.state = CONN_CLOSED        # peer gone: the caller closes
             self.keep = False
-            del self.wbuf[:]
+            cbuf_release(&self.wbuf, KEEP_WBUF)
             self.wpos = 0
             return 0
-        del self.wbuf[:]
+        cbuf_release(&self.wbuf, KEEP_WBUF)
         self.wpos = 0
         return 1
 
@@ -566,7 +566,7 @@ cdef class Connection(Watcher):
                 return 1
             while self.stream is not None:
                 # PEP 3333: a yielded block goes out before the app is asked for the next one
-                if PyByteArray_GET_SIZE(self.wbuf) > self.wpos:
+                if self.wbuf.len > self.wpos:
                     if self.flush() != 1:
                         if self.state == CONN_CLOSED:
                             self.end_response()

@@ -20,7 +20,7 @@ cdef class Response:
         bytes status_line
         str status
         list headers                # the app's list, kept for post_request
-        bytearray head              # serialised, validated app headers
+        CBuf head                   # serialised, validated app headers
 
     cdef void reset(self, bint is_head, bint http10)
     cdef int send_head(self, long long known_length) except -1   # head into the write buffer

@@ -1,7 +1,7 @@
 # start_response, write() and the response head: validation, serialisation, framing (Content-Length, chunked,
 # close-delimited), HEAD and bodyless statuses.
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from libc.stdio cimport snprintf
 
@@ -33,21 +33,18 @@ for _i in range(256):
     IS_TCHAR[_i] = bytes([_i]) in TCHAR
 
 
-cdef inline int buf_add(bytearray buf, const char *data, Py_ssize_t n) except -1:
-    cdef Py_ssize_t size = PyByteArray_GET_SIZE(buf)
-    PyByteArray_Resize(buf, size + n)
-    memcpy(PyByteArray_AS_STRING(buf) + size, data, n)
-    return 0
+cdef inline int buf_add(CBuf *buf, const char *data, Py_ssize_t n) except -1:
+    return cbuf_add(buf, data, n)
 
 
-cdef inline int buf_add_bytes(bytearray buf, bytes data) except -1:
-    return buf_add(buf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+cdef inline int buf_add_bytes(CBuf *buf, bytes data) except -1:
+    return cbuf_add(buf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 
-cdef int buf_add_line(bytearray buf, const char *fmt, long long value) except -1:
+cdef int buf_add_line(CBuf *buf, const char *fmt, long long value) except -1:
     cdef char tmp[64]
     cdef int n = snprintf(tmp, sizeof(tmp), fmt, value)
-    return buf_add(buf, tmp, n)
+    return cbuf_add(buf, tmp, n)
 
 
 cdef bint has_ctl(const unsigned char *s, Py_ssize_t n) noexcept nogil:
@@ -136,8 +133,10 @@ cdef long long parse_content_length(bytes value) except -2:
 @cython.final
 cdef class Response:
 
+    def __dealloc__(self):
+        cbuf_release(&self.head, 0)
+
     def __cinit__(self):
-        self.head = bytearray()
         self.start_response_cb = self.start_response
         self.write_cb = self.write
 
@@ -157,8 +156,7 @@ cdef class Response:
         self.status_line = None
         self.status = None
         self.headers = None
-        if PyByteArray_GET_SIZE(self.head):
-            del self.head[:]
+        self.head.len = 0
 
     def start_response(self, status, headers, exc_info=None):
         cdef bytes line, raw
@@ -176,9 +174,7 @@ cdef class Response:
         line = status_line(status)
         if type(headers) is not list:
             raise TypeError(f"headers must be a list, not {type(headers).__name__}")
-        head = self.head
-        if PyByteArray_GET_SIZE(head):
-            del head[:]
+        self.head.len = 0
         has_cl = has_date = has_server = close_after = False
         content_length = -1
         for item in <list>headers:
@@ -210,9 +206,9 @@ cdef class Response:
                 has_date = True
             elif kind == H_SERVER:
                 has_server = True
-            buf_add_bytes(head, <bytes>entry[0])
-            buf_add_bytes(head, raw)
-            buf_add(head, "\r\n", 2)
+            buf_add_bytes(&self.head, <bytes>entry[0])
+            buf_add_bytes(&self.head, raw)
+            buf_add(&self.head, "\r\n", 2)
         code = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
         self.no_body = code < 200 or code == 204 or code == 304
         self.status_line = line
@@ -238,12 +234,12 @@ cdef class Response:
 
     cdef int send_head(self, long long known_length) except -1:
         cdef Connection conn = self.conn
-        cdef bytearray out = conn.wbuf
+        cdef CBuf *out = &conn.wbuf
         if not self.started:
             raise AssertionError("the app returned without calling start_response()")
         buf_add_bytes(out, self.status_line)
-        if PyByteArray_GET_SIZE(self.head):
-            buf_add(out, PyByteArray_AS_STRING(self.head), PyByteArray_GET_SIZE(self.head))
+        if self.head.len:
+            buf_add(out, self.head.data, self.head.len)
         if not self.has_server:
             buf_add_bytes(out, SERVER_LINE)
         if not self.has_date:
@@ -303,9 +299,9 @@ cdef class Response:
             self.conn.append(data)
         elif self.chunked:
             self.sent += n
-            buf_add_line(self.conn.wbuf, "%llx\r\n", n)
+            buf_add_line(&self.conn.wbuf, "%llx\r\n", n)
             self.conn.append(data)
-            buf_add(self.conn.wbuf, "\r\n", 2)
+            buf_add(&self.conn.wbuf, "\r\n", 2)
         else:
             self.sent += n
             self.conn.append(data)
@@ -315,7 +311,7 @@ cdef class Response:
         if not self.head_sent:
             self.send_head(0)
         if self.chunked:
-            buf_add_bytes(self.conn.wbuf, LAST_CHUNK)
+            buf_add_bytes(&self.conn.wbuf, LAST_CHUNK)
         elif self.has_cl and not self.is_head and not self.no_body and self.sent < self.content_length:
             self.conn.loop.logger.error(
                 "app sent %d bytes of its Content-Length %d: connection closed", self.sent, self.content_length)
