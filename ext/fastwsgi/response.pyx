@@ -15,6 +15,7 @@ cdef enum HeaderKind:
     H_SERVER = 5
 
 cdef dict HEADER_NAMES = {}
+cdef dict HEADER_LINES = {}          # (name, value) -> header_line() entry
 cdef dict STATUS_LINES = {}          # status str -> b"HTTP/1.1 200 OK\r\n"
 cdef Py_ssize_t CACHE_MAX = 1024
 
@@ -96,6 +97,41 @@ cdef tuple header_name(object name):
     return entry
 
 
+cdef tuple header_line(tuple item):
+    """(b"Name: value\r\n" or None, kind, Content-Length or close flag) for a validated (name, value) pair.
+    Pairs are cached (bounded) by value: most responses repeat the same few headers."""
+    cdef tuple entry = HEADER_LINES.get(item)
+    cdef tuple name_entry
+    cdef bytes raw
+    cdef long long number = 0
+    cdef int kind
+    if entry is not None:
+        return entry
+    name, value = item
+    name_entry = header_name(name)
+    if type(value) is not str:
+        raise TypeError(f"header {name!r}: value must be str, not {type(value).__name__}")
+    try:
+        raw = (<str>value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header {name!r}: value is not latin-1")
+    if has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)):
+        raise ValueError(f"header {name!r}: control character in value")
+    kind = name_entry[1]
+    if kind == H_CONTENT_LENGTH:
+        number = parse_content_length(raw)
+        if number < 0:
+            raise ValueError(f"invalid Content-Length {value!r}")
+    elif kind == H_CONNECTION:
+        number = "close" in (<str>value).lower()
+    elif kind == H_HOP:
+        raise ValueError(f"hop-by-hop header {name!r} is the server's to set")
+    entry = (None if kind == H_CONNECTION else <bytes>name_entry[0] + raw + b"\r\n", kind, number)
+    if len(HEADER_LINES) < CACHE_MAX and PyBytes_GET_SIZE(raw) <= 64:
+        HEADER_LINES[item] = entry
+    return entry
+
+
 cdef bytes status_line(object status):
     cdef bytes line = STATUS_LINES.get(status)
     cdef bytes raw
@@ -159,7 +195,7 @@ cdef class Response:
         self.head.len = 0
 
     def start_response(self, status, headers, exc_info=None):
-        cdef bytes line, raw
+        cdef bytes line
         cdef tuple entry
         cdef int code, kind
         if exc_info is not None:
@@ -180,35 +216,22 @@ cdef class Response:
         for item in <list>headers:
             if type(item) is not tuple or len(<tuple>item) != 2:
                 raise TypeError(f"header must be a (name, value) tuple, not {item!r}")
-            name, value = <tuple>item
-            entry = header_name(name)
-            if type(value) is not str:
-                raise TypeError(f"header {name!r}: value must be str, not {type(value).__name__}")
-            try:
-                raw = (<str>value).encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"header {name!r}: value is not latin-1")
-            if has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)):
-                raise ValueError(f"header {name!r}: control character in value")
+            entry = header_line(<tuple>item)
             kind = entry[1]
             if kind == H_CONTENT_LENGTH:
-                content_length = parse_content_length(raw)
-                if content_length < 0 or has_cl:
-                    raise ValueError(f"invalid Content-Length {value!r}")
+                if has_cl:
+                    raise ValueError("two Content-Length headers")
+                content_length = entry[2]
                 has_cl = True
             elif kind == H_CONNECTION:
-                if "close" in (<str>value).lower():
+                if entry[2]:
                     close_after = True
                 continue                    # the server writes its own Connection header
-            elif kind == H_HOP:
-                raise ValueError(f"hop-by-hop header {name!r} is the server's to set")
             elif kind == H_DATE:
                 has_date = True
             elif kind == H_SERVER:
                 has_server = True
             buf_add_bytes(&self.head, <bytes>entry[0])
-            buf_add_bytes(&self.head, raw)
-            buf_add(&self.head, "\r\n", 2)
         code = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
         self.no_body = code < 200 or code == 204 or code == 304
         self.status_line = line
