@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sys
 from typing import Any, Callable, Optional
 
@@ -75,6 +76,7 @@ class Worker:
         jitter = cfg.max_requests_jitter
         self.max_requests = cfg.max_requests + (random.randint(0, jitter) if cfg.max_requests and jitter else 0)
         self.loop: Any = None
+        self.own_sockets: list = []
         self.booted = False
         self._reopen_logs = False
 
@@ -92,6 +94,7 @@ class Worker:
         if self.app is None:
             self.app = load_app(self.cfg.app_uri)
         sockets = reuse_port_twins(self.listeners, self.cfg.backlog) if self.cfg.reuse_port else self.listeners
+        self.own_sockets = [sock for sock in sockets if sock not in self.listeners]
         from fastwsgi._core import Loop
 
         self.loop = Loop(self.app, list(sockets), **self.loop_options())
@@ -174,7 +177,18 @@ class Worker:
         self.heartbeat.state = hb.STOPPING
         if self.loop is None:
             raise SystemExit(0)  # still booting: nothing in flight
+        self._leave_reuse_port_group()
         self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)
+
+    def _leave_reuse_port_group(self) -> None:
+        """--reuse-port: shut our own listening sockets down (the fd stays valid for the loop) so that the kernel
+        stops routing new connections to a worker that no longer accepts; they go to the other sockets."""
+        sockets, self.own_sockets = self.own_sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
 
     def init_signals(self) -> None:
         for sig in (signal.SIGHUP, signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU):
