@@ -224,6 +224,19 @@ def serve():
     assert not crashes, "\n\n".join(crashes)
 
 
+def checked_server(serve, target="tests.apps:app", **options):
+    """A fresh server for one module: yields it, then asserts it neither crashed nor kept live objects.
+    Use as `yield from checked_server(serve, ...)` in a module-scoped fixture."""
+    s = serve(target, fresh=True, **options)
+    yield s
+    try:
+        leaks = s.leaks() if s.alive else None
+    finally:
+        crash = s.stop()
+    assert crash is None, crash
+    assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
+
+
 @pytest.fixture(scope="session")
 def server(serve):
     """The shared router server (tests.apps:app) with default options."""

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from tests import wire
+from tests.conftest import checked_server
 from tests.wire import request
 
 BIG = 20 * 1024 * 1024
@@ -19,14 +20,7 @@ STALL_CPU_LIMIT = 0.2  # seconds of server CPU allowed while the client reads no
 
 @pytest.fixture(scope="module")
 def srv(serve):
-    s = serve("tests.apps:app", fresh=True)
-    yield s
-    try:
-        leaks = s.leaks() if s.alive else None
-    finally:
-        crash = s.stop()
-    assert crash is None, crash
-    assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
+    yield from checked_server(serve)
 
 
 @pytest.fixture(scope="module")

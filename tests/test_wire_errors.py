@@ -4,19 +4,13 @@ import time
 import pytest
 
 from tests import wire
+from tests.conftest import checked_server
 from tests.wire import request
 
 
 @pytest.fixture(scope="module")
 def srv(serve):
-    s = serve("tests.apps:app", fresh=True)
-    yield s
-    try:
-        leaks = s.leaks() if s.alive else None
-    finally:
-        crash = s.stop()
-    assert crash is None, crash
-    assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
+    yield from checked_server(serve)
 
 
 def still_serving(srv):
