@@ -47,6 +47,7 @@ cdef class Connection(Watcher):
         Request cur                 # being parsed (head or body)
         list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
         Py_ssize_t qhead
+        list seen_names             # [name, environ key, ...] of the last request's header fields, in order
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
         object stream               # iterator still being drained into the socket, or None
@@ -81,6 +82,7 @@ cdef class Connection(Watcher):
     cdef int flush_blocking(self, double timeout) except -1
     cdef int recv_blocking(self, double timeout) except -1     # read and feed one piece; for wsgi.input
     cdef int set_interest(self, unsigned int events) except -1
+    cdef str header_key(self, bytes name, Py_ssize_t i)
     cdef int fail(self, int status, str reason) except -1    # record an error to answer, stop parsing
     cdef int close(self) except -1
     cdef bint is_idle(self)

@@ -5,12 +5,13 @@
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
-from cpython.list cimport PyList_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
 
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
+cdef Py_ssize_t SEEN_NAMES_MAX = 16           # header names remembered per connection (header_key)
 cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -104,6 +105,7 @@ cdef class Connection(Watcher):
         self.resp = Response()
         self.resp.conn = self
         self.queue = []
+        self.seen_names = []
         self.keep = True
         self.interest = EPOLLIN
         self.state = CONN_NEW
@@ -150,9 +152,7 @@ cdef class Connection(Watcher):
                 raise _ParseStop()
             return
         value = strip_ows(value)
-        key = HEADER_KEYS.get(name)
-        if key is None:
-            key = header_key_slow(name)
+        key = self.header_key(name, req.nfields - 1)
         if key is DROPPED:
             return
         sval = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL)
@@ -255,6 +255,28 @@ cdef class Connection(Watcher):
         if req.has_body:
             (<Input>req.input).complete = True
         self.cur = None
+
+    cdef str header_key(self, bytes name, Py_ssize_t i):
+        """Environ key of the i-th header field. A client sends the same names in the same order on every request
+        of a connection: compare with what it sent last time (memcmp) before hashing into the process cache."""
+        cdef list seen = self.seen_names
+        cdef Py_ssize_t j = 2 * i, n = PyBytes_GET_SIZE(name)
+        cdef object last
+        cdef str key
+        if j < PyList_GET_SIZE(seen):
+            last = <object>PyList_GET_ITEM(seen, j)
+            if PyBytes_GET_SIZE(last) == n and memcmp(PyBytes_AS_STRING(last), PyBytes_AS_STRING(name), n) == 0:
+                return <str>PyList_GET_ITEM(seen, j + 1)
+        key = HEADER_KEYS.get(name)
+        if key is None:
+            key = header_key_slow(name)
+        if j < PyList_GET_SIZE(seen):
+            seen[j] = name
+            seen[j + 1] = key
+        elif j == PyList_GET_SIZE(seen) and i < SEEN_NAMES_MAX:
+            seen.append(name)
+            seen.append(key)
+        return key
 
     # -- I/O --
 
