@@ -172,7 +172,11 @@ class Master:
         if start:
             self.start()
             if wait:
-                self.wait_serving()
+                try:
+                    self.wait_serving()
+                except BaseException:
+                    self.stop()  # never leave a server behind when the test fails early
+                    raise
 
     def start(self) -> None:
         self._log = open(self.log_path, "ab")
