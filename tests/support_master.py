@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Optional
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The apps the tests serve; written into each test's tmp_path as `pidapp.py`.
@@ -179,6 +181,7 @@ class Master:
                     raise
 
     def start(self) -> None:
+        _LIVE.append(self)
         self._log = open(self.log_path, "ab")
         self._offset = self._log.tell()  # several masters may share a directory: read only this one's lines
         self.proc = subprocess.Popen(self.executable + self.args, cwd=self.cwd, env=self.env, stdout=self._log,
@@ -254,7 +257,20 @@ class Master:
             pass
         code = self.proc.wait(5)
         self._log.close()
+        if self in _LIVE:
+            _LIVE.remove(self)
         return code
+
+
+_LIVE: list = []
+
+
+@pytest.fixture(autouse=True)
+def stop_leftover_masters():
+    """Import into a test module: every Master a test started is stopped at teardown, even after a failure."""
+    yield
+    for master in list(_LIVE):
+        master.stop()
 
 
 def free_port() -> int:
