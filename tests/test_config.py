@@ -208,12 +208,13 @@ def test_settings_reach_the_loop(tmp_path):
                            "--forwarded-allow-ips", ""])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
-    assert {k: v for k, v in options.items() if k not in ("on_tick", "logger")} == dict(
+    assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
-        limit_request_field_size=333, limit_request_body=444, multiprocess=True)
+        limit_request_field_size=333, limit_request_body=444, multiprocess=True, forwarded_allow_ips=None)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))
     assert 50 <= jittered.max_requests <= 60
-    assert "pre_request" in jittered.loop_options()  # the default forwarded-allow-ips check
+    assert jittered.loop_options()["forwarded_allow_ips"] == ["127.0.0.1", "::1"]  # checked in the core
+    assert "pre_request" not in jittered.loop_options()  # no hook: no per-request Python call
     assert "post_request" not in jittered.loop_options()  # no access log, no hook: no per-request callback

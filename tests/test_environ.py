@@ -203,3 +203,21 @@ def test_absolute_form_target(env_of):
 def test_header_values_latin1(env_of):
     env = env_of(raw=b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\n\r\n")
     assert env["HTTP_X_NAME"] == "caf\u00c3\u00a9"
+
+
+@pytest.mark.parametrize("headers, scheme", [
+    ([("X-Forwarded-Proto", "https")], "https"),
+    ([("X-Forwarded-Proto", "HTTPS")], "https"),
+    ([("X-Forwarded-Protocol", "ssl")], "https"),
+    ([("X-Forwarded-Ssl", "on")], "https"),
+    ([("X-Forwarded-Proto", "http")], "http"),
+    ([("X-Forwarded-Proto", "http"), ("X-Forwarded-Ssl", "on")], "http"),   # the first one decides
+    ([], "http"),
+])
+def test_forwarded_scheme_from_trusted_peer(serve, headers, scheme):
+    trusted = serve("tests.apps:app", forwarded_allow_ips=("127.0.0.1",))
+    untrusted = serve("tests.apps:app", forwarded_allow_ips=("10.9.9.9",))
+    with wire.Client(trusted.port) as c:
+        assert environ_of(c, headers=headers)["wsgi.url_scheme"] == scheme
+    with wire.Client(untrusted.port) as c:
+        assert environ_of(c, headers=headers)["wsgi.url_scheme"] == "http"

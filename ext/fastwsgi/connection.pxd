@@ -20,6 +20,7 @@ cdef class Request:
         bint complete           # the parser saw the end of the message
         bint handled            # the app was called
         bint expect_continue
+        int secure                  # a trusted proxy's scheme header: 1 https, -1 not https, 0 none
         int nfields
         long long content_length
 
@@ -60,6 +61,7 @@ cdef class Connection(Watcher):
         unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
         ConnState state
         bint keep                   # False: close after the response in progress
+        bint trusted_proxy          # the peer is in forwarded_allow_ips: its scheme headers count
         int error_status            # a parse error to answer after the queued requests
         str error_reason
         str version_hint            # SERVER_PROTOCOL read off the request line by feed(), for the next head

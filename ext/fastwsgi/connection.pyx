@@ -110,6 +110,9 @@ cdef class Connection(Watcher):
         self.interest = EPOLLIN
         self.state = CONN_NEW
         self.deadline = loop.now + loop.header_timeout
+        if loop.forwarded_allow_ips is not None:
+            peer = base_env.get(K_REMOTE_ADDR)
+            self.trusted_proxy = "*" in loop.forwarded_allow_ips or not peer or peer in loop.forwarded_allow_ips
         return self
 
     # -- parser callbacks (called from inside feed_data; errors are recorded, then _ParseStop stops llhttp) --
@@ -179,6 +182,10 @@ cdef class Connection(Watcher):
                 raise _ParseStop()
         elif key is K_HTTP_TE:
             req.has_body = True
+        elif self.trusted_proxy and key in SECURE_SCHEME_VALUES:
+            # gunicorn's secure_scheme_headers: the first one a trusted proxy sends decides wsgi.url_scheme
+            if req.secure == 0:
+                req.secure = 1 if value.lower() == SECURE_SCHEME_VALUES[key] else -1
         elif key is K_HTTP_EXPECT:
             if value.lower() == b"100-continue":
                 req.expect_continue = True
@@ -232,6 +239,8 @@ cdef class Connection(Watcher):
         else:
             req.input = EMPTY_INPUT
         env[K_INPUT] = req.input
+        if req.secure > 0:
+            env[K_URL_SCHEME] = "https"
         self.queue.append(req)
         self.state = CONN_APP
 
@@ -703,6 +712,8 @@ cdef class Connection(Watcher):
             self.end_response()
         if loop is not None:
             loop.conns.pop(fd, None)
+            if loop.stopping and not loop.conns:
+                loop.running = False            # the last one: a stopping loop returns now, not at the next tick
             if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
                 loop.set_accepting(True)
         close(fd)

@@ -23,6 +23,14 @@ cdef str K_HTTP_COOKIE = sys.intern("HTTP_COOKIE")
 cdef str K_HTTP_EXPECT = sys.intern("HTTP_EXPECT")
 cdef str K_HTTP_TE = sys.intern("HTTP_TRANSFER_ENCODING")
 cdef str K_INPUT = sys.intern("wsgi.input")
+cdef str K_URL_SCHEME = sys.intern("wsgi.url_scheme")
+
+# gunicorn's default secure_scheme_headers: environ key -> the value meaning https (compared lower-cased)
+cdef dict SECURE_SCHEME_VALUES = {
+    sys.intern("HTTP_X_FORWARDED_PROTO"): b"https",
+    sys.intern("HTTP_X_FORWARDED_PROTOCOL"): b"ssl",
+    sys.intern("HTTP_X_FORWARDED_SSL"): b"on",
+}
 
 cdef str PROTO_11 = sys.intern("HTTP/1.1")
 cdef str PROTO_10 = sys.intern("HTTP/1.0")

@@ -38,6 +38,8 @@ cdef class Loop:
         long long limit_request_body
         long long limit_head
         object on_tick
+        object on_stop               # called once when a stop begins (from the sweep, not a signal handler)
+        frozenset forwarded_allow_ips  # peers whose X-Forwarded-Proto/-Protocol/-Ssl set wsgi.url_scheme
         object pre_request
         object post_request
         object logger

@@ -25,6 +25,8 @@ cdef dict LOOP_DEFAULTS = {
     "multiprocess": False,
     "url_scheme": "http",
     "on_tick": None,
+    "on_stop": None,
+    "forwarded_allow_ips": None,
     "pre_request": None,
     "post_request": None,
     "logger": None,
@@ -92,6 +94,9 @@ cdef class Loop:
         else:
             self.limit_head = 0
         self.on_tick = opts["on_tick"]
+        self.on_stop = opts["on_stop"]
+        allowed = opts["forwarded_allow_ips"]
+        self.forwarded_allow_ips = frozenset(allowed) if allowed else None
         self.pre_request = opts["pre_request"]
         self.post_request = opts["post_request"]
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
@@ -234,6 +239,9 @@ cdef class Loop:
         if self.stopping:
             if self.accepting:
                 self.set_accepting(False)
+            if self.on_stop is not None:
+                on_stop, self.on_stop = self.on_stop, None
+                on_stop()
             for conn in list(self.conns.values()):
                 if conn.is_idle() or now >= self.stop_deadline:
                     conn.close()

@@ -28,6 +28,9 @@ class Loop:
       multiprocess: bool = False         wsgi.multiprocess
       url_scheme: str = "http"
       on_tick: Callable[[], None] | None  called about once a second (heartbeat)
+      on_stop: Callable[[], None] | None  called once when a stop begins (signal, stop() or max_requests)
+      forwarded_allow_ips: list[str] | None  peers ("*": any) whose X-Forwarded-Proto: https,
+                                          X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make wsgi.url_scheme "https"
       pre_request: Callable[[dict], None] | None
       post_request: Callable[[dict, str, list, int, float], None] | None
                                           (environ, status, response_headers, body_bytes_sent, seconds)

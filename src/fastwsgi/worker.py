@@ -18,12 +18,6 @@ from fastwsgi.app_loader import load_app
 from fastwsgi.logs import Logs
 from fastwsgi.sockets import reuse_port_twins
 
-_SECURE_SCHEME_HEADERS = (
-    ("HTTP_X_FORWARDED_PROTO", "https"),
-    ("HTTP_X_FORWARDED_SSL", "on"),
-    ("HTTP_X_FORWARDED_PROTOCOL", "ssl"),
-)
-
 
 def set_proc_title(title: str) -> None:
     """Set the process title when setproctitle is importable; otherwise do nothing."""
@@ -32,27 +26,6 @@ def set_proc_title(title: str) -> None:
     except ImportError:
         return
     setproctitle(title)
-
-
-def forwarded_scheme_check(allowed: list) -> Optional[Callable[[dict], None]]:
-    """A pre_request step setting wsgi.url_scheme to https when a trusted peer says so (gunicorn's
-    secure_scheme_headers with forwarded_allow_ips); None when no peer is trusted."""
-    if not allowed:
-        return None
-    trust_all = "*" in allowed
-    trusted = frozenset(allowed)
-
-    def check(environ: dict) -> None:
-        for key, secure_value in _SECURE_SCHEME_HEADERS:
-            value = environ.get(key)
-            if value is not None:
-                peer = environ.get("REMOTE_ADDR")
-                if trust_all or not peer or peer in trusted:  # no peer address: a unix socket, trusted
-                    if value.lower() == secure_value:
-                        environ["wsgi.url_scheme"] = "https"
-                return
-
-    return check
 
 
 class Worker:
@@ -122,6 +95,8 @@ class Worker:
             limit_request_body=cfg.limit_request_body,
             multiprocess=cfg.workers > 1,
             on_tick=self.tick,
+            on_stop=self._leave_reuse_port_group,
+            forwarded_allow_ips=cfg.forwarded_allow_ips or None,
             logger=self.log,
         )
         pre = self._pre_request()
@@ -133,19 +108,11 @@ class Worker:
         return options
 
     def _pre_request(self) -> Optional[Callable[[dict], None]]:
-        scheme = forwarded_scheme_check(self.cfg.forwarded_allow_ips)
         hook = self.cfg.pre_request if self.cfg.sources.get("pre_request") != "default" else None
         if hook is None:
-            return scheme
+            return None
         worker = self
-        if scheme is None:
-            return lambda environ: hook(worker, environ)
-
-        def both(environ: dict) -> None:
-            scheme(environ)
-            hook(worker, environ)
-
-        return both
+        return lambda environ: hook(worker, environ)
 
     def _post_request(self) -> Optional[Callable[[dict, str, list, int, float], None]]:
         access = self.logs.log_access if self.logs.access_formatter is not None else None
