@@ -42,19 +42,25 @@ def _max(cell, key):
     return max(values) if values else None
 
 
-def load_table(scenario, cells, order):
+def _clean(cell, max_noise):
+    """Median req/s over the runs that other jobs did not disturb (noise <= max_noise), with their count."""
+    clean = [r["rps"] for r in cell["ok"] if r.get("noise") is not None and r["noise"] <= max_noise]
+    return f"{median(clean):,.0f} ({len(clean)})" if clean else "—"
+
+
+def load_table(scenario, cells, order, max_noise):
     ref = "ours" if "ours" in cells and cells["ours"]["ok"] else None
     top = "nginx" if "nginx" in cells and cells["nginx"]["ok"] else None
     ref_rps, ref_cpu = (_med(cells[ref], "rps"), _med(cells[ref], "cpu_us_per_req")) if ref else (None, None)
     top_rps = _med(cells[top], "rps") if top else None
-    head = ["server", "req/s (median)", "min–max", "× ours", "% of nginx", "p50 ms", "p99 ms",
+    head = ["server", "req/s (median)", "min–max", "req/s, undisturbed runs", "× ours", "% of nginx", "p50 ms", "p99 ms",
             "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "other jobs CPU 0/1 %", "runs"]
     if scenario.idle:
         head += ["idle held", "idle still open"]
     if scenario.kind == "soak":
         head += ["requests", "RSS start MB", "RSS end MB"]
     if scenario.app == "files" or scenario.app == "echo":
-        head.insert(3, "MB/s")
+        head.insert(4, "MB/s")
     rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
     for peer in order:
         cell = cells.get(peer)
@@ -66,7 +72,7 @@ def load_table(scenario, cells, order):
             continue
         rps_all = [r["rps"] for r in cell["ok"]]
         rps, cpu = _med(cell, "rps"), _med(cell, "cpu_us_per_req")
-        row = [peers.LABELS[peer], _fmt(rps), f"{min(rps_all):,.0f}–{max(rps_all):,.0f}",
+        row = [peers.LABELS[peer], _fmt(rps), f"{min(rps_all):,.0f}–{max(rps_all):,.0f}", _clean(cell, max_noise),
                _fmt(_ratio(rps, ref_rps), ".2f"), _fmt(_ratio(rps, top_rps) and 100 * _ratio(rps, top_rps), ".0f"),
                _ms(_med(cell, "p50_us")), _ms(_med(cell, "p99_us")),
                _fmt(sum(r["non2xx"] for r in cell["ok"]), ","),
@@ -74,7 +80,7 @@ def load_table(scenario, cells, order):
                _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
                f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"]
         if scenario.app in ("files", "echo"):
-            row.insert(3, _fmt(_med(cell, "mbps"), ",.0f"))
+            row.insert(4, _fmt(_med(cell, "mbps"), ",.0f"))
         if scenario.idle:
             row += [_fmt(_med(cell, "idle_held"), ",.0f"), _fmt(_med(cell, "idle_open_after"), ",.0f")]
         if scenario.kind == "soak":
@@ -131,7 +137,8 @@ def render(data):
            "CPU 0 not spent in the server and of CPU 1 not spent in wrk, i.e. other jobs on the machine; a run "
            f"above {data['config'].get('max_noise', '?')}% was measured again (at most "
            f"{data['config'].get('retries', '?')} times, keeping the least disturbed attempt); high values still "
-           "mean a disturbed measurement. Server CPU µs/req is the number least sensitive to such disturbance.",
+           "mean a disturbed measurement; `req/s, undisturbed runs` is the median over the runs at or below that "
+           "threshold (how many in parentheses). Server CPU µs/req is the number least sensitive to disturbance.",
            "", "## Machine", ""]
     if cfg.get("truncated"):
         out[3:3] = ["", "**Truncated: the --deadline passed before every run was made.**"]
@@ -148,7 +155,10 @@ def render(data):
         if not cells:
             out.append("No runs.")
             continue
-        out.append(_md(rss_table(cells, order) if scenario.kind == "rss" else load_table(scenario, cells, order)))
+        if scenario.kind == "rss":
+            out.append(_md(rss_table(cells, order)))
+        else:
+            out.append(_md(load_table(scenario, cells, order, cfg.get("max_noise", 10))))
         na = [peers.LABELS[p] for p in order if p not in data["commands"].get(name, {})]
         if na:
             out += ["", f"Not applicable: {', '.join(na)}."]
@@ -179,3 +189,11 @@ def render(data):
     if data.get("chart"):
         out += [f"![chart]({data['chart']})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with open(sys.argv[1]) as f:
+        sys.stdout.write(render(json.load(f)))

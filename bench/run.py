@@ -111,7 +111,7 @@ def machine_facts():
         "kernel": platform.release(),
         "python": platform.python_version() + f" ({sys.executable})",
         "wrk": (wrk.stdout + wrk.stderr).strip().splitlines()[0] if (wrk.stdout + wrk.stderr).strip() else "?",
-        "load average at start": os.getloadavg(),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory": f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.1f} GiB",
     }
 

@@ -2,6 +2,7 @@
 
 A run returns a dict of numbers (see `measure_run`); failures raise measure.BenchError and are recorded.
 """
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def describe_commands(scenario, peer, seconds, workdir):
     argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir, bool(scenario.idle))
     if argv is None:
         return None
-    server = " ".join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
+    server = shlex.join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
     if scenario.kind == "soak":
         seconds = 5
     wrk = " ".join(["taskset", "-c", scenario.wrk_cpus, *_wrk_argv(scenario, "PORT", seconds)])
