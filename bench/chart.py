@@ -12,10 +12,16 @@ from report import median, summarize  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 
 
+def _rps(runs, max_noise):
+    clean = [r["rps"] for r in runs if r.get("noise") is not None and r["noise"] <= max_noise]
+    return median(clean or [r["rps"] for r in runs])
+
+
 def main(src, dst):
     with open(src) as f:
         data = json.load(f)
     cells_by_scenario = summarize(data["runs"])
+    max_noise = data["config"].get("max_noise", 10)
     order = [p for p in data["config"]["peers"]]
     names = [n for n in data["config"]["scenarios"] if cells_by_scenario.get(n)]
     fig, axes = plt.subplots(len(names), 2, figsize=(13, 0.5 + 3.2 * len(names)), squeeze=False)
@@ -29,9 +35,9 @@ def main(src, dst):
             right = [median([r.get("idle_held") for r in cells[p]["ok"]]) or 0 for p in present]
             titles = ("bytes of server RSS per idle connection", "connections held")
         else:
-            left = [median([r["rps"] for r in cells[p]["ok"]]) for p in present]
+            left = [_rps(cells[p]["ok"], max_noise) for p in present]
             right = [median([r["cpu_us_per_req"] for r in cells[p]["ok"]]) or 0 for p in present]
-            titles = ("requests/s (median)", "server CPU µs per request (median)")
+            titles = ("requests/s (median of undisturbed runs, else all)", "server CPU µs per request (median)")
         for ax, values, title in zip(row, (left, right), titles):
             ax.barh(labels, values, color=colors)
             ax.invert_yaxis()

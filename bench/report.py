@@ -42,6 +42,12 @@ def _max(cell, key):
     return max(values) if values else None
 
 
+def _busy(cell):
+    """Median share of a core used by the server (and by wrk, when recorded) during the measured runs."""
+    server = median([r["rps"] * r["cpu_us_per_req"] / 1e4 for r in cell["ok"] if r.get("cpu_us_per_req")])
+    return f"{_fmt(server, '.0f')} / {_fmt(_med(cell, 'wrk_cpu_pct'), '.0f')}"
+
+
 def _clean(cell, max_noise):
     """Median req/s over the runs that other jobs did not disturb (noise <= max_noise), with their count."""
     clean = [r["rps"] for r in cell["ok"] if r.get("noise") is not None and r["noise"] <= max_noise]
@@ -54,7 +60,7 @@ def load_table(scenario, cells, order, max_noise):
     ref_rps, ref_cpu = (_med(cells[ref], "rps"), _med(cells[ref], "cpu_us_per_req")) if ref else (None, None)
     top_rps = _med(cells[top], "rps") if top else None
     head = ["server", "req/s (median)", "min–max", "req/s, undisturbed runs", "× ours", "% of nginx", "p50 ms", "p99 ms",
-            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "other jobs CPU 0/1 %", "runs"]
+            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "server / wrk CPU busy %", "other jobs CPU 0/1 %", "runs"]
     if scenario.idle:
         head += ["idle held", "idle still open"]
     if scenario.kind == "soak":
@@ -77,7 +83,7 @@ def load_table(scenario, cells, order, max_noise):
                _ms(_med(cell, "p50_us")), _ms(_med(cell, "p99_us")),
                _fmt(sum(r["non2xx"] for r in cell["ok"]), ","),
                _fmt(sum(r["sock_errors"] for r in cell["ok"]), ","),
-               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
+               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), _busy(cell), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
                f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"]
         if scenario.app in ("files", "echo"):
             row.insert(4, _fmt(_med(cell, "mbps"), ",.0f"))
@@ -138,7 +144,8 @@ def render(data):
            f"above {data['config'].get('max_noise', '?')}% was measured again (at most "
            f"{data['config'].get('retries', '?')} times, keeping the least disturbed attempt); high values still "
            "mean a disturbed measurement; `req/s, undisturbed runs` is the median over the runs at or below that "
-           "threshold (how many in parentheses). Server CPU µs/req is the number least sensitive to disturbance.",
+           "threshold (how many in parentheses). `server / wrk CPU busy %`: share of its core the server (and wrk) "
+           "used during the run; a server well below 100 while wrk is not at 100 is waiting, not working. Server CPU µs/req is the number least sensitive to disturbance.",
            "", "## Machine", ""]
     if cfg.get("truncated"):
         out[3:3] = ["", "**Truncated: the --deadline passed before every run was made.**"]

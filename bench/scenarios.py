@@ -127,6 +127,7 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
                 secs = summary["duration_us"] / 1e6
                 result["other_cpu0_pct"] = max(0.0, 100 * ((busy1[0] - busy0[0]) - (cpu1 - cpu0)) / secs)
                 result["other_cpu1_pct"] = max(0.0, 100 * ((busy1[1] - busy0[1]) - (wrk1 - wrk0)) / secs)
+                result["wrk_cpu_pct"] = 100 * (wrk1 - wrk0) / secs  # near 100: wrk, not the server, is the limit
         if holder is not None:
             result["idle_open_after"] = holder.check()["open"]
         _alive(server)
