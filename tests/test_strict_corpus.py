@@ -65,9 +65,10 @@ def test_valid_live(echo_server, name, raw, meta, mode):
 def test_invalid_live(echo_server, name, raw, meta, mode):
     with wire.Client(echo_server.port) as c:
         ss.send_pieces(c.sock, raw, mode, seed=len(raw))
-        responses = ss.read_all_responses(c)
+        responses = ss.read_all_responses(c, ss.methods(raw))
         assert [r.status for r in responses] == meta["live_statuses"], responses
         last = responses[-1]
         assert "close" in last.connection_tokens, last
         if last.status >= 400:
             assert b"Traceback" not in last.body
+        assert c.is_closed(), "bytes after the last response (a body on an answer to HEAD?)"

@@ -66,3 +66,11 @@ def test_500_page_leaks_nothing_but_the_log_has_it(serve):
     assert b"SECRET" not in c.received and b"Traceback" not in c.received and b"boom" not in c.received
     log = srv.wait_log("SECRET-1f2e3d", mark)
     assert "Traceback" in log
+
+
+def test_500_to_head_has_no_body(serve):
+    srv = serve("tests.strict_support:crash")
+    with wire.Client(srv.port) as c:
+        resp = c.request(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", "HEAD")
+        assert resp.status == 500
+        assert c.is_closed(), "the 500 answering HEAD carried a body"

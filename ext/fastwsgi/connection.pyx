@@ -47,11 +47,12 @@ cdef str line_version(const char *data, Py_ssize_t n):
     return None
 
 
-cdef bytes error_response(int status, bytes date_line):
+cdef bytes error_response(int status, bytes date_line, bint is_head=False):
+    """A plain-text error answer that closes the connection; without its body when it answers a HEAD request."""
     cdef str reason = ERROR_REASONS.get(status, "Error")
     cdef bytes body = reason.encode()
     return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (status, body, date_line, len(body), body))
+            b"Connection: close\r\n\r\n%s" % (status, body, date_line, len(body), b"" if is_head else body))
 
 
 @cython.final
@@ -633,7 +634,7 @@ cdef class Connection(Watcher):
                 loop.logger.error("Error handling request %s: the app returned without calling start_response()",
                                   req.environ.get(K_RAW_URI) if req is not None else "?")
                 self.keep = False
-                self.append(error_response(500, loop.date_line))
+                self.append(error_response(500, loop.date_line, req is not None and req.is_head))
         finally:
             self.active = None
             if result is not None and not type(result) is list:
@@ -672,7 +673,7 @@ cdef class Connection(Watcher):
             status = 500
             if self.error_status and req is not None and not req.complete:
                 status = self.error_status
-            self.append(error_response(status, loop.date_line))
+            self.append(error_response(status, loop.date_line, req is not None and req.is_head))
             self.resp.started = False
             self.resp.head_sent = True
             self.resp.status = "%d %s" % (status, ERROR_REASONS.get(status, "Error"))
