@@ -38,3 +38,32 @@ def test_max_requests_stop_calls_on_stop_once_and_returns_promptly():
     sock.close()
     assert loop.requests == 3 and len(stops) == 1
     assert returned - done[0] < 0.5        # not at the next once-a-second sweep
+
+
+def test_error_answer_reaches_a_client_that_is_still_uploading():
+    """413 for a body over the limit, while the client keeps sending: the server half-closes and keeps reading
+    for a while (lingering close) instead of resetting the connection under the answer."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    loop = Loop(_app, [sock], limit_request_body=1000)
+    server = threading.Thread(target=loop.run)
+    server.start()
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5) as c:
+            c.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n")
+            time.sleep(0.2)                       # the 413 is sent and the server closes its side
+            for _ in range(30):                   # 3 MB more, sent after the server decided
+                c.sendall(b"x" * 100_000)
+            c.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 413 ")
+    finally:
+        loop.stop(graceful=False)
+        server.join(5)
+        sock.close()

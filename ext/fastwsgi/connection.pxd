@@ -5,6 +5,7 @@ cdef enum ConnState:
     CONN_DRAIN = 3         # the app is done, the rest of its body is being read and dropped
     CONN_CLOSED = 4
     CONN_NEW = 5           # accepted, nothing received yet (a graceful stop waits a little for its request)
+    CONN_LINGER = 6        # answered and half-closed: reading and dropping what the client still sends
 
 
 cdef class Request:
@@ -86,6 +87,7 @@ cdef class Connection(Watcher):
     cdef int set_interest(self, unsigned int events) except -1
     cdef str header_key(self, bytes name, Py_ssize_t i)
     cdef int fail(self, int status, str reason) except -1    # record an error to answer, stop parsing
+    cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close
     cdef int close(self) except -1
     cdef bint is_idle(self)
     cdef bint queued(self)                   # a request is waiting in the queue

@@ -12,6 +12,8 @@ from cpython.buffer cimport PyBUF_READ
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
 cdef Py_ssize_t SEEN_NAMES_MAX = 16           # header names remembered per connection (header_key)
+cdef double LINGER_TIME = 2.0                 # seconds a closing connection keeps reading what the client still sends
+cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
 cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -341,6 +343,11 @@ cdef class Connection(Watcher):
         cdef Loop loop = self.loop
         cdef ssize_t n = recv(self.fd, loop.rbuf, loop.rbuf_size, 0)
         if n > 0:
+            if self.state == CONN_LINGER:
+                self.head_bytes += n            # read and dropped: the answer is out, the client still sends
+                if self.head_bytes > LINGER_MAX:
+                    return self.close()
+                return 0
             if self.parser is None:
                 return self.close()
             self.feed(loop.rbuf, n)
@@ -508,6 +515,8 @@ cdef class Connection(Watcher):
         if r == 0:
             return 0
         if not self.keep and not self.queued() and self.active is None:
+            if self.error_status or self.cur is not None:
+                return self.linger()
             return self.close()
         if self.queued() or self.state == CONN_DRAIN:
             return 0
@@ -681,6 +690,17 @@ cdef class Connection(Watcher):
         self.stream = None
         self.sf_file = None
         return self.end_response()
+
+    cdef int linger(self) except -1:
+        """Close a connection whose client may still be sending (an error answer, an unread body) as nginx's
+        lingering_close does: stop writing, read and drop for a while, then close. Closing at once with unread
+        bytes would reset the connection and could destroy the answer before the client reads it."""
+        shutdown(self.fd, SHUT_WR)
+        self.state = CONN_LINGER
+        self.parser = None
+        self.head_bytes = 0
+        self.deadline = self.loop.now + LINGER_TIME
+        return self.set_interest(EPOLLIN)
 
     cdef bint is_idle(self):
         return self.state == CONN_IDLE and self.active is None and not self.queued()
