@@ -219,7 +219,7 @@ def main(argv=None):
     finally:
         measure.stop_all()
     data["finished"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     raw = out.with_name(out.stem.lower() + ".json")
     if not args.no_chart:
         data["chart"] = make_chart(data, raw, out.with_name(out.stem.lower() + ".png"))
