@@ -36,6 +36,21 @@ SIGNAL_NAMES = {getattr(signal, f"SIG{name}"): name.lower()
                 for name in "HUP QUIT INT TERM TTIN TTOU USR1 USR2 WINCH CHLD".split()}
 
 
+
+def fork_with_signals_blocked() -> tuple:
+    """fork() with the master's signals blocked across it, so that a signal sent to the new process reaches the
+    handlers it installs, not a copy of the master's. Returns (pid, mask before blocking): in the parent the mask is
+    restored; the child restores it once its own handlers are in place."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return pid, mask
+
 class Pidfile:
     """The master's pid file, written atomically; removed only while it still holds our pid."""
 
@@ -305,14 +320,8 @@ class Arbiter:
         self.cfg.pre_fork(self, worker)
         # signals stay blocked across fork until the worker has its own handlers: a TERM sent to a worker that
         # was just forked must reach the worker's handler, not a copy of the master's
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
-        try:
-            pid = os.fork()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            raise
+        pid, mask = fork_with_signals_blocked()
         if pid:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             worker.pid = pid
             self.workers[pid] = worker
             return pid
@@ -465,14 +474,8 @@ class Arbiter:
             self.log.warning("USR2 ignored: the old master (pid %s) still runs", self.master_pid)
             return
         master_pid = os.getpid()
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
-        try:
-            pid = os.fork()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            raise
+        pid, mask = fork_with_signals_blocked()
         if pid:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self.reexec_pid = pid
             self.log.info("Re-executing: new master pid %s", pid)
             return
