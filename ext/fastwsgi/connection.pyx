@@ -2,7 +2,6 @@
 # collects the responses in one write buffer and sends it with as few syscalls as possible. A response body that
 # cannot be sent at once is resumed on EPOLLOUT; the connection reads nothing new meanwhile (backpressure).
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM

@@ -59,6 +59,14 @@ cdef bint has_ctl(const unsigned char *s, Py_ssize_t n) noexcept nogil:
     return False
 
 
+cdef bytes latin1(str text, str what):
+    """The bytes of a native string (PEP 3333: latin-1), or a ValueError naming what it was."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {text!r} is not latin-1")
+
+
 cdef tuple header_name(object name):
     cdef tuple entry = HEADER_NAMES.get(name)
     cdef bytes raw
@@ -69,10 +77,7 @@ cdef tuple header_name(object name):
         return entry
     if type(name) is not str:
         raise TypeError(f"header name must be str, not {type(name).__name__}")
-    try:
-        raw = (<str>name).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"header name {name!r} is not latin-1")
+    raw = latin1(name, "header name")
     if not raw:
         raise ValueError("empty header name")
     for i in range(len(raw)):
@@ -111,10 +116,7 @@ cdef tuple header_line(tuple item):
     name_entry = header_name(name)
     if type(value) is not str:
         raise TypeError(f"header {name!r}: value must be str, not {type(value).__name__}")
-    try:
-        raw = (<str>value).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"header {name!r}: value is not latin-1")
+    raw = latin1(value, f"header {name!r}: value")
     if has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)):
         raise ValueError(f"header {name!r}: control character in value")
     kind = name_entry[1]
@@ -139,10 +141,7 @@ cdef bytes status_line(object status):
         return line
     if type(status) is not str:
         raise TypeError(f"status must be str, not {type(status).__name__}")
-    try:
-        raw = (<str>status).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"status {status!r} is not latin-1")
+    raw = latin1(status, "status")
     if (len(raw) < 3 or not raw[:3].isdigit() or (len(raw) > 3 and raw[3:4] != b" ")
             or has_ctl(<const unsigned char *>PyBytes_AS_STRING(raw), len(raw)) or raw[0:1] == b"0"):
         raise ValueError(f"invalid status {status!r}: want '<3 digits> <reason>'")
