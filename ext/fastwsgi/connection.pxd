@@ -62,6 +62,7 @@ cdef class Connection(Watcher):
         unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
         ConnState state
         bint keep                   # False: close after the response in progress
+        bint deferred               # in loop.deferred: its answers go out at the end of this wakeup
         bint trusted_proxy          # the peer is in forwarded_allow_ips: its scheme headers count
         int error_status            # a parse error to answer after the queued requests
         str error_reason
@@ -76,6 +77,9 @@ cdef class Connection(Watcher):
     cdef int on_writable(self) except -1
     cdef int feed(self, const char *data, Py_ssize_t n) except -1     # through the parser; errors recorded
     cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
+    cdef int finish_step(self) except -1     # step's end: flush, then keep alive, linger or close
+    cdef bint defer(self) except -1          # hold a small answer until the wakeup's events are handled
+    cdef int resume(self) except -1          # the loop sent nothing yet: flush, then step() on
     cdef int run_app(self, Request req) except -1
     cdef int drive(self) except -1           # 1: response done, 0: blocked on the socket
     cdef int end_response(self) except -1

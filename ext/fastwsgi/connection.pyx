@@ -10,6 +10,7 @@ from cpython.buffer cimport PyBUF_READ
 
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
+cdef Py_ssize_t DEFER_MAX = 64 * 1024          # answers up to this size may wait for the end of the wakeup
 cdef Py_ssize_t SEEN_NAMES_MAX = 16           # header names remembered per connection (header_key)
 cdef double LINGER_TIME = 2.0                 # seconds a closing connection keeps reading what the client still sends
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
@@ -23,6 +24,28 @@ cdef dict ERROR_REASONS = {
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     505: "HTTP Version Not Supported",
 }
+
+cdef extern from *:
+    """
+    /* The next item of an iterator, or `end` once it is exhausted (StopIteration set or not, cleared): spares
+       the exception, traceback and except-clause matching that next() costs at the end of every streamed body. */
+    static PyObject *fw_iter_next(PyObject *it, PyObject *end) {
+        PyObject *item = Py_TYPE(it)->tp_iternext(it);
+        if (item != NULL)
+            return item;
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+                return NULL;
+            PyErr_Clear();
+        }
+        Py_INCREF(end);
+        return end;
+    }
+    """
+    object iter_next "fw_iter_next" (object iterator, object end)   # iterator: from iter()
+
+
+cdef object ITER_END = object()
 
 cdef long long live_connections = 0
 cdef long long live_requests = 0
@@ -473,7 +496,6 @@ cdef class Connection(Watcher):
     cdef int step(self) except -1:
         cdef Request req
         cdef Input inp
-        cdef int r
         while self.state != CONN_CLOSED:
             if self.active is not None:
                 if self.drive() == 0:
@@ -508,7 +530,33 @@ cdef class Connection(Watcher):
         if self.error_status and self.keep and not self.queued() and self.active is None:
             self.append(error_response(self.error_status, self.loop.date_line))
             self.keep = False
-        r = self.flush()
+        if self.keep and self.active is None and self.defer():
+            return 0
+        return self.finish_step()
+
+    cdef bint defer(self) except -1:
+        """During a wakeup's events: hold back a small pending answer; the loop sends it with the others' when the
+        events are handled, then calls resume(). False: send it now."""
+        if not self.loop.batching or not (0 < self.wbuf.len - self.wpos <= DEFER_MAX):
+            return False
+        if not self.deferred:
+            self.deferred = True
+            self.loop.deferred.append(self)
+        return True
+
+    cdef int resume(self) except -1:
+        """After a deferral: send, then go on where step() stopped (the rest of a streamed body, queued requests)."""
+        self.deferred = False
+        if self.fd < 0:
+            return 0
+        if self.flush() != 1:
+            if self.state == CONN_CLOSED:
+                return self.close()
+            return 0                    # EPOLLOUT armed: on_writable() goes on
+        return self.step()
+
+    cdef int finish_step(self) except -1:
+        cdef int r = self.flush()
         if self.state == CONN_CLOSED:
             return self.close()
         if r == 0:
@@ -605,16 +653,18 @@ cdef class Connection(Watcher):
                 self.end_response()
                 return 1
             while self.stream is not None:
-                # PEP 3333: a yielded block goes out before the app is asked for the next one
+                # PEP 3333: a yielded block goes out before the app is asked for the next one (a deferred block goes
+                # out at the end of this wakeup; resume() then asks for the next)
                 if self.wbuf.len > self.wpos:
+                    if self.defer():
+                        return 0
                     if self.flush() != 1:
                         if self.state == CONN_CLOSED:
                             self.end_response()
                             return 1
                         return 0
-                try:
-                    chunk = next(self.stream)
-                except StopIteration:
+                chunk = iter_next(self.stream, ITER_END)
+                if chunk is ITER_END:
                     self.stream = None
                     break
                 resp.body(chunk)

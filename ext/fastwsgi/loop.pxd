@@ -18,6 +18,8 @@ cdef class Loop:
         bint running
         bint stopping
         bint accepting
+        bint batching                # handling the events of one wakeup: small answers wait in `deferred`
+        list deferred                # Connections whose answers go out when the wakeup's events are handled
         double stop_deadline
         double now                   # monotonic, updated once per wakeup
         long long cur_sec
@@ -49,5 +51,6 @@ cdef class Loop:
     cdef int accept_from(self, Listener lst) except -1
     cdef int register(self, Watcher w, unsigned int events) except -1
     cdef int set_accepting(self, bint on) except -1
+    cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst
     cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
     cdef int request_done(self) except -1     # count; retire at max_requests
