@@ -3,7 +3,7 @@
 # cannot be sent at once is resumed on EPOLLOUT; the connection reads nothing new meanwhile (backpressure).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Copy
+from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
@@ -165,6 +165,7 @@ cdef class Connection(Watcher):
         cdef dict env = req.environ
         cdef str key, old
         cdef object bad
+        cdef Py_ssize_t size
         req.nfields += 1
         if 0 < loop.limit_request_fields < req.nfields:
             self.fail(431, "too many header fields")
@@ -184,16 +185,14 @@ cdef class Connection(Watcher):
         if key is DROPPED:
             return
         sval = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL)
-        old = env.get(key)
-        if old is None:
-            env[key] = sval
-        elif key is K_HTTP_HOST or key is K_CONTENT_LENGTH:
-            self.fail(400, "duplicate " + key)
-            raise _ParseStop()
-        elif key is K_HTTP_COOKIE:
-            env[key] = old + "; " + sval
-        else:
-            env[key] = old + ", " + sval
+        size = len(env)
+        old = <str>PyDict_SetDefault(env, key, sval)     # one lookup; the size tells whether the name is new
+        if len(env) == size:
+            # a repeated name: one line per RFC 9110 5.3 (cookies joined with "; "), or refused where it matters
+            if key is K_HTTP_HOST or key is K_CONTENT_LENGTH:
+                self.fail(400, "duplicate " + key)
+                raise _ParseStop()
+            env[key] = old + ("; " if key is K_HTTP_COOKIE else ", ") + sval
         if key is K_CONTENT_LENGTH:
             req.content_length = parse_content_length(value)
             if req.content_length < 0:
@@ -801,7 +800,7 @@ cdef class Connection(Watcher):
 
 def _parse_for_tests(data, chunks, options):
     cdef Loop loop = Loop(None, [], **options)
-    cdef Connection conn = Connection.new(loop, -1, dict(loop.base_env))
+    cdef Connection conn = Connection.new(loop, -1, dict_with_room(loop.base_env))
     cdef const char *p = data
     cdef Py_ssize_t pos = 0, size, n = len(data)
     cdef list out = []

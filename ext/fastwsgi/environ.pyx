@@ -47,6 +47,22 @@ for _m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"
     METHODS[_m.encode()] = sys.intern(_m)
 
 
+cdef dict dict_with_room(dict d):
+    """A copy of d whose hash table has grown once. dict.copy() keeps the table, so the per-request copies of a
+    base environ take the request's keys (a typical head's fields among them) without a resize each."""
+    cdef dict out = d.copy()
+    cdef Py_ssize_t size = sys.getsizeof(out)
+    cdef list pads = []
+    cdef str pad
+    while sys.getsizeof(out) == size:
+        pad = " pad %d" % len(pads)
+        pads.append(pad)
+        out[pad] = None
+    for key in pads:
+        del out[key]
+    return out
+
+
 cdef str header_key_slow(bytes name):
     """HTTP_* key for a header name not cached yet. Names with '_' are dropped (they could pose as '-')."""
     cdef str key

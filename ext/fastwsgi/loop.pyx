@@ -114,6 +114,14 @@ cdef class Loop:
             K_SERVER_PORT: "",
             K_REMOTE_ADDR: "",
             K_REMOTE_PORT: "",
+            # set for every request: present from the start, the per-request copy replaces them in place
+            K_METHOD: None,
+            K_PROTOCOL: None,
+            K_RAW_URI: None,
+            K_REQUEST_URI: None,
+            K_PATH_INFO: None,
+            K_QUERY_STRING: None,
+            K_INPUT: None,
         }
         self.listeners = []
         for sock in sockets:
@@ -124,6 +132,7 @@ cdef class Loop:
             lst.fd = sock.fileno()
             lst.base_env = dict(self.base_env)
             lst.base_env.update(listener_environ(sock))
+            lst.base_env = dict_with_room(lst.base_env)
             self.listeners.append(lst)
         self.conns = {}
         self.deferred = []
