@@ -290,6 +290,9 @@ def app(environ, start_response):
         return _gen(environ, start_response, q)
     if route == "slowgen":
         return _slowgen(environ, start_response, q)
+    if route == "sleep":
+        time.sleep(float(q.get("s", "0.5")))
+        return _reply(start_response, b"slept")
     if route == "headers":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
                                   ("X-Empty", ""), ("x-lower", "kept")])

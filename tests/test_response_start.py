@@ -56,6 +56,31 @@ def test_yielded_block_sent_before_next_block_is_produced(connect):
     assert resp.body == b"firstsecond"
 
 
+def test_answers_held_for_the_end_of_a_wakeup_go_out_before_any_app_runs_again(connect):
+    """Requests that arrive while the worker is busy are served in one wakeup and their answers sent together at
+    its end. A streamed first block still goes out before the app is asked for the next one (PEP 3333), and a
+    finished answer does not wait for another connection's slow generator."""
+    busy, streamer, quick = connect(), connect(), connect()
+    busy.send(request("GET", "/sleep?s=0.5"))
+    time.sleep(0.2)                                   # the worker is inside the app now
+    streamer.send(request("GET", "/slowgen?sleep=2"))
+    quick.send(request("GET", "/qs?quick"))
+    assert busy.read_final().body == b"slept"
+    start = time.monotonic()
+    quick.sock.settimeout(1.5)
+    streamer.sock.settimeout(1.5)
+    try:
+        assert quick.read_final().body == b"quick"
+        while b"first" not in streamer.received:
+            assert streamer.recv_some(), "closed early"
+    except TimeoutError:
+        pytest.fail("an answer was held back while another connection's generator slept: "
+                    f"quick got {bytes(quick.received)!r}, streamer got {bytes(streamer.received)!r}")
+    assert time.monotonic() - start < 1.5
+    streamer.sock.settimeout(streamer.timeout)
+    assert streamer.read_final().body == b"firstsecond"
+
+
 def test_start_response_twice_without_exc_info_is_an_error(connect):
     resp = connect().request(request("GET", "/twice"))
     assert resp.status == 500

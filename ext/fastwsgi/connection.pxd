@@ -79,7 +79,7 @@ cdef class Connection(Watcher):
     cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
     cdef int finish_step(self) except -1     # step's end: flush, then keep alive, linger or close
     cdef bint defer(self) except -1          # hold a small answer until the wakeup's events are handled
-    cdef int resume(self) except -1          # the loop sent nothing yet: flush, then step() on
+    cdef int resume(self) except -1          # after the loop flushed a deferred answer: step() on
     cdef int run_app(self, Request req) except -1
     cdef int drive(self) except -1           # 1: response done, 0: blocked on the socket
     cdef int end_response(self) except -1

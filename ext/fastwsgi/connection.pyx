@@ -544,14 +544,14 @@ cdef class Connection(Watcher):
         return True
 
     cdef int resume(self) except -1:
-        """After a deferral: send, then go on where step() stopped (the rest of a streamed body, queued requests)."""
-        self.deferred = False
+        """After the loop sent the deferred answer (flush()): go on where step() stopped (the rest of a streamed
+        body, queued requests, keep-alive or close)."""
         if self.fd < 0:
             return 0
-        if self.flush() != 1:
-            if self.state == CONN_CLOSED:
-                return self.close()
-            return 0                    # EPOLLOUT armed: on_writable() goes on
+        if self.state == CONN_CLOSED:
+            return self.close()
+        if self.wpos < self.wbuf.len:
+            return 0                    # not all sent: EPOLLOUT is armed, on_writable() goes on
         return self.step()
 
     cdef int finish_step(self) except -1:
