@@ -206,16 +206,17 @@ cdef class Connection(Watcher):
                 raise _ParseStop()
         elif key is K_HTTP_TE:
             req.has_body = True
-        elif self.trusted_proxy and key in SECURE_SCHEME_VALUES:
-            # gunicorn's secure_scheme_headers: the first one a trusted proxy sends decides wsgi.url_scheme
-            if req.secure == 0:
-                req.secure = 1 if value.lower() == SECURE_SCHEME_VALUES[key] else -1
         elif key is K_HTTP_EXPECT:
             if value.lower() == b"100-continue":
                 req.expect_continue = True
             else:
                 self.fail(417, "unsupported Expect")
                 raise _ParseStop()
+        elif self.trusted_proxy and (key is K_HTTP_XF_PROTO or key is K_HTTP_XF_PROTOCOL or key is K_HTTP_XF_SSL):
+            # gunicorn's secure_scheme_headers: the first one a trusted proxy sends decides wsgi.url_scheme
+            # (header_key() returns the interned keys: identity, not a dict lookup, on every field)
+            if req.secure == 0:
+                req.secure = 1 if value.lower() == SECURE_SCHEME_VALUES[key] else -1
 
     def on_headers_complete(self):
         cdef Request req = self.cur

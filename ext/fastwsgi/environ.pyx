@@ -26,11 +26,10 @@ cdef str K_INPUT = sys.intern("wsgi.input")
 cdef str K_URL_SCHEME = sys.intern("wsgi.url_scheme")
 
 # gunicorn's default secure_scheme_headers: environ key -> the value meaning https (compared lower-cased)
-cdef dict SECURE_SCHEME_VALUES = {
-    sys.intern("HTTP_X_FORWARDED_PROTO"): b"https",
-    sys.intern("HTTP_X_FORWARDED_PROTOCOL"): b"ssl",
-    sys.intern("HTTP_X_FORWARDED_SSL"): b"on",
-}
+cdef str K_HTTP_XF_PROTO = sys.intern("HTTP_X_FORWARDED_PROTO")
+cdef str K_HTTP_XF_PROTOCOL = sys.intern("HTTP_X_FORWARDED_PROTOCOL")
+cdef str K_HTTP_XF_SSL = sys.intern("HTTP_X_FORWARDED_SSL")
+cdef dict SECURE_SCHEME_VALUES = {K_HTTP_XF_PROTO: b"https", K_HTTP_XF_PROTOCOL: b"ssl", K_HTTP_XF_SSL: b"on"}
 
 cdef str PROTO_11 = sys.intern("HTTP/1.1")
 cdef str PROTO_10 = sys.intern("HTTP/1.0")
