@@ -81,6 +81,25 @@ def test_answers_held_for_the_end_of_a_wakeup_go_out_before_any_app_runs_again(c
     assert streamer.read_final().body == b"firstsecond"
 
 
+def test_a_held_answer_does_not_wait_for_a_whole_wakeup_of_slow_apps(connect):
+    """An answer held for the end of its wakeup waits a millisecond at most, not for every slow app after it."""
+    busy, quick = connect(), connect()
+    slow = [connect() for _ in range(4)]
+    busy.send(request("GET", "/sleep?s=0.4"))
+    time.sleep(0.2)                                   # the worker is inside the app now
+    quick.send(request("GET", "/qs?quick"))
+    for c in slow:
+        time.sleep(0.01)                              # arrival order: the quick one is first in the next wakeup
+        c.send(request("GET", "/sleep?s=0.25"))
+    assert busy.read_final().body == b"slept"
+    start = time.monotonic()
+    assert quick.read_final().body == b"quick"
+    waited = time.monotonic() - start
+    assert waited < 0.6, f"the quick answer waited {waited:.2f} s: held behind the slow apps of its wakeup"
+    for c in slow:
+        assert c.read_final().body == b"slept"
+
+
 def test_start_response_twice_without_exc_info_is_an_error(connect):
     resp = connect().request(request("GET", "/twice"))
     assert resp.status == 500

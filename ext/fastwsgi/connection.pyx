@@ -11,6 +11,7 @@ from cpython.buffer cimport PyBUF_READ
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
 cdef Py_ssize_t DEFER_MAX = 64 * 1024          # answers up to this size may wait for the end of the wakeup
+cdef double DEFER_TIME = 0.001                 # ... for this many seconds at most (slow apps)
 cdef Py_ssize_t SEEN_NAMES_MAX = 16           # header names remembered per connection (header_key)
 cdef double LINGER_TIME = 2.0                 # seconds a closing connection keeps reading what the client still sends
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
@@ -540,6 +541,8 @@ cdef class Connection(Watcher):
         if not self.loop.batching or not (0 < self.wbuf.len - self.wpos <= DEFER_MAX):
             return False
         if not self.deferred:
+            if not PyList_GET_SIZE(self.loop.deferred):
+                self.loop.defer_until = monotonic() + DEFER_TIME
             self.deferred = True
             self.loop.deferred.append(self)
         return True

@@ -20,6 +20,7 @@ cdef class Loop:
         bint accepting
         bint batching                # handling the events of one wakeup: small answers wait in `deferred`
         list deferred                # Connections whose answers go out when the wakeup's events are handled
+        double defer_until           # ... or at this monotonic time, whichever comes first
         double stop_deadline
         double now                   # monotonic, updated once per wakeup
         long long cur_sec

@@ -336,6 +336,8 @@ cdef class Loop:
                         self.logger.exception("internal error on fd %d; closing it", w.fd)
                         if type(w) is Connection:
                             (<Connection>w).close()
+                    if PyList_GET_SIZE(self.deferred) and monotonic() >= self.defer_until:
+                        self.flush_deferred()       # slow apps: a held answer waits DEFER_TIME at most
                 self.batching = False
                 if PyList_GET_SIZE(self.deferred):
                     self.flush_deferred()
