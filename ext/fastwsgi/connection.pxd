@@ -45,7 +45,9 @@ cdef class Connection(Watcher):
         object get_http_version
         object should_keep_alive
         Response resp
-        dict base_env               # listener environ + REMOTE_ADDR/REMOTE_PORT, copied per request
+        dict base_env               # the listener's environ (shared), copied per request
+        str remote_addr             # REMOTE_ADDR and REMOTE_PORT set on that copy (None: a UNIX socket, kept "")
+        str remote_port
         Request cur                 # being parsed (head or body)
         list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
         Py_ssize_t qhead
@@ -72,7 +74,7 @@ cdef class Connection(Watcher):
         double started              # monotonic start of the active request (post_request timing)
 
     @staticmethod
-    cdef Connection new(Loop loop, int fd, dict base_env)
+    cdef Connection new(Loop loop, int fd, dict base_env, str remote_addr, str remote_port)
     cdef int on_readable(self) except -1
     cdef int on_writable(self) except -1
     cdef int feed(self, const char *data, Py_ssize_t n) except -1     # through the parser; errors recorded

@@ -118,11 +118,13 @@ cdef class Connection(Watcher):
         live_connections -= 1
 
     @staticmethod
-    cdef Connection new(Loop loop, int fd, dict base_env):
+    cdef Connection new(Loop loop, int fd, dict base_env, str remote_addr, str remote_port):
         cdef Connection self = Connection.__new__(Connection)
         self.loop = loop
         self.fd = fd
         self.base_env = base_env
+        self.remote_addr = remote_addr
+        self.remote_port = remote_port
         self.parser = HttpRequestParser(self)
         self.feed_data = self.parser.feed_data
         self.get_method = self.parser.get_method
@@ -137,7 +139,7 @@ cdef class Connection(Watcher):
         self.state = CONN_NEW
         self.deadline = loop.now + loop.header_timeout
         if loop.forwarded_allow_ips is not None:
-            peer = base_env.get(K_REMOTE_ADDR)
+            peer = remote_addr
             self.trusted_proxy = "*" in loop.forwarded_allow_ips or not peer or peer in loop.forwarded_allow_ips
         return self
 
@@ -148,6 +150,9 @@ cdef class Connection(Watcher):
         cdef Request req = self.cur
         if req is None:
             req = Request.new(self.base_env)
+            if self.remote_addr is not None:
+                req.environ[K_REMOTE_ADDR] = self.remote_addr
+                req.environ[K_REMOTE_PORT] = self.remote_port
             req.url = url
             self.cur = req
             self.head_bytes = -1        # the head starts in the piece being fed: feed() counts from the next one
@@ -804,7 +809,7 @@ cdef class Connection(Watcher):
 
 def _parse_for_tests(data, chunks, options):
     cdef Loop loop = Loop(None, [], **options)
-    cdef Connection conn = Connection.new(loop, -1, dict_with_room(loop.base_env))
+    cdef Connection conn = Connection.new(loop, -1, dict_with_room(loop.base_env), None, None)
     cdef const char *p = data
     cdef Py_ssize_t pos = 0, size, n = len(data)
     cdef list out = []

@@ -190,7 +190,7 @@ cdef class Loop:
         cdef socklen_t addrlen
         cdef int fd, one = 1, i
         cdef char host[64]
-        cdef dict env
+        cdef str remote_addr, remote_port
         cdef Connection conn
         for i in range(self.accept_batch):
             if not self.accepting:
@@ -204,18 +204,19 @@ cdef class Loop:
                     self.logger.error("accept(): %s; pausing accepts for a second", strerror(errno).decode())
                     self.set_accepting(False)
                 return 0
-            env = PyDict_Copy(lst.base_env)
+            remote_addr = remote_port = None
             if addr.ss_family == AF_INET:
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
                 inet_ntop(AF_INET, &(<sockaddr_in *>&addr).sin_addr, host, sizeof(host))
-                env[K_REMOTE_ADDR] = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
-                env[K_REMOTE_PORT] = str(ntohs((<sockaddr_in *>&addr).sin_port))
+                remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+                remote_port = str(ntohs((<sockaddr_in *>&addr).sin_port))
             elif addr.ss_family == AF_INET6:
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
                 inet_ntop(AF_INET6, &(<sockaddr_in6 *>&addr).sin6_addr, host, sizeof(host))
-                env[K_REMOTE_ADDR] = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
-                env[K_REMOTE_PORT] = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
-            conn = Connection.new(self, fd, env)
+                remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+                remote_port = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
+            # no environ per connection (an idle one costs memory): each request's copy gets the peer address
+            conn = Connection.new(self, fd, lst.base_env, remote_addr, remote_port)
             self.conns[fd] = conn
             self.register(conn, EPOLLIN)
             if len(self.conns) >= self.worker_connections:
