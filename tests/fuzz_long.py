@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import sys
 import tempfile
 import time
@@ -23,7 +22,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests import strict_support as ss  # noqa: E402
-from tests import wire  # noqa: E402
 
 
 def case(seed, i, seeds):
@@ -97,7 +95,7 @@ def run_live(seed, seconds, out):
     from tests.conftest import Server
     seeds = ss.seeds()
     rnd = random.Random(seed)
-    srv = Server("tests.strict_support:echo", header_timeout=2, body_timeout=1, keepalive=1)
+    srv = Server(ss.FUZZ_TARGET, **ss.FUZZ_OPTIONS)
     findings, n = [], 0
     stop_at = time.monotonic() + seconds
     try:
@@ -105,17 +103,7 @@ def run_live(seed, seconds, out):
             data = ss.mutate(rnd, seeds)
             n += 1
             try:
-                with wire.Client(srv.port, timeout=3) as c:
-                    ss.send_pieces(c.sock, data, "random" if n % 2 else "whole", seed=n)
-                    try:
-                        c.sock.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
-                    for resp in ss.read_all_responses(c, ss.methods(data), limit=20):
-                        if resp.status != 200 and resp.status not in ss.ERROR_STATUSES:
-                            raise AssertionError(f"status {resp.status}")
-            except wire.Closed:
-                pass
+                ss.fuzz_exchange(srv.port, data, seed=n)
             except (AssertionError, TimeoutError, OSError) as exc:
                 findings.append(f"live-{seed}-{n}: {exc!r}"[:300])
                 save(out, f"live-{seed}-{n}", data, repr(exc))
@@ -123,7 +111,7 @@ def run_live(seed, seconds, out):
                 findings.append(f"live-{seed}-{n}: server died")
                 save(out, f"live-{seed}-{n}-died", data, srv.stderr[-3000:])
                 srv.stop()
-                srv = Server("tests.strict_support:echo", header_timeout=2, body_timeout=1, keepalive=1)
+                srv = Server(ss.FUZZ_TARGET, **ss.FUZZ_OPTIONS)
     finally:
         try:
             crash = srv.stop()

@@ -121,6 +121,29 @@ def read_all_responses(client, methods=(), limit=10):
     raise AssertionError(f"more than {limit} responses: {out!r}")
 
 
+# the live fuzz runs' server (tests/test_fuzz.py, tests/fuzz_long.py): the echo app with short timeouts
+FUZZ_TARGET = "tests.strict_support:echo"
+FUZZ_OPTIONS = {"header_timeout": 2, "body_timeout": 1, "keepalive": 1}
+
+
+def fuzz_exchange(port, data, seed):
+    """One mutated byte stream on a fresh connection: sent whole (even seed) or in random pieces, half-closed, then
+    every answer read; each must be 200 or a known error status (AssertionError otherwise). A reset after an error
+    answer is not a finding: the client may lose the tail."""
+    with wire.Client(port, timeout=3) as c:
+        send_pieces(c.sock, data, "random" if seed % 2 else "whole", seed=seed)
+        try:
+            c.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        try:
+            for resp in read_all_responses(c, methods(data), limit=20):
+                if resp.status != 200 and resp.status not in ERROR_STATUSES:
+                    raise AssertionError(f"status {resp.status} for {data[:200]!r}")
+        except wire.Closed:
+            pass
+
+
 # -- apps (run inside the server process) ----------------------------------------------------------------------------
 
 def echo(environ, start_response):
