@@ -48,6 +48,12 @@ def _busy(cell):
     return f"{_fmt(server, '.0f')} / {_fmt(_med(cell, 'wrk_cpu_pct'), '.0f')}"
 
 
+def _wrk_cost(cell):
+    """Median wrk CPU µs per answer (runs recorded before the field existed: from wrk's busy % and req/s)."""
+    return median([r.get("wrk_us_per_req") or (r["wrk_cpu_pct"] * 1e4 / r["rps"] if r.get("wrk_cpu_pct") and r["rps"]
+                                               else None) for r in cell["ok"]])
+
+
 def _clean(cell, max_noise):
     """Median req/s over the runs that other jobs did not disturb (noise <= max_noise), with their count."""
     clean = [r["rps"] for r in cell["ok"] if r.get("noise") is not None and r["noise"] <= max_noise]
@@ -60,7 +66,7 @@ def load_table(scenario, cells, order, max_noise):
     ref_rps, ref_cpu = (_med(cells[ref], "rps"), _med(cells[ref], "cpu_us_per_req")) if ref else (None, None)
     top_rps = _med(cells[top], "rps") if top else None
     head = ["server", "req/s (median)", "min–max", "req/s, undisturbed runs", "× ours", "% of nginx", "p50 ms", "p99 ms",
-            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "server / wrk CPU busy %", "other jobs CPU 0/1 %", "runs"]
+            "non-2xx", "socket errors", "server CPU µs/req", "CPU × ours", "server / wrk CPU busy %", "wrk CPU µs/req", "other jobs CPU 0/1 %", "runs"]
     if scenario.idle:
         head += ["idle held", "idle still open"]
     if scenario.kind == "soak":
@@ -83,7 +89,7 @@ def load_table(scenario, cells, order, max_noise):
                _ms(_med(cell, "p50_us")), _ms(_med(cell, "p99_us")),
                _fmt(sum(r["non2xx"] for r in cell["ok"]), ","),
                _fmt(sum(r["sock_errors"] for r in cell["ok"]), ","),
-               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), _busy(cell), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
+               _fmt(cpu, ".1f"), _fmt(_ratio(cpu, ref_cpu), ".2f"), _busy(cell), _fmt(_wrk_cost(cell), ".1f"), f"{_fmt(_max(cell, 'other_cpu0_pct'), '.0f')}/{_fmt(_max(cell, 'other_cpu1_pct'), '.0f')}",
                f"{len(cell['ok'])}/{len(cell['ok']) + len(cell['failed'])}"]
         if scenario.app in ("files", "echo"):
             row.insert(4, _fmt(_med(cell, "mbps"), ",.0f"))
@@ -145,7 +151,10 @@ def render(data):
            f"{data['config'].get('retries', '?')} times, keeping the least disturbed attempt); high values still "
            "mean a disturbed measurement; `req/s, undisturbed runs` is the median over the runs at or below that "
            "threshold (how many in parentheses). `server / wrk CPU busy %`: share of its core the server (and wrk) "
-           "used during the run; a server well below 100 while wrk is not at 100 is waiting, not working. Server CPU µs/req is the number least sensitive to disturbance.",
+           "used during the run; a server well below 100 while wrk is not at 100 is waiting, not working. "
+           "`wrk CPU µs/req`: wrk's own user+system time (from its rusage) per answer; one wrk thread cannot ask for "
+           "more than 10^6 / that many req/s, so a server near that rate is measuring wrk, not itself. "
+           "Server CPU µs/req is the number least sensitive to disturbance.",
            "", "## Machine", ""]
     if cfg.get("truncated"):
         out[3:3] = ["", "**Truncated: the --deadline passed before every run was made.**"]

@@ -128,6 +128,8 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
                 result["other_cpu0_pct"] = max(0.0, 100 * ((busy1[0] - busy0[0]) - (cpu1 - cpu0)) / secs)
                 result["other_cpu1_pct"] = max(0.0, 100 * ((busy1[1] - busy0[1]) - (wrk1 - wrk0)) / secs)
                 result["wrk_cpu_pct"] = 100 * (wrk1 - wrk0) / secs  # near 100: wrk, not the server, is the limit
+                # wrk's own cost per answer: 1e6 / this is the most req/s one wrk thread can ask for
+                result["wrk_us_per_req"] = (wrk1 - wrk0) * 1e6 / result["requests"] if result["requests"] else None
         if holder is not None:
             result["idle_open_after"] = holder.check()["open"]
         _alive(server)
