@@ -335,6 +335,24 @@ def test_process_titles_use_the_name(app_dir):
         master.stop()
 
 
+def test_process_titles_with_the_real_setproctitle(app_dir):
+    # what `ps` shows: the titles land in /proc/PID/cmdline (setproctitle is in the test extras)
+    pytest.importorskip("setproctitle", reason="setproctitle is not installed: pip install fastwsgi[setproctitle]")
+
+    def cmdline(pid):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode()
+
+    master = Master(["-w", "2", "-n", "shop", "pidapp:app"], app_dir)
+    try:
+        workers = master.wait_workers(2)
+        wait_for(lambda: all(cmdline(pid) == "fastwsgi: worker [shop]" for pid in workers), 5, what="worker titles")
+        assert cmdline(master.pid) == "fastwsgi: master [shop]"
+        assert get(master.port, "/")[0] == 200      # a retitled worker still serves
+    finally:
+        assert master.stop() == 0
+
+
 def test_hup_with_broken_new_code_keeps_the_old_workers(app_dir):
     master = Master(["-w", "2", "pidapp:app"], app_dir)
     try:
