@@ -150,6 +150,42 @@ def test_reuse_port_each_worker_has_its_own_socket(app_dir):
         master.stop()
 
 
+def test_reuse_port_worker_retiring_serves_the_connections_queued_on_its_socket(app_dir):
+    # a worker's own SO_REUSEPORT socket has its own accept queue: connections the kernel put there must be served
+    # when the worker retires (max-requests here), not reset with the socket
+    master = Master(["-w", "1", "--reuse-port", "--max-requests", "1", "pidapp:app"], app_dir)
+    conns = []
+    try:
+        (first,) = master.wait_workers(1)
+        busy = socket.create_connection(("127.0.0.1", master.port), timeout=10)
+        busy.sendall(b"GET /sleep/0.6 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)                         # the worker is in the app: what connects now waits in a queue
+        for _ in range(24):
+            conn = socket.create_connection(("127.0.0.1", master.port), timeout=10)
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            conns.append(conn)
+        assert recv_all(busy).startswith(b"HTTP/1.1 200 ")
+        answers = [recv_all(conn) for conn in conns]
+        assert [a[:13] for a in answers] == [b"HTTP/1.1 200 "] * len(conns)
+        assert first not in master.workers(), "the worker retired after its one request"
+    finally:
+        for conn in conns:
+            conn.close()
+        master.stop()
+
+
+def recv_all(conn):
+    out = b""
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return out
+            out += data
+    except ConnectionResetError:
+        return out + b"<reset>"
+
+
 def test_systemd_socket_activation_and_ready_notification(app_dir):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -791,7 +791,7 @@ cdef class Connection(Watcher):
         if loop is not None:
             loop.conns.pop(fd, None)
             if loop.stopping and not loop.conns:
-                loop.running = False            # the last one: a stopping loop returns now, not at the next tick
+                loop.next_tick = 0              # the last one: the sweep ends a stopping loop now, not in a second
             if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
                 loop.set_accepting(True)
         close(fd)

@@ -186,43 +186,61 @@ cdef class Loop:
         return 0
 
     cdef int accept_from(self, Listener lst) except -1:
-        cdef sockaddr_storage addr
-        cdef socklen_t addrlen
-        cdef int fd, one = 1, i
-        cdef char host[64]
-        cdef str remote_addr, remote_port
-        cdef Connection conn
+        cdef int i
         for i in range(self.accept_batch):
-            if not self.accepting:
+            if not self.accepting or self.accept_one(lst) == 0:
                 return 0
-            addrlen = sizeof(addr)
-            fd = accept4(lst.fd, <sockaddr *>&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)
-            if fd < 0:
-                if errno == EINTR or errno == ECONNABORTED:
-                    continue
-                if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
-                    self.logger.error("accept(): %s; pausing accepts for a second", strerror(errno).decode())
-                    self.set_accepting(False)
-                return 0
-            remote_addr = remote_port = None
-            if addr.ss_family == AF_INET:
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-                inet_ntop(AF_INET, &(<sockaddr_in *>&addr).sin_addr, host, sizeof(host))
-                remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
-                remote_port = str(ntohs((<sockaddr_in *>&addr).sin_port))
-            elif addr.ss_family == AF_INET6:
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-                inet_ntop(AF_INET6, &(<sockaddr_in6 *>&addr).sin6_addr, host, sizeof(host))
-                remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
-                remote_port = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
-            # no environ per connection (an idle one costs memory): each request's copy gets the peer address
-            conn = Connection.new(self, fd, lst.base_env, remote_addr, remote_port)
-            self.conns[fd] = conn
-            self.register(conn, EPOLLIN)
             if len(self.conns) >= self.worker_connections:
                 self.set_accepting(False)
                 return 0
         return 0
+
+    cdef int accept_one(self, Listener lst) except -1:
+        """Accept one connection from lst and watch it; 1, or 0 when none is queued (or accept() failed)."""
+        cdef sockaddr_storage addr
+        cdef socklen_t addrlen
+        cdef int fd, one = 1
+        cdef char host[64]
+        cdef str remote_addr, remote_port
+        cdef Connection conn
+        while True:
+            addrlen = sizeof(addr)
+            fd = accept4(lst.fd, <sockaddr *>&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+            if fd >= 0:
+                break
+            if errno == EINTR or errno == ECONNABORTED:
+                continue
+            if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
+                self.logger.error("accept(): %s; pausing accepts for a second", strerror(errno).decode())
+                self.set_accepting(False)
+            return 0
+        remote_addr = remote_port = None
+        if addr.ss_family == AF_INET:
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+            inet_ntop(AF_INET, &(<sockaddr_in *>&addr).sin_addr, host, sizeof(host))
+            remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+            remote_port = str(ntohs((<sockaddr_in *>&addr).sin_port))
+        elif addr.ss_family == AF_INET6:
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+            inet_ntop(AF_INET6, &(<sockaddr_in6 *>&addr).sin6_addr, host, sizeof(host))
+            remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
+            remote_port = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
+        # no environ per connection (an idle one costs memory): each request's copy gets the peer address
+        conn = Connection.new(self, fd, lst.base_env, remote_addr, remote_port)
+        self.conns[fd] = conn
+        self.register(conn, EPOLLIN)
+        return 1
+
+    def drain(self, sock):
+        """Accept every connection already queued on the listening socket `sock` (one of ours) and serve it, even
+        while stopping: a SO_REUSEPORT socket's queue is reset when the socket is shut down. Returns the count."""
+        cdef Listener lst
+        cdef int n = 0
+        for lst in self.listeners:
+            if lst.sock is sock:
+                while self.accept_one(lst):
+                    n += 1
+        return n
 
     def stop(self, graceful=True, timeout=30.0):
         """Stop serving: gracefully (finish in-flight requests, close idle keep-alive connections, give up after

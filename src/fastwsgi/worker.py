@@ -144,18 +144,23 @@ class Worker:
         self.heartbeat.state = hb.STOPPING
         if self.loop is None:
             raise SystemExit(0)  # still booting: nothing in flight
-        self._leave_reuse_port_group()
-        self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)
+        self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)  # its next sweep calls on_stop
 
     def _leave_reuse_port_group(self) -> None:
-        """--reuse-port: shut our own listening sockets down (the fd stays valid for the loop) so that the kernel
-        stops routing new connections to a worker that no longer accepts; they go to the other sockets."""
+        """--reuse-port, as a stop begins (the loop's on_stop): shut our own listening sockets down (the fd stays
+        valid for the loop) so that the kernel routes new connections to the other sockets of the group. Shutting
+        down resets what is queued on the socket, so the connections already there are accepted first and served
+        (gracefully: they get the grace of connections accepted just before a stop)."""
         sockets, self.own_sockets = self.own_sockets, []
         for sock in sockets:
             try:
+                taken = self.loop.drain(sock) if self.loop is not None else 0
                 sock.shutdown(socket.SHUT_RD)
             except OSError:
-                pass
+                continue
+            if taken:
+                self.log.debug("Took %d queued connection(s) off %s before leaving the reuse-port group",
+                               taken, sock.getsockname())
 
     def init_signals(self) -> None:
         for sig in (signal.SIGHUP, signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU):
