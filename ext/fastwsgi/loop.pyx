@@ -231,15 +231,20 @@ cdef class Loop:
         self.register(conn, EPOLLIN)
         return 1
 
-    def drain(self, sock):
-        """Accept every connection already queued on the listening socket `sock` (one of ours) and serve it, even
-        while stopping: a SO_REUSEPORT socket's queue is reset when the socket is shut down. Returns the count."""
+    def leave(self, sock):
+        """Stop taking connections on the listening socket `sock` (one of ours, in a SO_REUSEPORT group): accept
+        and serve every connection already queued on it, then shut it down at once (the fd stays valid), so that the
+        kernel sends new connections to the other sockets of the group. Shutting down resets what is queued, so only
+        a handshake that completes between the last accept and the shutdown (a syscall apart) is lost. Returns the
+        number of connections taken off the queue."""
         cdef Listener lst
         cdef int n = 0
         for lst in self.listeners:
             if lst.sock is sock:
                 while self.accept_one(lst):
                     n += 1
+                if shutdown(lst.fd, SHUT_RD) < 0:
+                    raise OSError(errno, strerror(errno).decode())
         return n
 
     def stop(self, graceful=True, timeout=30.0):

@@ -67,6 +67,7 @@ cdef extern from "<sys/socket.h>" nogil:
         SOL_SOCKET
         SO_LINGER
         SHUT_WR
+        SHUT_RD
         SHUT_RDWR
     struct linger:
         int l_onoff

@@ -147,15 +147,13 @@ class Worker:
         self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)  # its next sweep calls on_stop
 
     def _leave_reuse_port_group(self) -> None:
-        """--reuse-port, as a stop begins (the loop's on_stop): shut our own listening sockets down (the fd stays
-        valid for the loop) so that the kernel routes new connections to the other sockets of the group. Shutting
-        down resets what is queued on the socket, so the connections already there are accepted first and served
-        (gracefully: they get the grace of connections accepted just before a stop)."""
+        """--reuse-port, as a stop begins (the loop's on_stop): leave the group with our own listening sockets, so
+        that the kernel routes new connections to the other sockets; the connections already queued on ours are
+        accepted and served first (shutting a socket down resets its queue)."""
         sockets, self.own_sockets = self.own_sockets, []
         for sock in sockets:
             try:
-                taken = self.loop.drain(sock) if self.loop is not None else 0
-                sock.shutdown(socket.SHUT_RD)
+                taken = self.loop.leave(sock)
             except OSError:
                 continue
             if taken:
