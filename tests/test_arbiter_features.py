@@ -150,10 +150,12 @@ def test_reuse_port_each_worker_has_its_own_socket(app_dir):
         master.stop()
 
 
-def test_reuse_port_worker_retiring_serves_the_connections_queued_on_its_socket(app_dir):
+@pytest.mark.parametrize("retire", ["max-requests", "SIGTERM"])
+def test_reuse_port_worker_retiring_serves_the_connections_queued_on_its_socket(app_dir, retire):
     # a worker's own SO_REUSEPORT socket has its own accept queue: connections the kernel put there must be served
-    # when the worker retires (max-requests here), not reset with the socket
-    master = Master(["-w", "1", "--reuse-port", "--max-requests", "1", "pidapp:app"], app_dir)
+    # when the worker retires (after its one request, or told to stop in the middle of it), not reset with the socket
+    limit = ["--max-requests", "1"] if retire == "max-requests" else []
+    master = Master(["-w", "1", "--reuse-port", *limit, "pidapp:app"], app_dir)
     conns = []
     try:
         (first,) = master.wait_workers(1)
@@ -164,10 +166,12 @@ def test_reuse_port_worker_retiring_serves_the_connections_queued_on_its_socket(
             conn = socket.create_connection(("127.0.0.1", master.port), timeout=10)
             conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             conns.append(conn)
+        if retire == "SIGTERM":
+            os.kill(first, signal.SIGTERM)      # handled inside the app call: the worker leaves the group there
         assert recv_all(busy).startswith(b"HTTP/1.1 200 ")
         answers = [recv_all(conn) for conn in conns]
         assert [a[:13] for a in answers] == [b"HTTP/1.1 200 "] * len(conns)
-        assert first not in master.workers(), "the worker retired after its one request"
+        wait_for(lambda: first not in master.workers(), 5, what="the first worker to retire")
     finally:
         for conn in conns:
             conn.close()

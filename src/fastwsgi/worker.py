@@ -144,10 +144,13 @@ class Worker:
         self.heartbeat.state = hb.STOPPING
         if self.loop is None:
             raise SystemExit(0)  # still booting: nothing in flight
-        self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)  # its next sweep calls on_stop
+        # leave the reuse-port group now, even while an app call holds the loop (a stop from inside the loop,
+        # max-requests, leaves through on_stop)
+        self._leave_reuse_port_group()
+        self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)
 
     def _leave_reuse_port_group(self) -> None:
-        """--reuse-port, as a stop begins (the loop's on_stop): leave the group with our own listening sockets, so
+        """--reuse-port, as a stop begins: leave the group with our own listening sockets, so
         that the kernel routes new connections to the other sockets; the connections already queued on ours are
         accepted and served first (shutting a socket down resets its queue)."""
         sockets, self.own_sockets = self.own_sockets, []
