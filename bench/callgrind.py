@@ -2,7 +2,7 @@
 
     python bench/callgrind.py                                  # ours (this checkout's build), hello, 1 connection
     python bench/callgrind.py --peer bjoern --app flask_hello --conns 50 --top 30
-    python bench/callgrind.py --requests 2000,12000
+    python bench/callgrind.py --requests 2000,12000 --request browser
 
 The server runs twice under `valgrind --tool=callgrind` (Debian's valgrind), serving N1 and then N2 keep-alive
 requests from a client here (--conns connections, each sending its next request when the answer is in), and the
@@ -32,10 +32,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from measure import free_port  # noqa: E402
 
-REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+REQUESTS = {
+    # what wrk sends in the hello scenario
+    "wrk": b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+    "small": b"GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
+    # a browser's page request: 12 header fields (a cookie among them) and a query string, 540 bytes
+    "browser": (b"GET /products/42?ref=home&lang=en HTTP/1.1\r\nHost: shop.example.com\r\n"
+                b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0\r\n"
+                b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+                b"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
+                b"Referer: https://shop.example.com/\r\nConnection: keep-alive\r\n"
+                b"Cookie: session=6f1c2a9e8b7d4c3a; theme=dark; _ga=GA1.1.123456789.1700000000\r\n"
+                b"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n"
+                b"Priority: u=0, i\r\n\r\n"),
+}
 
 
-def drive(port, total, conns, timeout=600.0):
+def drive(port, total, conns, request, timeout=600.0):
     """Send `total` requests over `conns` keep-alive connections; each answer must end with the hello body."""
     sel = selectors.DefaultSelector()
     socks = []
@@ -47,7 +60,7 @@ def drive(port, total, conns, timeout=600.0):
             s.setblocking(False)
             socks.append(s)
             sel.register(s, selectors.EVENT_READ, bytearray())
-            s.sendall(REQUEST)
+            s.sendall(request)
             sent += 1
         while done < total:
             if time.monotonic() > deadline:
@@ -63,7 +76,7 @@ def drive(port, total, conns, timeout=600.0):
                 del buf[:]
                 done += 1
                 if sent < total:
-                    key.fileobj.sendall(REQUEST)
+                    key.fileobj.sendall(request)
                     sent += 1
     finally:
         for s in socks:
@@ -94,7 +107,7 @@ def server_argv(peer, app, port):
     return [str(python), str(peers.HERE / "launch.py"), peer, target, "127.0.0.1", str(port)]
 
 
-def count(peer, app, requests, conns, outdir):
+def count(peer, app, requests, conns, outdir, request=REQUESTS["small"]):
     """Total instructions of one server run that answered `requests` requests; the callgrind file's path."""
     port = free_port()
     out = Path(outdir) / f"callgrind.{requests}.out"
@@ -106,7 +119,7 @@ def count(peer, app, requests, conns, outdir):
         proc = subprocess.Popen(argv, cwd=peers.REPO, env=env, stdout=log, stderr=log, start_new_session=True)
         try:
             wait_port(port, proc)
-            drive(port, requests, conns)
+            drive(port, requests, conns, request)
         finally:
             # SIGTERM: a background shell's children ignore SIGINT; callgrind writes its file on the fatal signal
             proc.send_signal(signal.SIGTERM)
@@ -142,6 +155,8 @@ def main():
     p.add_argument("--app", default="hello", help="bench/apps/<app>.py (its answer must end with the hello body)")
     p.add_argument("--conns", type=int, default=1, help="keep-alive connections sending requests")
     p.add_argument("--requests", default="2000,12000", help="N1,N2: requests in the two runs")
+    p.add_argument("--request", default="small", choices=sorted(REQUESTS),
+                   help="wrk: Host only; small: 3 fields (default); browser: 12 fields, a cookie and a query")
     p.add_argument("--top", type=int, default=0, help="list the K functions with the largest self cost")
     args = p.parse_args()
     n1, n2 = (int(x) for x in args.requests.split(","))
@@ -153,9 +168,10 @@ def main():
         subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=peers.REPO, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
     with tempfile.TemporaryDirectory(prefix="fastwsgi-callgrind-") as tmp:
-        total1, out1 = count(args.peer, args.app, n1, args.conns, tmp)
-        total2, out2 = count(args.peer, args.app, n2, args.conns, tmp)
-        print(f"{args.peer} {args.app} conns={args.conns}: {(total2 - total1) / (n2 - n1):,.0f} "
+        request = REQUESTS[args.request]
+        total1, out1 = count(args.peer, args.app, n1, args.conns, tmp, request)
+        total2, out2 = count(args.peer, args.app, n2, args.conns, tmp, request)
+        print(f"{args.peer} {args.app} conns={args.conns} request={args.request}: {(total2 - total1) / (n2 - n1):,.0f} "
               f"user-space instructions per request ({n1} and {n2} requests)")
         if args.top:
             a, b = self_costs(out1), self_costs(out2)
