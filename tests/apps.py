@@ -234,8 +234,17 @@ def _big(environ, start_response, q):
         yield BLOCK[: min(len(BLOCK), size - off)]
 
 
+class _CountedFile(io.FileIO):
+    """A regular file (sendfile-able) whose read() calls are counted: shows whether the server read it itself."""
+    reads = 0
+
+    def read(self, size=-1):
+        _CountedFile.reads += 1
+        return super().read(size)
+
+
 def _file(environ, start_response, q):
-    f = open(q["path"], "rb")
+    f = _CountedFile(q["path"]) if q.get("counted") else open(q["path"], "rb")
     offset = int(q.get("offset", "0"))
     f.seek(offset)
     length = int(q["length"]) if "length" in q else os.fstat(f.fileno()).st_size - offset
@@ -355,6 +364,8 @@ def app(environ, start_response):
         return _big(environ, start_response, q)
     if route == "file":
         return _file(environ, start_response, q)
+    if route == "file_reads":
+        return _reply(start_response, str(_CountedFile.reads).encode())
     if route == "bytesio":
         return _bytesio(environ, start_response, q)
     return _reply(start_response, b"not found", "404 Not Found")

@@ -42,7 +42,8 @@ SAMPLES = {
     "proc_name": [("one", "one"), ("two", "two"), ("three", "three")],
 }
 FLAGS = {"reuse_port", "preload_app", "check_config", "print_config"}  # store_true
-VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS and s.name != "config"]
+OFF_FLAGS = {"sendfile"}  # store_false: on unless the flag is given
+VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config"]
 
 
 def _cli(setting, text):
@@ -63,6 +64,7 @@ def _load(tmp_path, argv=(), env_args=None):
 def test_every_setting_has_samples():
     assert {s.name for s in VALUED} == set(SAMPLES)
     assert {s.name for s in SETTINGS if s.action == "store_true"} == FLAGS
+    assert {s.name for s in SETTINGS if s.action == "store_false"} == OFF_FLAGS
 
 
 @pytest.mark.parametrize("setting", VALUED, ids=lambda s: s.name)
@@ -99,6 +101,17 @@ def test_boolean_setting_from_each_source(tmp_path, name):
     assert getattr(_load(tmp_path, env_args=setting.flags[0]), name) is True
     _write_conf(tmp_path, f"{name} = True\n")
     assert getattr(_load(tmp_path), name) is True
+
+
+@pytest.mark.parametrize("name", sorted(OFF_FLAGS))
+def test_off_flag_setting_from_each_source(tmp_path, name):
+    setting = BY_NAME[name]
+    assert getattr(_load(tmp_path), name) is True
+    assert getattr(_load(tmp_path, [setting.flags[0]]), name) is False
+    assert getattr(_load(tmp_path, env_args=setting.flags[0]), name) is False
+    _write_conf(tmp_path, f"{name} = False\n")
+    assert getattr(_load(tmp_path), name) is False
+    assert _load(tmp_path).sources[name] == "config file"
 
 
 def test_repeatable_flags_collect_and_replace_lower_layers(tmp_path):
@@ -205,12 +218,13 @@ def test_settings_reach_the_loop(tmp_path):
                            "--header-timeout", "4", "--body-timeout", "5", "--send-timeout", "6",
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
-                           "--forwarded-allow-ips", ""])
+                           "--forwarded-allow-ips", "", "--no-sendfile"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
-        limit_request_field_size=333, limit_request_body=444, multiprocess=True, forwarded_allow_ips=None)
+        limit_request_field_size=333, limit_request_body=444, multiprocess=True, forwarded_allow_ips=None,
+        sendfile=False)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

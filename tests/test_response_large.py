@@ -116,6 +116,20 @@ def test_file_wrapper_over_bytesio(srv, nocl):
         assert c.request(request("GET", "/qs?next")).body == b"next"
 
 
+@pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "no-sendfile"])
+def test_file_wrapper_is_read_by_the_worker_only_without_sendfile(serve, datafile, sendfile):
+    # --no-sendfile (Loop option sendfile=False): the same bytes, read() in 64 KB blocks and sent; by default the
+    # kernel copies the file (sendfile) and the worker never reads it
+    path, data = datafile
+    srv = serve(sendfile=sendfile)
+    with wire.Client(srv.port, timeout=10) as c:
+        before = int(c.request(request("GET", "/file_reads")).body)
+        resp = c.request(request("GET", file_target(path, counted=1, offset=7)))
+        assert resp.body == data[7:]
+        reads = int(c.request(request("GET", "/file_reads")).body) - before
+    assert reads == (0 if sendfile else -(-(len(data) - 7) // 65536) + 1), reads
+
+
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace not installed")
 def test_file_wrapper_uses_sendfile(srv, datafile, tmp_path):
     path, data = datafile

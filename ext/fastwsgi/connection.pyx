@@ -618,7 +618,7 @@ cdef class Connection(Watcher):
                     for item in <list>result:
                         resp.body(item)
                     return self.end_response()
-            if type(result) is FileWrapper and resp.started and not resp.is_head and not resp.no_body:
+            if type(result) is FileWrapper and loop.sendfile and resp.started and not resp.is_head and not resp.no_body:
                 if (<FileWrapper>result).prepare_sendfile(self):
                     self.sf_file = result
                     return 0

@@ -34,6 +34,7 @@ cdef class Loop:
         double send_timeout
         int worker_connections
         int accept_batch              # connections accepted per listener wakeup
+        bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())
         long long max_requests
         long long limit_request_line
         long long limit_request_fields

@@ -25,6 +25,7 @@ cdef dict LOOP_DEFAULTS = {
     "limit_request_field_size": 8190,
     "limit_request_body": 0,
     "multiprocess": False,
+    "sendfile": True,
     "url_scheme": "http",
     "on_tick": None,
     "on_stop": None,
@@ -80,6 +81,7 @@ cdef class Loop:
         opts.update(options)
         self.app = app
         self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
+        self.sendfile = bool(opts["sendfile"])
         self.keepalive = opts["keepalive"]
         self.header_timeout = opts["header_timeout"]
         self.body_timeout = opts["body_timeout"]

@@ -26,6 +26,7 @@ class Loop:
       limit_request_field_size: int = 8190  431 beyond
       limit_request_body: int = 0        413 beyond (0: unlimited)
       multiprocess: bool = False         wsgi.multiprocess
+      sendfile: bool = True              wsgi.file_wrapper over a regular file: sendfile(2), else read() and send()
       url_scheme: str = "http"
       on_tick: Callable[[], None] | None  called about once a second (heartbeat)
       on_stop: Callable[[], None] | None  called once when a stop begins (signal, stop() or max_requests)

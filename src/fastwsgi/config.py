@@ -10,7 +10,7 @@ import shlex
 from typing import Any, Iterable, Mapping, Optional
 
 from fastwsgi.errors import ConfigError
-from fastwsgi.settings import BY_NAME, SETTINGS, Setting
+from fastwsgi.settings import BY_NAME, FLAG_ACTIONS, SETTINGS, Setting
 
 ENV_ARGS = "FASTWSGI_CMD_ARGS"
 DEFAULT_CONFIG_FILE = "fastwsgi.conf.py"
@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _help_text(setting: Setting) -> str:
-    if setting.action == "store_true":
+    if setting.action in FLAG_ACTIONS:
         return setting.help
     default = setting.default_doc or repr(setting.default)
     return f"{setting.help} [default: {default}]".replace("%", "%%")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         if section is None:
             section = sections[setting.section] = parser.add_argument_group(setting.section)
         kwargs: dict = {"dest": setting.name, "help": _help_text(setting), "action": setting.action}
-        if setting.action != "store_true":
+        if setting.action not in FLAG_ACTIONS:
             kwargs["metavar"] = setting.meta or "VALUE"
         section.add_argument(*setting.flags, **kwargs)
     parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE", help="the WSGI application, e.g. myproject.wsgi:app")

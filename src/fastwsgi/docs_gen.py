@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from fastwsgi.settings import SETTINGS, Setting
+from fastwsgi.settings import FLAG_ACTIONS, SETTINGS, Setting
 
 HEADER = """\
 # Settings reference
@@ -30,7 +30,7 @@ def _default(setting: Setting) -> str:
 def _flags(setting: Setting) -> str:
     if not setting.flags:
         return "config file only"
-    if setting.action == "store_true":
+    if setting.action in FLAG_ACTIONS:
         return ", ".join(f"`{flag}`" for flag in setting.flags)
     meta = setting.meta or "VALUE"
     text = ", ".join(f"`{flag} {meta}`" for flag in setting.flags)

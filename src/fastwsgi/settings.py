@@ -251,6 +251,9 @@ class Setting:
         return self.section == "Server hooks"
 
 
+FLAG_ACTIONS = ("store_true", "store_false")  # on/off flags: they take no value on the command line
+
+
 def _s(name: str, section: str, validator: Callable, default: Any = None, *flags: str, **kw: Any) -> Setting:
     return Setting(name, section, validator, default, tuple(flags), **kw)
 
@@ -313,6 +316,9 @@ SETTINGS: tuple = (
     # Server mechanics
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
+    _s("sendfile", "Server mechanics", boolean, True, "--no-sendfile", action="store_false",
+       help="Send wsgi.file_wrapper files with sendfile(2); --no-sendfile reads and sends them instead. sendfile "
+            "spares the worker's CPU, but a receiver on the same host (a local proxy) pays more per byte."),
     _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
        help="Change to this directory before loading the application."),
     _s("pythonpath", "Server mechanics", comma_list, [], "--pythonpath", meta="DIRS",

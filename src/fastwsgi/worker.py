@@ -94,6 +94,7 @@ class Worker:
             limit_request_field_size=cfg.limit_request_field_size,
             limit_request_body=cfg.limit_request_body,
             multiprocess=cfg.workers > 1,
+            sendfile=cfg.sendfile,
             on_tick=self.tick,
             on_stop=self._leave_reuse_port_group,
             forwarded_allow_ips=cfg.forwarded_allow_ips or None,
