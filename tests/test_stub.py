@@ -59,3 +59,24 @@ def test_stub_class_members_match():
         missing, undocumented = sorted(members - real), sorted(real - members)
         assert not missing, f"{name}: in the stub but not on the class: {missing}"
         assert not undocumented, f"{name}: public on the class but not in the stub: {undocumented}"
+
+
+def test_stub_loop_options_match_the_loop():
+    """Loop's keyword-only options in the stub: the same names and defaults as the compiled Loop, whose settings
+    come from the settings registry."""
+    with open(STUB) as f:
+        tree = ast.parse(f.read())
+    loop = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Loop")
+    init = next(n for n in loop.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    stub = {arg.arg: ast.literal_eval(default) for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults)}
+    assert stub == core.loop_defaults()
+
+
+def test_loop_settings_reach_the_loop():
+    from fastwsgi.settings import LOOP_SETTINGS
+
+    defaults = core.loop_defaults()
+    for setting in LOOP_SETTINGS:
+        assert defaults[setting.name] == setting.default, setting.name
+    with pytest.raises(TypeError, match="unknown Loop option"):
+        core.Loop(None, [], keep_alive=3)

@@ -2,10 +2,13 @@
 # One extension module built from per-concept files joined with `include` (as uvloop does), so calls between the
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
-include "strict.pxd"
 from fastwsgi.buffer cimport CBuf
 
+include "environ.pxd"
+include "strict.pxd"
 include "input.pxd"
+include "parser.pxd"
 include "response.pxd"
-include "connection.pxd"
+include "filewrapper.pxd"
 include "loop.pxd"
+include "connection.pxd"

@@ -1,6 +1,6 @@
 # cython: language_level=3
 # fastwsgi._core: the request loop. Concepts live in their own files, joined here with `include` so that calls
-# between the cdef classes stay C calls; _core.pxd is the table of contents.
+# between the cdef classes stay C calls; _core.pxd is the table of contents, docs/architecture.md the map.
 
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals
@@ -17,9 +17,12 @@ import sys
 
 from httptools import HttpRequestParser, HttpParserError, HttpParserUpgrade
 
+from fastwsgi.settings import LOOP_SETTINGS as _LOOP_SETTINGS
+
 include "environ.pyx"
 include "strict.pyx"
 include "input.pyx"
+include "parser.pyx"
 include "response.pyx"
 include "filewrapper.pyx"
 include "connection.pyx"

@@ -46,6 +46,33 @@ for _m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"
     METHODS[_m.encode()] = sys.intern(_m)
 
 
+cdef dict base_environ(dict options):
+    """The keys every request's environ starts with, for a loop with these options (listener keys apart)."""
+    return {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": options["url_scheme"],
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": bool(options["multiprocess"]),
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
+        K_SCRIPT_NAME: "",
+        K_SERVER_NAME: "",
+        K_SERVER_PORT: "",
+        K_REMOTE_ADDR: "",
+        K_REMOTE_PORT: "",
+        # set for every request: present from the start, the per-request copy replaces them in place
+        K_METHOD: None,
+        K_PROTOCOL: None,
+        K_RAW_URI: None,
+        K_REQUEST_URI: None,
+        K_PATH_INFO: None,
+        K_QUERY_STRING: None,
+        K_INPUT: None,
+    }
+
+
 cdef dict dict_with_room(dict d):
     """A copy of d whose hash table has grown once. dict.copy() keeps the table, so the per-request copies of a
     base environ take the request's keys (a typical head's fields among them) without a resize each."""
@@ -148,9 +175,3 @@ cdef int set_target(dict env, bytes url) except -1:
         env[K_PATH_INFO] = decode_path(s + start, end - start)
         env[K_QUERY_STRING] = EMPTY_STR
     return 0
-
-
-def parse_request_bytes(data, chunks=None, **options):
-    """Test hook: parse raw request bytes (fed whole, or in pieces of the given sizes) as the loop does and return
-    the environ of each complete request head (without wsgi.input and the socket-derived keys)."""
-    return _parse_for_tests(data, chunks, options)

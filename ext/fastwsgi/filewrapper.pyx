@@ -6,8 +6,6 @@ import stat as _stat
 
 @cython.final
 cdef class FileWrapper:
-    cdef public object filelike
-    cdef public int blksize
 
     def __init__(self, filelike, int blksize=8192):
         self.filelike = filelike
@@ -27,23 +25,18 @@ cdef class FileWrapper:
         if close is not None:
             close()
 
-    cdef bint prepare_sendfile(self, Connection conn) except -1:
-        """Put the head in the write buffer and set the connection up to sendfile() the rest of the file."""
-        cdef Response resp = conn.resp
-        cdef long long size, count
+    cdef bint sendfile_span(self, int *fd, long long *offset, long long *size) except -1:
+        """True when the file can go out with sendfile(2): a regular file with a descriptor; its descriptor, the
+        current offset and the bytes from there to its end are stored through the pointers."""
         try:
-            fd = self.filelike.fileno()
-            st = os.fstat(fd)
+            fileno = self.filelike.fileno()
+            st = os.fstat(fileno)
             if not _stat.S_ISREG(st.st_mode):
                 return False
-            off = os.lseek(fd, 0, os.SEEK_CUR)
+            off = os.lseek(fileno, 0, os.SEEK_CUR)
         except (AttributeError, OSError, ValueError, _io.UnsupportedOperation):
             return False
-        size = max(st.st_size - off, 0)
-        count = min(resp.content_length, size) if resp.has_cl else size
-        resp.send_head(size)
-        resp.sent = 0
-        conn.sf_fd = fd
-        conn.sf_off = off
-        conn.sf_left = count
+        fd[0] = fileno
+        offset[0] = off
+        size[0] = max(st.st_size - off, 0)
         return True

@@ -1,8 +1,8 @@
 cdef class Input:
     # wsgi.input of one request with a body. Bytes arrive through feed() (the parser's on_body); when the app wants
-    # more than is buffered, fill() asks the connection to read the socket (blocking up to body_timeout).
+    # more than is buffered, fill() asks the connection serving it to read the socket (blocking up to body_timeout).
     cdef:
-        Connection conn        # None once the connection is gone
+        Connection conn        # the connection serving the request (set when its app is called); None once done
         bytearray buf          # received, not yet read by the app: buf[pos:]
         Py_ssize_t pos
         bint complete          # the parser saw the end of this body
@@ -12,7 +12,7 @@ cdef class Input:
         object error           # exception to raise to the app (client gone, malformed body, timeout)
 
     @staticmethod
-    cdef Input new(Connection conn, bint expect_continue)
+    cdef Input new(bint expect_continue)
     cdef int feed(self, bytes data) except -1
     cdef int fill(self) except -1          # one more piece of body from the socket; raises on error
     cdef bytes take(self, Py_ssize_t n)    # n bytes from buf (n <= available)

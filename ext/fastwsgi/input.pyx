@@ -11,9 +11,8 @@ cdef Py_ssize_t COMPACT_AT = 65536
 cdef class Input:
 
     @staticmethod
-    cdef Input new(Connection conn, bint expect_continue):
+    cdef Input new(bint expect_continue):
         cdef Input self = Input.__new__(Input)
-        self.conn = conn
         self.buf = bytearray()
         self.pos = 0
         self.expect_continue = expect_continue
@@ -33,7 +32,7 @@ cdef class Input:
             raise self.error
         if self.conn is None:
             raise IOError("client disconnected")
-        self.conn.recv_blocking(self.conn.loop.body_timeout)
+        self.conn.read_body()
         if self.error is not None:
             raise self.error
         return 0

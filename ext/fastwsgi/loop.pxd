@@ -1,3 +1,9 @@
+cdef class Watcher:
+    # anything registered in the loop's epoll set; epoll_event.data.ptr points at it (the loop keeps it alive)
+    cdef int fd
+    cdef int on_event(self, unsigned int events) except -1
+
+
 cdef class Listener(Watcher):
     # one listening socket: accept in batches
     cdef Loop loop
@@ -7,7 +13,8 @@ cdef class Listener(Watcher):
 
 
 cdef class Loop:
-    # one worker's epoll loop; the GIL is released only around epoll_wait
+    # one worker's epoll loop. The GIL is released around its one wait (epoll_wait); an app's blocking calls on
+    # wsgi.input and write() release it around their own poll() (connection.pyx)
     cdef:
         int epfd
         object app
@@ -36,11 +43,7 @@ cdef class Loop:
         int accept_batch              # connections accepted per listener wakeup
         bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())
         long long max_requests
-        long long limit_request_line
-        long long limit_request_fields
-        long long limit_request_field_size
-        long long limit_request_body
-        long long limit_head
+        Limits limits                 # limit_request_*: handed to each connection's Parser
         object on_tick
         object on_stop               # called once when a stop begins (from the sweep, not a signal handler)
         frozenset forwarded_allow_ips  # peers whose X-Forwarded-Proto/-Protocol/-Ssl set wsgi.url_scheme
@@ -57,3 +60,6 @@ cdef class Loop:
     cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst
     cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
     cdef int request_done(self) except -1     # count; retire at max_requests
+
+
+cdef dict loop_options(dict options)          # every Loop option: the defaults updated with options (unknown: error)

@@ -1,5 +1,6 @@
 # The worker's event loop: epoll over the listening sockets and the connections, a coarse once-a-second sweep for
-# timeouts, the cached Date header, graceful stop. The GIL is released only around epoll_wait.
+# timeouts, the cached Date header, graceful stop. The loop releases the GIL around epoll_wait, its only wait (an
+# app blocked on wsgi.input or write() releases it around that connection's poll(): connection.pyx).
 # The small answers produced while one wakeup's events are handled are sent together at its end (or after 1 ms):
 # a client that reads them is woken once per burst instead of once per answer, which on a VM is the larger cost.
 
@@ -13,27 +14,27 @@ cdef int ACCEPT_BATCH = 64
 cdef Py_ssize_t READ_BUFFER = 64 * 1024
 cdef double NEW_CONN_GRACE = 1.0        # seconds a graceful stop waits for the first request of a new connection
 
-cdef dict LOOP_DEFAULTS = {
-    "keepalive": 2.0,
-    "header_timeout": 30.0,
-    "body_timeout": 60.0,
-    "send_timeout": 60.0,
-    "worker_connections": 1000,
-    "max_requests": 0,
-    "limit_request_line": 4094,
-    "limit_request_fields": 100,
-    "limit_request_field_size": 8190,
-    "limit_request_body": 0,
-    "multiprocess": False,
-    "sendfile": True,
+# The Loop's options: the settings that reach the loop, with their defaults, come from the settings registry
+# (fastwsgi/settings.py, Setting.loop); the rest is the worker's wiring.
+cdef dict LOOP_DEFAULTS = {setting.name: setting.default for setting in _LOOP_SETTINGS}
+LOOP_DEFAULTS.update({
+    "multiprocess": False,      # wsgi.multiprocess; workers share a listener (accept one connection per wakeup)
     "url_scheme": "http",
-    "on_tick": None,
-    "on_stop": None,
-    "forwarded_allow_ips": None,
-    "pre_request": None,
-    "post_request": None,
-    "logger": None,
-}
+    "on_tick": None,            # called about once a second (the worker's heartbeat)
+    "on_stop": None,            # called once when a stop begins
+    "pre_request": None,        # (environ)
+    "post_request": None,       # (environ, status, headers, body bytes, seconds)
+    "logger": None,             # app tracebacks and wire errors (default: the "fastwsgi.error" logger)
+})
+
+
+cdef dict loop_options(dict options):
+    unknown = set(options) - set(LOOP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown Loop option(s): {', '.join(sorted(unknown))}")
+    opts = dict(LOOP_DEFAULTS)
+    opts.update(options)
+    return opts
 
 
 cdef inline double monotonic() noexcept nogil:
@@ -63,6 +64,11 @@ cdef dict listener_environ(object sock):
     return env
 
 
+cdef class Watcher:
+    cdef int on_event(self, unsigned int events) except -1:
+        return 0
+
+
 @cython.final
 cdef class Listener(Watcher):
 
@@ -73,12 +79,11 @@ cdef class Listener(Watcher):
 @cython.final
 cdef class Loop:
 
+    def __cinit__(self):
+        self.epfd = -1                  # before __init__ can fail: __dealloc__ closes it when >= 0
+
     def __init__(self, app, sockets, **options):
-        unknown = set(options) - set(LOOP_DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown Loop option(s): {', '.join(sorted(unknown))}")
-        opts = dict(LOOP_DEFAULTS)
-        opts.update(options)
+        cdef dict opts = loop_options(options)
         self.app = app
         self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
         self.sendfile = bool(opts["sendfile"])
@@ -88,15 +93,7 @@ cdef class Loop:
         self.send_timeout = opts["send_timeout"]
         self.worker_connections = max(1, opts["worker_connections"])
         self.max_requests = opts["max_requests"]
-        self.limit_request_line = opts["limit_request_line"]
-        self.limit_request_fields = opts["limit_request_fields"]
-        self.limit_request_field_size = opts["limit_request_field_size"]
-        self.limit_request_body = opts["limit_request_body"]
-        if self.limit_request_fields > 0 and self.limit_request_field_size > 0:
-            self.limit_head = (self.limit_request_line + 16
-                               + self.limit_request_fields * (self.limit_request_field_size + 2) + 2)
-        else:
-            self.limit_head = 0
+        self.limits = make_limits(opts)
         self.on_tick = opts["on_tick"]
         self.on_stop = opts["on_stop"]
         allowed = opts["forwarded_allow_ips"]
@@ -104,29 +101,7 @@ cdef class Loop:
         self.pre_request = opts["pre_request"]
         self.post_request = opts["post_request"]
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
-        self.base_env = {
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": opts["url_scheme"],
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": bool(opts["multiprocess"]),
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper": FileWrapper,
-            K_SCRIPT_NAME: "",
-            K_SERVER_NAME: "",
-            K_SERVER_PORT: "",
-            K_REMOTE_ADDR: "",
-            K_REMOTE_PORT: "",
-            # set for every request: present from the start, the per-request copy replaces them in place
-            K_METHOD: None,
-            K_PROTOCOL: None,
-            K_RAW_URI: None,
-            K_REQUEST_URI: None,
-            K_PATH_INFO: None,
-            K_QUERY_STRING: None,
-            K_INPUT: None,
-        }
+        self.base_env = base_environ(opts)
         self.listeners = []
         for sock in sockets:
             sock.setblocking(False)
@@ -140,7 +115,6 @@ cdef class Loop:
             self.listeners.append(lst)
         self.conns = {}
         self.deferred = []
-        self.epfd = -1
         self.rbuf_size = READ_BUFFER
         self.rbuf = <char *>malloc(self.rbuf_size)
         if self.rbuf == NULL:
@@ -204,6 +178,7 @@ cdef class Loop:
         cdef int fd, one = 1
         cdef char host[64]
         cdef str remote_addr, remote_port
+        cdef bint trusted = False
         cdef Connection conn
         while True:
             addrlen = sizeof(addr)
@@ -227,8 +202,10 @@ cdef class Loop:
             inet_ntop(AF_INET6, &(<sockaddr_in6 *>&addr).sin6_addr, host, sizeof(host))
             remote_addr = PyUnicode_DecodeLatin1(host, strlen(host), NULL)
             remote_port = str(ntohs((<sockaddr_in6 *>&addr).sin6_port))
+        if self.forwarded_allow_ips is not None:
+            trusted = (not remote_addr or "*" in self.forwarded_allow_ips or remote_addr in self.forwarded_allow_ips)
         # no environ per connection (an idle one costs memory): each request's copy gets the peer address
-        conn = Connection.new(self, fd, lst.base_env, remote_addr, remote_port)
+        conn = Connection.new(self, fd, Parser.new(lst.base_env, remote_addr, remote_port, trusted, self.limits))
         self.conns[fd] = conn
         self.register(conn, EPOLLIN)
         return 1
@@ -257,11 +234,6 @@ cdef class Loop:
         self.stopping = True
         if not graceful:
             self.running = False
-        self.next_tick = 0
-
-    def pause_accepting(self):
-        self.stopping = True
-        self.stop_deadline = self.now + 1e9
         self.next_tick = 0
 
     cdef int request_done(self) except -1:
@@ -382,6 +354,11 @@ cdef class Loop:
             close(self.epfd)
             self.epfd = -1
             self.running = False
+
+
+def loop_defaults():
+    """Every Loop option with its default."""
+    return dict(LOOP_DEFAULTS)
 
 
 def debug_counters():

@@ -1,15 +1,19 @@
 cdef class Response:
-    # start_response and write() of the request being served on one connection, and the head serialisation.
-    # One per connection, reset per request; its bound methods are made once per connection.
+    # start_response of the request being served on one connection, and the framing of its answer into the buffer
+    # it is handed. One per connection, begun anew per request; its bound method is made once per connection.
+    # Reports must_close: the connection must close after this answer (the app said so, the body is
+    # close-delimited or its length was wrong, or the connection asked for it with keep=False).
     cdef:
-        Connection conn
         object start_response_cb    # bound self.start_response, handed to the app
-        object write_cb             # bound self.write, returned by start_response
+        object write_cb             # the connection's write(), returned by start_response (PEP 3333)
+        object logger               # app errors in the framing (Content-Length mismatches)
         bint started                # start_response called (and validated)
-        bint head_sent              # the head is in the connection's write buffer
+        bint head_sent              # the head is in the write buffer
         bint is_head                # HEAD request: headers only
         bint no_body                # 1xx/204/304: no body, no framing headers
         bint http10
+        bint keep                   # in: the connection would stay open after this answer (until the head is sent)
+        bint must_close             # out: the connection closes after this answer
         bint has_cl                 # the app gave Content-Length
         bint chunked
         bint close_after            # close-delimited body or the app said Connection: close
@@ -18,11 +22,18 @@ cdef class Response:
         long long content_length
         long long sent              # body bytes the app produced (counted against content_length)
         bytes status_line
+        bytes date_line             # the loop's cached Date line when the request began
         str status
         list headers                # the app's list, kept for post_request
         CBuf head                   # serialised, validated app headers
 
-    cdef void reset(self, bint is_head, bint http10)
-    cdef int send_head(self, long long known_length) except -1   # head into the write buffer
-    cdef int body(self, object data) except -1                  # one body piece: framing and limits applied
-    cdef int finish(self) except -1                             # last chunk, length check
+    @staticmethod
+    cdef Response new(object write_cb, object logger)
+    cdef void begin(self, bint is_head, bint http10, bint keep, bytes date_line)
+    cdef int send_head(self, CBuf *out, long long known_length) except -1   # head into out (-1: length unknown)
+    cdef int body(self, CBuf *out, object data) except -1                  # one body piece: framing and limits
+    cdef int finish(self, CBuf *out) except -1                             # last chunk, length check
+    cdef int fail(self, CBuf *out, int status) except -1                   # an error answer instead of the app's
+
+
+cdef bytes error_response(int status, bytes date_line, bint is_head)       # a closing plain-text error answer

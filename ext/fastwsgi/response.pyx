@@ -1,5 +1,6 @@
-# start_response, write() and the response head: validation, serialisation, framing (Content-Length, chunked,
-# close-delimited), HEAD and bodyless statuses.
+# start_response and the response head: validation, serialisation, framing (Content-Length, chunked,
+# close-delimited), HEAD and bodyless statuses, error answers. A Response writes into the buffer it is handed and
+# reports must_close; it never touches the connection (write() is the connection's, handed in as write_cb).
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
@@ -32,6 +33,22 @@ cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
 cdef bint IS_TCHAR[256]
 for _i in range(256):
     IS_TCHAR[_i] = bytes([_i]) in TCHAR
+
+
+cdef dict ERROR_REASONS = {
+    400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+    417: "Expectation Failed",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+
+
+cdef bytes error_response(int status, bytes date_line, bint is_head):
+    """A plain-text error answer that closes the connection; without its body when it answers a HEAD request."""
+    cdef str reason = ERROR_REASONS.get(status, "Error")
+    cdef bytes body = reason.encode()
+    return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status, body, date_line, len(body), b"" if is_head else body))
 
 
 cdef inline int buf_add(CBuf *buf, const char *data, Py_ssize_t n) except -1:
@@ -151,35 +168,28 @@ cdef bytes status_line(object status):
     return line
 
 
-cdef long long parse_content_length(bytes value) except -2:
-    cdef long long n = 0
-    cdef Py_ssize_t i
-    cdef char c
-    if not value or len(value) > 18:
-        return -1
-    for i in range(len(value)):
-        c = value[i]
-        if c < b"0" or c > b"9":
-            return -1
-        n = n * 10 + (c - 48)
-    return n
-
-
 @cython.final
 cdef class Response:
 
     def __dealloc__(self):
         cbuf_release(&self.head, 0)
 
-    def __cinit__(self):
+    @staticmethod
+    cdef Response new(object write_cb, object logger):
+        cdef Response self = Response.__new__(Response)
         self.start_response_cb = self.start_response
-        self.write_cb = self.write
+        self.write_cb = write_cb
+        self.logger = logger
+        return self
 
-    cdef void reset(self, bint is_head, bint http10):
+    cdef void begin(self, bint is_head, bint http10, bint keep, bytes date_line):
         self.started = False
         self.head_sent = False
         self.is_head = is_head
         self.http10 = http10
+        self.keep = keep
+        self.must_close = not keep
+        self.date_line = date_line
         self.no_body = False
         self.has_cl = False
         self.chunked = False
@@ -244,19 +254,7 @@ cdef class Response:
         self.started = True
         return self.write_cb
 
-    def write(self, data):
-        """PEP 3333 write(): push a body piece out now (blocking while the client is slow)."""
-        cdef Connection conn = self.conn
-        if not self.started:
-            raise AssertionError("write() before start_response()")
-        if conn is None or conn.state == CONN_CLOSED:
-            raise IOError("client disconnected")
-        self.body(data)
-        conn.flush_blocking(conn.loop.send_timeout)
-
-    cdef int send_head(self, long long known_length) except -1:
-        cdef Connection conn = self.conn
-        cdef CBuf *out = &conn.wbuf
+    cdef int send_head(self, CBuf *out, long long known_length) except -1:
         if not self.started:
             raise AssertionError("the app returned without calling start_response()")
         buf_add_bytes(out, self.status_line)
@@ -265,7 +263,7 @@ cdef class Response:
         if not self.has_server:
             buf_add_bytes(out, SERVER_LINE)
         if not self.has_date:
-            buf_add_bytes(out, conn.loop.date_line)
+            buf_add_bytes(out, self.date_line)
         if self.no_body:
             self.has_cl = True
             self.content_length = 0
@@ -281,9 +279,8 @@ cdef class Response:
                 buf_add_bytes(out, CHUNKED_LINE)
             else:
                 self.close_after = True
-        if self.close_after or conn.loop.stopping:
-            conn.keep = False
-        if not conn.keep:
+        if self.close_after or not self.keep:
+            self.must_close = True
             buf_add_bytes(out, CLOSE_LINE)
         elif self.http10:
             buf_add_bytes(out, KEEPALIVE_LINE)
@@ -291,7 +288,7 @@ cdef class Response:
         self.head_sent = True
         return 0
 
-    cdef int body(self, object data) except -1:
+    cdef int body(self, CBuf *out, object data) except -1:
         cdef Py_ssize_t n
         cdef long long room
         if not PyBytes_CheckExact(data):
@@ -303,7 +300,7 @@ cdef class Response:
         if n == 0:
             return 0
         if not self.head_sent:
-            self.send_head(-1)
+            self.send_head(out, -1)
         if self.is_head or self.no_body:
             self.sent += n
             return 0
@@ -311,31 +308,41 @@ cdef class Response:
             room = self.content_length - self.sent
             self.sent += n
             if n > room:
-                self.conn.loop.logger.error(
+                self.logger.error(
                     "app sent more than its Content-Length (%d): response truncated, connection closed",
                     self.content_length)
-                self.conn.keep = False
+                self.must_close = True
                 if room > 0:
-                    self.conn.append(data[:room])
+                    buf_add(out, PyBytes_AS_STRING(data), room)
                 return 0
-            self.conn.append(data)
+            buf_add(out, PyBytes_AS_STRING(data), n)
         elif self.chunked:
             self.sent += n
-            buf_add_line(&self.conn.wbuf, "%llx\r\n", n)
-            self.conn.append(data)
-            buf_add(&self.conn.wbuf, "\r\n", 2)
+            buf_add_line(out, "%llx\r\n", n)
+            buf_add(out, PyBytes_AS_STRING(data), n)
+            buf_add(out, "\r\n", 2)
         else:
             self.sent += n
-            self.conn.append(data)
+            buf_add(out, PyBytes_AS_STRING(data), n)
         return 0
 
-    cdef int finish(self) except -1:
+    cdef int finish(self, CBuf *out) except -1:
         if not self.head_sent:
-            self.send_head(0)
+            self.send_head(out, 0)
         if self.chunked:
-            buf_add_bytes(&self.conn.wbuf, LAST_CHUNK)
+            buf_add_bytes(out, LAST_CHUNK)
         elif self.has_cl and not self.is_head and not self.no_body and self.sent < self.content_length:
-            self.conn.loop.logger.error(
+            self.logger.error(
                 "app sent %d bytes of its Content-Length %d: connection closed", self.sent, self.content_length)
-            self.conn.keep = False
+            self.must_close = True
+        return 0
+
+    cdef int fail(self, CBuf *out, int status) except -1:
+        """An error answer in place of the app's (whose head was not sent): the head counts as sent."""
+        buf_add_bytes(out, error_response(status, self.date_line, self.is_head))
+        self.must_close = True
+        self.started = False
+        self.head_sent = True
+        self.status = "%d %s" % (status, ERROR_REASONS.get(status, "Error"))
+        self.headers = []
         return 0

@@ -8,3 +8,4 @@ cdef object check_path_escapes(const char *s, Py_ssize_t n)    # no %00 in the p
 cdef object check_host(bytes value)                           # Host field value syntax (RFC 9110 7.2)
 cdef object check_trailer(bytes name)                         # a trailer field that must not be sent as trailer
 cdef bytes strip_ows(bytes value)                             # field value without trailing SP/HTAB
+cdef long long parse_content_length(bytes value) except -2   # 1-18 digits, else -1

@@ -162,3 +162,18 @@ cdef bytes strip_ows(bytes value):
     while n > 0 and (s[n - 1] == b" " or s[n - 1] == b"\t"):
         n -= 1
     return value[:n]
+
+
+cdef long long parse_content_length(bytes value) except -2:
+    """A Content-Length value: 1 to 18 digits, else -1 (no sign, no blanks, no list)."""
+    cdef long long n = 0
+    cdef Py_ssize_t i
+    cdef char c
+    if not value or len(value) > 18:
+        return -1
+    for i in range(len(value)):
+        c = value[i]
+        if c < b"0" or c > b"9":
+            return -1
+        n = n * 10 + (c - 48)
+    return n

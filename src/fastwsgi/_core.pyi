@@ -1,4 +1,5 @@
 """Type stub for the compiled request loop (ext/_core.pyx). tests/test_stub.py checks it against dir(_core)."""
+import logging
 import socket
 from typing import Any, Callable, Iterable, Optional
 
@@ -12,38 +13,44 @@ class FileWrapper:
     def close(self) -> None: ...
 
 class Loop:
-    """One worker's epoll loop over already-listening sockets.
-
-    Options (keyword-only), all optional:
-      keepalive: float = 2.0             seconds an idle keep-alive connection is kept
-      header_timeout: float = 30.0       seconds to receive a whole request head
-      body_timeout: float = 60.0         seconds of silence allowed while the app reads the body
-      send_timeout: float = 60.0         seconds of a client not reading our response
-      worker_connections: int = 1000     open connections at most; beyond it accepting pauses
-      max_requests: int = 0              stop gracefully after this many requests (0: never)
-      limit_request_line: int = 4094     414 beyond (0: unlimited)
-      limit_request_fields: int = 100    431 beyond
-      limit_request_field_size: int = 8190  431 beyond
-      limit_request_body: int = 0        413 beyond (0: unlimited)
-      multiprocess: bool = False         wsgi.multiprocess
-      sendfile: bool = True              wsgi.file_wrapper over a regular file: sendfile(2), else read() and send()
-      url_scheme: str = "http"
-      on_tick: Callable[[], None] | None  called about once a second (heartbeat)
-      on_stop: Callable[[], None] | None  called once when a stop begins (signal, stop() or max_requests)
-      forwarded_allow_ips: list[str] | None  peers ("*": any) whose X-Forwarded-Proto: https,
-                                          X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make wsgi.url_scheme "https"
-      pre_request: Callable[[dict], None] | None
-      post_request: Callable[[dict, str, list, int, float], None] | None
-                                          (environ, status, response_headers, body_bytes_sent, seconds)
-      logger: logging.Logger | None       app tracebacks and wire errors (default: logging.getLogger("fastwsgi.error"))
-    """
+    """One worker's epoll loop over already-listening sockets. The options are keyword-only and optional; the
+    settings among them (fastwsgi.settings, Setting.loop) take their defaults from the settings registry, and
+    tests/test_stub.py checks this signature against `loop_defaults()`."""
     requests: int
     connections: int
-    def __init__(self, app: Callable[..., Iterable[bytes]], sockets: list[socket.socket], **options: Any) -> None: ...
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        sockets: list[socket.socket],
+        *,
+        worker_connections: int = 1000,       # open connections at most; beyond it accepting pauses
+        max_requests: int = 0,                # stop gracefully after this many requests (0: never)
+        keepalive: float = 2.0,               # seconds an idle keep-alive connection is kept
+        header_timeout: float = 30.0,         # seconds to receive a whole request head
+        body_timeout: float = 60.0,           # seconds of silence allowed while the app reads the body
+        send_timeout: float = 60.0,           # seconds of a client not reading our response
+        limit_request_line: int = 4094,       # 414 beyond (0: unlimited)
+        limit_request_fields: int = 100,      # 431 beyond
+        limit_request_field_size: int = 8190,  # 431 beyond
+        limit_request_body: int = 0,          # 413 beyond (0: unlimited)
+        forwarded_allow_ips: Optional[list[str]] = None,  # peers ("*": any) whose X-Forwarded-Proto: https,
+                                              # X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make the scheme https
+        sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
+        multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
+        url_scheme: str = "http",
+        on_tick: Optional[Callable[[], None]] = None,   # about once a second (heartbeat)
+        on_stop: Optional[Callable[[], None]] = None,   # once, when a stop begins (signal, stop() or max_requests)
+        pre_request: Optional[Callable[[dict], None]] = None,
+        post_request: Optional[Callable[[dict, str, list, int, float], None]] = None,
+                                              # (environ, status, response_headers, body_bytes_sent, seconds)
+        logger: Optional[logging.Logger] = None,  # app tracebacks, wire errors (default: "fastwsgi.error")
+    ) -> None: ...
     def run(self) -> None: ...
     def stop(self, graceful: bool = True, timeout: float = 30.0) -> None: ...
-    def pause_accepting(self) -> None: ...
     def leave(self, sock: socket.socket) -> int: ...
+
+def loop_defaults() -> dict[str, Any]:
+    """Every Loop option with its default."""
 
 def debug_counters() -> dict[str, int]: ...
 
@@ -69,17 +76,20 @@ class EmptyInput:
     def __next__(self) -> bytes: ...
 
 class Response:
-    """start_response and write() of one connection."""
+    """start_response of one connection."""
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]: ...
-    def write(self, data: bytes) -> None: ...
 
 class Request: ...
-class Watcher: ...
-class Connection(Watcher):
-    """One client socket; httptools calls these (they are not an API)."""
+class Parser:
+    """One connection's request parser; httptools calls these (they are not an API)."""
     def on_url(self, url: bytes) -> None: ...
     def on_header(self, name: bytes, value: bytes) -> None: ...
     def on_headers_complete(self) -> None: ...
     def on_body(self, body: bytes) -> None: ...
     def on_message_complete(self) -> None: ...
+class Watcher: ...
+class Connection(Watcher):
+    """One client socket."""
+    def write(self, data: bytes) -> None:
+        """PEP 3333 write(), returned by start_response."""
 class Listener(Watcher): ...

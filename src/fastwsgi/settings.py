@@ -239,6 +239,7 @@ class Setting:
     default_factory: Optional[Callable[[], Any]] = None
     default_doc: Optional[str] = None
     hook_args: str = ""           # for hooks: the documented signature
+    loop: bool = False            # an option of the worker's request loop (fastwsgi._core.Loop), same name
     extra: str = field(default="")  # longer text for the docs only
 
     def default_value(self) -> Any:
@@ -283,9 +284,9 @@ SETTINGS: tuple = (
     _s("workers", "Worker processes", positive_int, None, "-w", "--workers", meta="INT",
        default_factory=default_workers, default_doc="$WEB_CONCURRENCY or 1",
        help="Number of worker processes."),
-    _s("worker_connections", "Worker processes", positive_int, 1000, "--worker-connections", meta="INT",
+    _s("worker_connections", "Worker processes", positive_int, 1000, "--worker-connections", meta="INT", loop=True,
        help="Open connections per worker at most; beyond it the worker stops accepting."),
-    _s("max_requests", "Worker processes", non_negative_int, 0, "--max-requests", meta="INT",
+    _s("max_requests", "Worker processes", non_negative_int, 0, "--max-requests", meta="INT", loop=True,
        help="A worker stops gracefully after this many requests and is replaced (0: never)."),
     _s("max_requests_jitter", "Worker processes", non_negative_int, 0, "--max-requests-jitter", meta="INT",
        help="Add a random 0..N to --max-requests per worker so workers do not restart together."),
@@ -293,30 +294,30 @@ SETTINGS: tuple = (
        help="A worker silent for this long (a blocked app call counts) is killed and replaced (0: never)."),
     _s("graceful_timeout", "Worker processes", non_negative_float, 30.0, "--graceful-timeout", meta="SECONDS",
        help="On a graceful stop, in-flight requests get this long to finish before workers are killed."),
-    _s("keepalive", "Worker processes", non_negative_float, 2.0, "--keep-alive", meta="SECONDS",
+    _s("keepalive", "Worker processes", non_negative_float, 2.0, "--keep-alive", meta="SECONDS", loop=True,
        help="Seconds an idle keep-alive connection is kept open."),
-    _s("header_timeout", "Worker processes", non_negative_float, 30.0, "--header-timeout", meta="SECONDS",
+    _s("header_timeout", "Worker processes", non_negative_float, 30.0, "--header-timeout", meta="SECONDS", loop=True,
        help="A client gets this long to send a whole request head (slow clients are cut: 408)."),
-    _s("body_timeout", "Worker processes", non_negative_float, 60.0, "--body-timeout", meta="SECONDS",
+    _s("body_timeout", "Worker processes", non_negative_float, 60.0, "--body-timeout", meta="SECONDS", loop=True,
        help="Seconds of client silence allowed while the app reads the request body."),
-    _s("send_timeout", "Worker processes", non_negative_float, 60.0, "--send-timeout", meta="SECONDS",
+    _s("send_timeout", "Worker processes", non_negative_float, 60.0, "--send-timeout", meta="SECONDS", loop=True,
        help="Seconds a client may stop reading the response before the connection is dropped."),
     # Security
-    _s("limit_request_line", "Security", non_negative_int, 4094, "--limit-request-line", meta="INT",
+    _s("limit_request_line", "Security", non_negative_int, 4094, "--limit-request-line", meta="INT", loop=True,
        help="Longest request line in bytes; longer gets 414 (0: unlimited)."),
-    _s("limit_request_fields", "Security", non_negative_int, 100, "--limit-request-fields", meta="INT",
+    _s("limit_request_fields", "Security", non_negative_int, 100, "--limit-request-fields", meta="INT", loop=True,
        help="Most header fields per request; more gets 431."),
     _s("limit_request_field_size", "Security", non_negative_int, 8190, "--limit-request-field-size", meta="INT",
-       help="Largest header field in bytes; larger gets 431."),
-    _s("limit_request_body", "Security", non_negative_int, 0, "--limit-request-body", meta="INT",
+       loop=True, help="Largest header field in bytes; larger gets 431."),
+    _s("limit_request_body", "Security", non_negative_int, 0, "--limit-request-body", meta="INT", loop=True,
        help="Largest request body in bytes; larger gets 413 (0: unlimited)."),
-    _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS",
+    _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS", loop=True,
        default_factory=default_forwarded_allow_ips, default_doc="$FORWARDED_ALLOW_IPS or 127.0.0.1,::1",
        help="Comma-separated peer addresses trusted to set X-Forwarded-Proto/-Ssl/-Protocol ('*': any)."),
     # Server mechanics
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
-    _s("sendfile", "Server mechanics", boolean, True, "--no-sendfile", action="store_false",
+    _s("sendfile", "Server mechanics", boolean, True, "--no-sendfile", action="store_false", loop=True,
        help="Send wsgi.file_wrapper files with sendfile(2); --no-sendfile reads and sends them instead. sendfile "
             "spares the worker's CPU, but a receiver on the same host (a local proxy) pays more per byte."),
     _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
@@ -374,4 +375,5 @@ SETTINGS = SETTINGS + tuple(
 )
 
 BY_NAME: dict = {setting.name: setting for setting in SETTINGS}
+LOOP_SETTINGS: tuple = tuple(setting for setting in SETTINGS if setting.loop)
 assert len(BY_NAME) == len(SETTINGS), "duplicate setting name"

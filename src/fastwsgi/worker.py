@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from fastwsgi import heartbeat as hb
 from fastwsgi.app_loader import load_app
 from fastwsgi.logs import Logs
+from fastwsgi.settings import LOOP_SETTINGS
 from fastwsgi.sockets import reuse_port_twins
 
 
@@ -81,23 +82,15 @@ class Worker:
         self.heartbeat.state = hb.STOPPING
 
     def loop_options(self) -> dict:
+        """The Loop's options: every loop setting of the registry as configured, and the worker's wiring."""
         cfg = self.cfg
-        options = dict(
-            keepalive=cfg.keepalive,
-            header_timeout=cfg.header_timeout,
-            body_timeout=cfg.body_timeout,
-            send_timeout=cfg.send_timeout,
+        options = {setting.name: getattr(cfg, setting.name) for setting in LOOP_SETTINGS}
+        options.update(
             max_requests=self.max_requests,
-            worker_connections=cfg.worker_connections,
-            limit_request_line=cfg.limit_request_line,
-            limit_request_fields=cfg.limit_request_fields,
-            limit_request_field_size=cfg.limit_request_field_size,
-            limit_request_body=cfg.limit_request_body,
+            forwarded_allow_ips=cfg.forwarded_allow_ips or None,
             multiprocess=cfg.workers > 1,
-            sendfile=cfg.sendfile,
             on_tick=self.tick,
             on_stop=self._leave_reuse_port_group,
-            forwarded_allow_ips=cfg.forwarded_allow_ips or None,
             logger=self.log,
         )
         pre = self._pre_request()
