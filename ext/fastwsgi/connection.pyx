@@ -15,16 +15,18 @@ cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
 cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-# the states each state may move to (bit n: ConnState n); a state may always stay as it is
-cdef unsigned int TRANSITIONS[7]
-TRANSITIONS[<int>CONN_NEW] = (1 << CONN_IDLE) | (1 << CONN_HEAD) | (1 << CONN_APP) | (1 << CONN_LINGER) | (1 << CONN_CLOSED)
-TRANSITIONS[<int>CONN_IDLE] = (1 << CONN_HEAD) | (1 << CONN_APP) | (1 << CONN_LINGER) | (1 << CONN_CLOSED)
-TRANSITIONS[<int>CONN_HEAD] = (1 << CONN_APP) | (1 << CONN_LINGER) | (1 << CONN_CLOSED)
-TRANSITIONS[<int>CONN_APP] = ((1 << CONN_IDLE) | (1 << CONN_HEAD) | (1 << CONN_DRAIN) | (1 << CONN_LINGER)
-                         | (1 << CONN_CLOSED))
-TRANSITIONS[<int>CONN_DRAIN] = (1 << CONN_APP) | (1 << CONN_LINGER) | (1 << CONN_CLOSED)
-TRANSITIONS[<int>CONN_LINGER] = 1 << CONN_CLOSED
-TRANSITIONS[<int>CONN_CLOSED] = 0
+# the states each state may move to (docs/architecture.md); a state may always stay as it is
+cdef unsigned int TRANSITIONS[7]         # bit n set: ConnState n allowed next
+for _state, _next in {
+    CONN_NEW: (CONN_IDLE, CONN_HEAD, CONN_LINGER, CONN_CLOSED),
+    CONN_IDLE: (CONN_HEAD, CONN_LINGER, CONN_CLOSED),
+    CONN_HEAD: (CONN_APP, CONN_LINGER, CONN_CLOSED),
+    CONN_APP: (CONN_IDLE, CONN_HEAD, CONN_DRAIN, CONN_LINGER, CONN_CLOSED),
+    CONN_DRAIN: (CONN_APP, CONN_LINGER, CONN_CLOSED),
+    CONN_LINGER: (CONN_CLOSED,),
+    CONN_CLOSED: (),
+}.items():
+    TRANSITIONS[<int>_state] = sum([1 << <int>_s for _s in _next])
 cdef tuple STATE_NAMES = ("NEW", "IDLE", "HEAD", "APP", "DRAIN", "LINGER", "CLOSED")
 
 cdef extern from *:

@@ -162,8 +162,8 @@ cdef class Loop:
         return 0
 
     cdef int accept_from(self, Listener lst) except -1:
-        cdef int i
-        for i in range(self.accept_batch):
+        cdef int _
+        for _ in range(self.accept_batch):
             if not self.accepting or self.accept_one(lst) == 0:
                 return 0
             if len(self.conns) >= self.worker_connections:
