@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Optional
 
 import pytest
 
@@ -120,7 +119,7 @@ class Load:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(threads)]
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self
@@ -145,7 +144,7 @@ class Load:
             if self.pause:
                 time.sleep(self.pause)
 
-    def wait(self, timeout: float = 60.0) -> "Load":
+    def wait(self, timeout: float = 60.0) -> Load:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -157,8 +156,8 @@ class Load:
 class Master:
     """A fastwsgi master (python -m fastwsgi ARGS) in its own session; log in `<cwd>/master.log`."""
 
-    def __init__(self, args: list, cwd, env: Optional[dict] = None, bind: Optional[str] = "127.0.0.1:0",
-                 pass_fds=(), start: bool = True, wait: bool = True, executable: Optional[list] = None) -> None:
+    def __init__(self, args: list, cwd, env: dict | None = None, bind: str | None = "127.0.0.1:0",
+                 pass_fds=(), start: bool = True, wait: bool = True, executable: list | None = None) -> None:
         self.cwd = str(cwd)
         self.log_path = os.path.join(self.cwd, "master.log")
         self.args = (["-b", bind] if bind else []) + list(args)
@@ -169,7 +168,7 @@ class Master:
         self.env.update(env or {})
         self.pass_fds = tuple(pass_fds)
         self.executable = executable or [sys.executable, "-m", "fastwsgi"]
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.port = 0
         if start:
             self.start()
@@ -241,7 +240,7 @@ class Master:
     def wait_exit(self, timeout: float = 15.0) -> int:
         return self.proc.wait(timeout)
 
-    def stop(self) -> Optional[int]:
+    def stop(self) -> int | None:
         """TERM, wait, then SIGKILL the whole session; return the exit code."""
         if self.proc is None:
             return None
@@ -279,7 +278,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_cli(args: list, cwd, env: Optional[dict] = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
+def run_cli(args: list, cwd, env: dict | None = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
     """Run `python -m fastwsgi ARGS` to completion (for commands that exit by themselves)."""
     full_env = dict(os.environ)
     for key in ("FASTWSGI_CMD_ARGS", "PORT", "WEB_CONCURRENCY"):

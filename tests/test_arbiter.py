@@ -6,8 +6,15 @@ import time
 
 import pytest
 
-from tests.support_master import Load, Master, alive, get, wait_for, write_app
-from tests.support_master import stop_leftover_masters  # noqa: F401 (autouse: no server outlives a test)
+from tests.support_master import (
+    Load,
+    Master,
+    alive,
+    get,
+    stop_leftover_masters,  # noqa: F401 (autouse: no server outlives a test)
+    wait_for,
+    write_app,
+)
 
 
 @pytest.fixture

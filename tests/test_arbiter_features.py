@@ -1,17 +1,23 @@
 """Master features with real processes: hooks, access log atoms, sockets (fd://, unix, IPv6, reuse-port, systemd)."""
 
 import json
-import time
 import os
 import signal
 import socket
 import sys
-
+import time
 
 import pytest
 
-from tests.support_master import Load, Master, alive, get, wait_for, write_app
-from tests.support_master import stop_leftover_masters  # noqa: F401 (autouse: no server outlives a test)
+from tests.support_master import (
+    Load,
+    Master,
+    alive,
+    get,
+    stop_leftover_masters,  # noqa: F401 (autouse: no server outlives a test)
+    wait_for,
+    write_app,
+)
 
 HOOKS_CONF = '''\
 import json, os

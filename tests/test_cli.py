@@ -6,8 +6,13 @@ import pytest
 from fastwsgi.app_loader import load_app
 from fastwsgi.errors import AppImportError
 from fastwsgi.settings import SETTINGS
-from tests.support_master import Master, get, run_cli, write_app
-from tests.support_master import stop_leftover_masters  # noqa: F401 (autouse: no server outlives a test)
+from tests.support_master import (
+    Master,
+    get,
+    run_cli,
+    stop_leftover_masters,  # noqa: F401 (autouse: no server outlives a test)
+    write_app,
+)
 
 
 @pytest.fixture
