@@ -197,7 +197,7 @@ _LIVE = []
 
 @pytest.fixture(scope="session")
 def serve():
-    """serve(target, validate=False, fresh=False, host="127.0.0.1", **options) -> Server; cached per session unless fresh."""
+    """serve(target, validate=False, fresh=False, host="127.0.0.1", **options) -> Server; cached unless fresh."""
     cache = {}
 
     def factory(target="tests.apps:app", validate=False, fresh=False, host="127.0.0.1", **options):

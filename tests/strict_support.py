@@ -39,7 +39,7 @@ def seeds():
     return [raw for _, raw, _ in corpus("valid")] + [raw for _, raw, _ in corpus("invalid")]
 
 
-# -- chunkings ----------------------------------------------------------------------------------------------------------
+# -- chunkings -------------------------------------------------------------------------------------------------------
 
 def split_lines(data):
     """Pieces ending after each LF (and the rest)."""

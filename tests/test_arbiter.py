@@ -45,8 +45,10 @@ def test_two_workers_serve_distinct_pids(master_factory):
     deadline = time.monotonic() + 10
     while seen != set(workers) and time.monotonic() < deadline:
         results = []
-        threads = [threading.Thread(target=lambda: results.append(int(get(master.port, "/sleep/0.3")[1])))
-                   for _ in range(2)]
+        def ask(results=results):
+            results.append(int(get(master.port, "/sleep/0.3")[1]))
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
         for thread in threads:
             thread.start()
             time.sleep(0.05)

@@ -94,7 +94,7 @@ def test_access_log_atoms(app_dir):
         wait_for(lambda: "/a/b?x=1" in log.read_text(), 5, what="access line")
     finally:
         master.stop()
-    line = [l for l in log.read_text().splitlines() if "/a/b?x=1" in l][0]
+    line = [entry for entry in log.read_text().splitlines() if "/a/b?x=1" in entry][0]
     parts = line.split("|")
     assert parts[:14] == ["127.0.0.1", "-", "-", "GET /a/b?x=1 HTTP/1.1", "GET", "/a/b", "x=1", "HTTP/1.1", "200",
                           str(len(body)), str(len(body)), "http://r/", "ua/1", f"<{headers['X-Pid']}>"]

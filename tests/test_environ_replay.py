@@ -13,12 +13,12 @@ from tests import wire
 
 REQUESTS = [
     b"GET /environ/r1?x=1&y=%20 HTTP/1.1\r\nHost: example\r\nUser-Agent: replay/1\r\nAccept: */*\r\n\r\n",
-    b"POST /environ/r2 HTTP/1.1\r\nHost: example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-    b"Content-Length: 11\r\n\r\na=1&b=2&c=3",
-    b"POST /environ/r3 HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"4;name=v\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n",
-    b"GET /environ/caf%C3%A9/a%2Fb?q=%2F HTTP/1.1\r\nHost: example\r\nCookie: a=1\r\nCookie: b=2\r\n"
-    b"X-Dup: 1\r\nX-Dup: 2\r\nX_Spoof: evil\r\n\r\n",
+    (b"POST /environ/r2 HTTP/1.1\r\nHost: example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+     b"Content-Length: 11\r\n\r\na=1&b=2&c=3"),
+    (b"POST /environ/r3 HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"4;name=v\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n"),
+    (b"GET /environ/caf%C3%A9/a%2Fb?q=%2F HTTP/1.1\r\nHost: example\r\nCookie: a=1\r\nCookie: b=2\r\n"
+     b"X-Dup: 1\r\nX-Dup: 2\r\nX_Spoof: evil\r\n\r\n"),
     b"PURGE /environ/r5 HTTP/1.1\r\nHost: example\r\nX-Long: " + b"v" * 3000 + b"\r\n\r\n",
     b"GET /environ/r6 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 ]

@@ -143,7 +143,8 @@ def test_malformed_after_good_request_on_same_connection(srv):
 
 def test_upgrade_request_answered_or_closed(srv):
     with wire.Client(srv.port) as c:
-        c.send(request("GET", "/qs?up", [("Upgrade", "websocket"), ("Connection", "Upgrade")]) + request("GET", "/qs?x"))
+        upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+        c.send(request("GET", "/qs?up", upgrade) + request("GET", "/qs?x"))
         resp = c.read_final()
         assert resp.status in (200, 400, 501), resp
         if resp.status == 200:

@@ -70,7 +70,8 @@ class Response:
         return {t.strip().lower() for v in self.get_all("connection") for t in v.split(",") if t.strip()}
 
     def __repr__(self):
-        return f"<Response {self.status} {self.reason!r} {self.framing} headers={self.headers!r} body={self.body[:80]!r}>"
+        return (f"<Response {self.status} {self.reason!r} {self.framing} headers={self.headers!r} "
+                f"body={self.body[:80]!r}>")
 
 
 def request(method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):

@@ -75,7 +75,8 @@ def _where(exc: BaseException) -> str:
     if not frames:
         return ""
     last = frames[-1]
-    return f" ({os.path.relpath(last.filename) if not last.filename.startswith('<') else last.filename}, line {last.lineno})"
+    where = last.filename if last.filename.startswith("<") else os.path.relpath(last.filename)
+    return f" ({where}, line {last.lineno})"
 
 
 def import_module(spec: str, module_name: str) -> Any:
@@ -85,12 +86,14 @@ def import_module(spec: str, module_name: str) -> Any:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             hint = _file_hint(spec)
             raise AppImportError(hint or f"cannot import module {module_name!r}: {exc}") from None
-        raise AppImportError(f"error while importing {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}") from None
+        raise AppImportError(f"error while importing {module_name!r}: "
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     except SyntaxError as exc:
         raise AppImportError(f"error while importing {module_name!r}: SyntaxError: {exc.msg} "
                              f"({exc.filename}, line {exc.lineno})") from None
     except Exception as exc:
-        raise AppImportError(f"error while importing {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}") from None
+        raise AppImportError(f"error while importing {module_name!r}: "
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
 
 
 def check_spec(spec: str | None) -> tuple:
@@ -140,7 +143,8 @@ def load_app(spec: str | None) -> Callable:
         try:
             obj = obj(*args, **kwargs)
         except Exception as exc:
-            raise AppImportError(f"factory {module_name}:{dotted} raised {type(exc).__name__}: {exc}{_where(exc)}") from None
+            raise AppImportError(f"factory {module_name}:{dotted} raised "
+                                 f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     if not callable(obj):
         raise AppImportError(f"application {module_name}:{target} is not callable (got {type(obj).__name__})")
     return obj

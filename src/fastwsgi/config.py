@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         if setting.action not in FLAG_ACTIONS:
             kwargs["metavar"] = setting.meta or "VALUE"
         section.add_argument(*setting.flags, **kwargs)
-    parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE", help="the WSGI application, e.g. myproject.wsgi:app")
+    parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE",
+                        help="the WSGI application, e.g. myproject.wsgi:app")
     return parser
 
 
@@ -164,7 +165,8 @@ class Config:
         for setting in SETTINGS:
             value = self._values[setting.name]
             if setting.is_hook:
-                shown = "(default)" if self.sources.get(setting.name) == "default" else getattr(value, "__qualname__", repr(value))
+                default = self.sources.get(setting.name) == "default"
+                shown = "(default)" if default else getattr(value, "__qualname__", repr(value))
             elif setting.name == "umask":
                 shown = oct(value)
             else:

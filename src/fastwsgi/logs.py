@@ -161,7 +161,7 @@ class AccessFormatter:
         self.keys = sorted(set(_ATOM.findall(fmt)))
         self.getters: list = [(key, self._getter(key)) for key in self.keys]
         try:
-            fmt % {key: "-" for key in self.keys}
+            fmt % dict.fromkeys(self.keys, "-")
         except (TypeError, ValueError, KeyError) as exc:
             raise ConfigError(f"access_log_format: {exc}") from None
 
@@ -211,7 +211,8 @@ class AccessFormatter:
             sign = "+" if offset >= 0 else "-"
             offset = abs(offset)
             self._date_text = (f"[{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year}:"
-                               f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {sign}{offset // 60:02d}{offset % 60:02d}]")
+                               f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} "
+                               f"{sign}{offset // 60:02d}{offset % 60:02d}]")
             self._date_second = now
         return self._date_text
 
