@@ -6,13 +6,7 @@ import pytest
 from fastwsgi.app_loader import load_app
 from fastwsgi.errors import AppImportError
 from fastwsgi.settings import SETTINGS
-from tests.support_master import (
-    Master,
-    get,
-    run_cli,
-    stop_leftover_masters,  # noqa: F401 (autouse: no server outlives a test)
-    write_app,
-)
+from tests.support.master import Master, get, run_cli, write_app
 
 
 @pytest.fixture

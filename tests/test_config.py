@@ -6,7 +6,7 @@ import pytest
 from fastwsgi.config import ENV_ARGS, load_config
 from fastwsgi.errors import ConfigError
 from fastwsgi.settings import BY_NAME, SETTINGS
-from tests.support_master import run_cli, write_app
+from tests.support.master import run_cli, write_app
 
 # Three distinct valid values per setting: (command-line text, converted value). The config file gets the converted
 # value as Python. A setting missing here fails test_every_setting_has_samples.

@@ -1,4 +1,4 @@
-"""Helpers for the process-manager tests: a fastwsgi master in a child process, test apps, bounded HTTP load.
+"""Helpers for the process-manager tests: a fastwsgi master in a child process, bounded HTTP load.
 
 Each Master runs `python -m fastwsgi ...` in its own session with stdout+stderr in a file, binds 127.0.0.1:0 unless
 told otherwise and learns its port from the "Listening at:" log line. Everything is bounded in time.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,48 +16,12 @@ import sys
 import threading
 import time
 
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# The apps the tests serve; written into each test's tmp_path as `pidapp.py`.
-PIDAPP = '''\
-import os, time
-
-# tells the tests this process has imported the app (see Master.wait_imported)
-open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"imported.{os.getpid()}"), "w").close()
-
-def application(environ, start_response):
-    path = environ.get("PATH_INFO", "/")
-    if path.startswith("/sleep/"):
-        time.sleep(float(path.split("/")[2]))
-    if path == "/env":
-        body = os.environ.get(environ.get("QUERY_STRING", ""), "-").encode()
-    elif path == "/scheme":
-        body = environ["wsgi.url_scheme"].encode()
-    else:
-        body = str(os.getpid()).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
-                              ("X-Pid", str(os.getpid()))])
-    return [body]
-
-app = application
-
-def create_app(greeting, times=1):
-    def factory_app(environ, start_response):
-        body = (greeting * times).encode()
-        start_response("200 OK", [("Content-Length", str(len(body)))])
-        return [body]
-    return factory_app
-
-not_callable = 42
-'''
+PIDAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pidapp.py")
 
 
-def write_app(directory, name: str = "pidapp", source: str = PIDAPP) -> str:
-    path = os.path.join(str(directory), f"{name}.py")
-    with open(path, "w") as handle:
-        handle.write(source)
+def write_app(directory) -> str:
+    """Copy tests/support/pidapp.py into directory (where the master is started)."""
+    shutil.copyfile(PIDAPP, os.path.join(str(directory), "pidapp.py"))
     return str(directory)
 
 
@@ -264,10 +229,8 @@ class Master:
 _LIVE: list = []
 
 
-@pytest.fixture(autouse=True)
-def stop_leftover_masters():
-    """Import into a test module: every Master a test started is stopped at teardown, even after a failure."""
-    yield
+def stop_all() -> None:
+    """Stop every Master still running (conftest calls it after each test, even after a failure)."""
     for master in list(_LIVE):
         master.stop()
 
