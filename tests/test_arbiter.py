@@ -16,14 +16,14 @@ def test_two_workers_serve_distinct_pids(master_factory):
     master = master_factory("-w", "2", "pidapp:application")
     workers = master.wait_workers(2)
     # pairs of slow requests at once: while one worker sleeps in the app, the other must take the second request
+    def ask(results):
+        results.append(int(get(master.port, "/sleep/0.3")[1]))
+
     seen = set()
     deadline = time.monotonic() + 10
     while seen != set(workers) and time.monotonic() < deadline:
         results = []
-        def ask(results=results):
-            results.append(int(get(master.port, "/sleep/0.3")[1]))
-
-        threads = [threading.Thread(target=ask) for _ in range(2)]
+        threads = [threading.Thread(target=ask, args=(results,)) for _ in range(2)]
         for thread in threads:
             thread.start()
             time.sleep(0.05)

@@ -22,6 +22,8 @@ def status_of(out):
     return out[-1].get("error") if out else None
 
 
+# -- parser level (the same code the loop runs) ----------------------------------------------------------------------
+
 def test_request_line_limit_parse():
     assert status_of(parse_request_bytes(head("/" + "a" * 99), limit_request_line=100)) is None
     out = parse_request_bytes(head("/" + "a" * 100), limit_request_line=100)
@@ -91,6 +93,8 @@ def test_body_limit_parse():
     out = parse_request_bytes(chunked, [3], limit_request_body=17)
     assert status_of(out) == 413 and len(out) == 2                # the head was complete: one environ
 
+
+# -- live ------------------------------------------------------------------------------------------------------------
 
 LIMITS = dict(limit_request_line=200, limit_request_fields=10, limit_request_field_size=300,
               limit_request_body=1000, header_timeout=5)
@@ -175,8 +179,11 @@ def test_worker_connections_stops_accepting_without_dropping(serve):
             s.close()
 
 
+# -- the router app with TIGHT limits ----------------------------------------------------------------------------------
+
 @pytest.fixture(scope="module")
 def srv(serve):
+    """The router with TIGHT limits and timeouts, on a server of this module's own (checked for crashes and leaks)."""
     yield from checked_server(serve, **TIGHT)
 
 

@@ -160,8 +160,11 @@ def test_slowloris_at_worker_connections_only_delays_a_normal_client(serve):
             s.close()
 
 
+# -- the router app with TIGHT timeouts --------------------------------------------------------------------------------
+
 @pytest.fixture(scope="module")
 def srv(serve):
+    """The router with TIGHT limits and timeouts, on a server of this module's own (checked for crashes and leaks)."""
     yield from checked_server(serve, **TIGHT)
 
 
