@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peers  # noqa: E402
-from measure import free_port  # noqa: E402
+import peers
+from measure import free_port
 
 REQUESTS = {
     # what wrk sends in the hello scenario

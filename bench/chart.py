@@ -5,11 +5,11 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import peers  # noqa: E402
-from report import median, summarize  # noqa: E402
-from scenarios import SCENARIOS  # noqa: E402
+import peers
+from report import median, summarize
+from scenarios import SCENARIOS
 
 
 def _rps(runs, max_noise):
@@ -22,7 +22,7 @@ def main(src, dst):
         data = json.load(f)
     cells_by_scenario = summarize(data["runs"])
     max_noise = data["config"].get("max_noise", 10)
-    order = [p for p in data["config"]["peers"]]
+    order = list(data["config"]["peers"])
     names = [n for n in data["config"]["scenarios"] if cells_by_scenario.get(n)]
     fig, axes = plt.subplots(len(names), 2, figsize=(13, 0.5 + 3.2 * len(names)), squeeze=False)
     for row, name in zip(axes, names):

@@ -44,7 +44,7 @@ def open_all(host, port, count):
             pending[s] = [False, b""]
             sel.register(s, selectors.EVENT_WRITE)
             started += 1
-        for key, events in sel.select(timeout=0.5):
+        for key, _events in sel.select(timeout=0.5):
             s = key.fileobj
             state = pending[s]
             try:

@@ -214,7 +214,7 @@ def run_wrk(cmd, *, cpus, seconds, cwd):
         out, _ = proc.communicate(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
         stop(proc)
-        raise BenchError("wrk did not finish in time")
+        raise BenchError("wrk did not finish in time") from None
     if proc in LIVE:
         LIVE.remove(proc)
     for line in out.decode(errors="replace").splitlines():

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import measure  # noqa: E402
-import peers  # noqa: E402
-import report  # noqa: E402
-import scenarios  # noqa: E402
+import measure
+import peers
+import report
+import scenarios
 
 HERE = measure.HERE
 

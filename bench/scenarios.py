@@ -40,8 +40,8 @@ def _hello(body):
 
 SCENARIOS = {s.name: s for s in [
     Scenario("hello", "hello world, keep-alive, wrk -t1 -c50", expect=_hello),
-    Scenario("pipeline", "hello world, pipelined depth 16 (latency per batch of 16), wrk -t1 -c50", script="pipeline.lua", args=(16,),
-             expect=_hello),
+    Scenario("pipeline", "hello world, pipelined depth 16 (latency per batch of 16), wrk -t1 -c50",
+             script="pipeline.lua", args=(16,), expect=_hello),
     Scenario("flask", "Flask hello app, keep-alive, wrk -t1 -c50", app="flask_hello", expect=_hello),
     Scenario("post64k", "64 KB POST echo, wrk -t1 -c50", app="echo", script="post.lua", args=(65536,),
              ready_body=b"x" * 65536, expect=lambda b: b == b"x" * 65536),
@@ -99,8 +99,11 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
                            body=scenario.ready_body, expect=scenario.expect)
         if scenario.kind == "rss":
             return _rss_run(scenario, peer, server, sid, port)
-        wrk = lambda secs: measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns,  # noqa
-                                               seconds=secs, script=scenario.script, args=scenario.args)
+
+        def wrk(secs):
+            return measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns, seconds=secs,
+                                       script=scenario.script, args=scenario.args)
+
         if warmup > 0:
             measure.run_wrk(wrk(warmup), cpus=scenario.wrk_cpus, seconds=warmup, cwd=str(peers.REPO))
         _alive(server)

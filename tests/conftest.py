@@ -1,255 +1,42 @@
-"""Fixtures that run fastwsgi servers in child processes for the wire tests.
-
-The test process binds a listening socket on 127.0.0.1:0 and hands its fd to a child that calls
-fastwsgi.run(app, sockets=[sock], **options). Servers are cached per session by (app, validate, options) unless
-fresh=True; every server is stopped (SIGTERM, then SIGKILL) at the end and must not have crashed before that.
-"""
-import os
+"""Fixtures shared by every test module; the logic lives in tests/support/ (server.py, master.py, client.py)."""
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 
 import pytest
 
-from tests import wire
+from tests.support import client, master
+from tests.support.master import Master, write_app
+from tests.support.server import ROUTER, Pool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TEST_DEADLINE = 120  # seconds; a hung test fails instead of hanging the suite
-
-CHILD = """\
-import ctypes, importlib, os, signal, socket, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: die with the test process
-if os.getppid() != {parent}:
-    sys.exit("test process gone")
-import fastwsgi
-sock = socket.socket(fileno={fd})
-mod, name = {target!r}.split(":")
-app = getattr(importlib.import_module(mod), name)
-if {validate!r}:
-    from wsgiref.validate import validator
-    app = validator(app)
-fastwsgi.run(app, sockets=[sock], **{options!r})
-"""
-
-
-def _tree(pid):
-    """pid and all its descendants (Linux /proc)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
-class Server:
-    """A fastwsgi child process serving target on 127.0.0.1:port; its stdout+stderr go to a file."""
-
-    def __init__(self, target, validate=False, host="127.0.0.1", **options):
-        self.target = target
-        self.host = host
-        self.validate = validate
-        self.options = options
-        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, 0))
-        listener.listen(1024)
-        self.port = listener.getsockname()[1]
-        fd = listener.fileno()
-        code = CHILD.format(fd=fd, target=target, validate=validate, options=options, parent=os.getpid())
-        self._log = tempfile.NamedTemporaryFile(prefix="fastwsgi-server-", suffix=".log", delete=False)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code], pass_fds=[fd], cwd=ROOT, env=env,
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        listener.close()  # the child owns it now; if the child dies, connects are refused instead of hanging
-        self.stopped = False
-        self.returncode = None
-        self._wait_ready()
-
-    def _wait_ready(self, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
-            try:
-                with wire.Client(self.port, host=self.host, timeout=1.0) as c:
-                    c.send(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if c.sock.recv(16).startswith(b"HTTP/1."):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server {self.target} not answering after {timeout}s:\n{self.stderr}")
-
-    @property
-    def stderr(self):
-        with open(self._log.name, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def mark(self):
-        """A position in the log; pass it to since()/wait_log() to look at later output only."""
-        return os.path.getsize(self._log.name)
-
-    def since(self, mark):
-        with open(self._log.name, "rb") as f:
-            f.seek(mark)
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, text, mark=0, timeout=5.0):
-        """Wait until text appears in the log after mark; returns the log since mark (asserts on timeout)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            out = self.since(mark)
-            if text in out:
-                return out
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not in server log within {timeout}s; log since mark:\n{out[-3000:]}")
-            time.sleep(0.05)
-
-    @property
-    def alive(self):
-        return self.proc.poll() is None
-
-    def pids(self):
-        return _tree(self.proc.pid)
-
-    def rss_kb(self):
-        """Resident memory of the server process tree, in KiB."""
-        total = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total
-
-    def cpu_seconds(self):
-        """utime + stime of the server process tree."""
-        ticks = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-            except OSError:
-                pass
-        return ticks / CLK_TCK
-
-    def leaks(self, timeout=5.0, collect=True):
-        """None once debug_counters() inside the server shows only the asking connection and request, else them.
-
-        collect=True runs the cycle collector first (true leaks only); False also catches reference cycles.
-        Only for servers of tests.apps:app (its /debug route).
-        """
-        target = "/debug?gc=1" if collect else "/debug"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                counters = wire.fetch(self.port, "GET", target, host=self.host).json()
-            except (OSError, ValueError, wire.WireError, wire.Closed) as e:
-                return f"cannot read debug_counters(): {e!r}"
-            if counters == {"connections": 1, "requests": 1}:
-                return None
-            if time.monotonic() > deadline:
-                return counters
-            time.sleep(0.05)
-
-    def stop(self):
-        """Stop the server; returns None if it was running until now, else a description of its crash."""
-        if self.stopped:
-            return None
-        self.stopped = True
-        crash = None
-        if self.proc.poll() is not None:
-            crash = f"server died during the tests with returncode {self.proc.returncode}"
-        else:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            if self.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM):
-                crash = f"server exited with returncode {self.proc.returncode} on SIGTERM"
-        self.returncode = self.proc.returncode
-        if crash:
-            crash += f"\n--- server log ---\n{self.stderr[-5000:]}"
-        else:
-            os.unlink(self._log.name)
-        return crash
-
-
-_LIVE = []
 
 
 @pytest.fixture(scope="session")
-def serve():
-    """serve(target, validate=False, fresh=False, host="127.0.0.1", **options) -> Server; cached per session unless fresh."""
-    cache = {}
-
-    def factory(target="tests.apps:app", validate=False, fresh=False, host="127.0.0.1", **options):
-        key = (target, validate, host, tuple(sorted(options.items())))
-        if not fresh and key in cache and not cache[key].stopped:
-            return cache[key]
-        srv = Server(target, validate, host, **options)
-        _LIVE.append(srv)
-        if not fresh:
-            cache[key] = srv
-        return srv
-
-    yield factory
-    leaks = []
-    try:
-        for srv in _LIVE:
-            if srv.target == "tests.apps:app" and srv.alive and not srv.stopped:
-                counters = srv.leaks()
-                if counters:
-                    leaks.append(f"{srv.target} {srv.options}: live objects after all clients closed: {counters}")
-    finally:
-        crashes = [c for c in (srv.stop() for srv in _LIVE) if c] + leaks
-        _LIVE.clear()
-    assert not crashes, "\n\n".join(crashes)
+def _pool():
+    pool = Pool()
+    yield pool
+    problems = pool.close()
+    assert not problems, "\n\n".join(problems)
 
 
-def checked_server(serve, target="tests.apps:app", **options):
-    """A fresh server for one module: yields it, then asserts it neither crashed nor kept live objects.
-    Use as `yield from checked_server(serve, ...)` in a module-scoped fixture."""
-    s = serve(target, fresh=True, **options)
-    yield s
-    try:
-        leaks = s.leaks() if s.alive else None
-    finally:
-        crash = s.stop()
-    assert crash is None, crash
-    assert leaks is None, f"live objects in the server after all clients closed: {leaks}"
+@pytest.fixture(scope="session")
+def serve(_pool):
+    """serve(target, validate=False, fresh=False, host="127.0.0.1", **options) -> Server; cached unless fresh."""
+    return _pool.serve
 
 
 @pytest.fixture(scope="session")
 def server(serve):
-    """The shared router server (tests.apps:app) with default options."""
-    return serve("tests.apps:app")
+    """The shared router server (tests.support.apps:app) with default options."""
+    return serve(ROUTER)
 
 
 @pytest.fixture
 def connect(server):
-    """connect(port=None, **kw) -> wire.Client, closed after the test."""
+    """connect(port=None, **kw) -> client.Client, closed after the test."""
     clients = []
 
     def factory(port=None, **kw):
-        c = wire.Client(port or server.port, **kw)
+        c = client.Client(port or server.port, **kw)
         clients.append(c)
         return c
 
@@ -259,13 +46,41 @@ def connect(server):
 
 
 @pytest.fixture(autouse=True)
-def _servers_survive():
+def _servers_survive(_pool):
     """Fail the test during which a server process died, with its log."""
     yield
-    for srv in _LIVE:
-        if not srv.stopped and not srv.alive:
-            crash = srv.stop()
-            pytest.fail(f"server {srv.target} died during this test: {crash}")
+    dead = _pool.dead()
+    if dead:
+        pytest.fail("\n\n".join(f"server {srv.target} died during this test: {crash}" for srv, crash in dead))
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    """tmp_path with tests/support/pidapp.py copied in: where master tests start `python -m fastwsgi pidapp:...`."""
+    write_app(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def master_factory(app_dir):
+    """master_factory(*args, **kwargs) -> a running Master in app_dir, stopped after the test."""
+    started = []
+
+    def make(*args, **kwargs):
+        m = Master(list(args), app_dir, **kwargs)
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        m.stop()
+
+
+@pytest.fixture(autouse=True)
+def _masters_stopped():
+    """Every Master a test started is stopped at teardown, even after a failure."""
+    yield
+    master.stop_all()
 
 
 @pytest.fixture(autouse=True)

@@ -3,9 +3,9 @@
     python tests/fuzz_long.py --seconds 600 [--seed 1] [--live-share 0.25] [--out DIR]
 
 Parser phase: a child process parses mutated corpus requests (tests/requests/ is the seed corpus) whole, in random
-pieces and byte by byte, and checks the properties of tests.strict_support.check_parse plus split invariance. Input
+pieces and byte by byte, and checks the properties of tests.support.corpus.check_parse plus split invariance. Input
 i is a pure function of (seed, i), so when the child dies (a crash in C code) the parent regenerates the input it was
-on, saves it, and restarts the child after it. Live phase: a server (tests.strict_support:echo) gets mutated requests
+on, saves it, and restarts the child after it. Live phase: a server (tests.support.apps:echo) gets mutated requests
 over TCP; every answer must be a well-formed response with an expected status, and the server must stay up.
 Findings are written to --out as NAME.http plus NAME.txt; the summary (executions, rate, findings) goes to stdout.
 """
@@ -21,29 +21,29 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests import strict_support as ss  # noqa: E402
+from tests.support import corpus  # noqa: E402
 
 
 def case(seed, i, seeds):
     rnd = random.Random(seed * 1_000_003 + i)
-    data = ss.mutate(rnd, seeds)
+    data = corpus.mutate(rnd, seeds)
     sizes = [rnd.randint(1, 64) for _ in range(rnd.randint(1, 8))]
     return data, sizes
 
 
 def parser_child(seed, start, stop_at, counter, queue):
     from fastwsgi._core import parse_request_bytes
-    seeds = ss.seeds()
+    seeds = corpus.seeds()
     i = start
     while time.monotonic() < stop_at:
         counter.value = i
         data, sizes = case(seed, i, seeds)
         try:
             whole = parse_request_bytes(data)
-            problems = ss.check_parse(whole)
-            if ss.comparable(parse_request_bytes(data, sizes)) != ss.comparable(whole):
+            problems = corpus.check_parse(whole)
+            if corpus.comparable(parse_request_bytes(data, sizes)) != corpus.comparable(whole):
                 problems.append(f"split {sizes} differs from whole")
-            if ss.comparable(parse_request_bytes(data, [1])) != ss.comparable(whole):
+            if corpus.comparable(parse_request_bytes(data, [1])) != corpus.comparable(whole):
                 problems.append("byte-by-byte differs from whole")
         except Exception as exc:                     # parse_request_bytes must not raise
             problems = [f"raised {exc!r}"]
@@ -62,7 +62,7 @@ def save(out, name, data, text):
 
 
 def run_parser(seed, seconds, out):
-    seeds = ss.seeds()
+    seeds = corpus.seeds()
     stop_at = time.monotonic() + seconds
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("q", 0, lock=False)
@@ -92,18 +92,18 @@ def run_parser(seed, seconds, out):
 
 
 def run_live(seed, seconds, out):
-    from tests.conftest import Server
-    seeds = ss.seeds()
+    from tests.support.server import Server
+    seeds = corpus.seeds()
     rnd = random.Random(seed)
-    srv = Server(ss.FUZZ_TARGET, **ss.FUZZ_OPTIONS)
+    srv = Server(corpus.FUZZ_TARGET, **corpus.FUZZ_OPTIONS)
     findings, n = [], 0
     stop_at = time.monotonic() + seconds
     try:
         while time.monotonic() < stop_at:
-            data = ss.mutate(rnd, seeds)
+            data = corpus.mutate(rnd, seeds)
             n += 1
             try:
-                ss.fuzz_exchange(srv.port, data, seed=n)
+                corpus.fuzz_exchange(srv.port, data, seed=n)
             except (AssertionError, TimeoutError, OSError) as exc:
                 findings.append(f"live-{seed}-{n}: {exc!r}"[:300])
                 save(out, f"live-{seed}-{n}", data, repr(exc))
@@ -111,7 +111,7 @@ def run_live(seed, seconds, out):
                 findings.append(f"live-{seed}-{n}: server died")
                 save(out, f"live-{seed}-{n}-died", data, srv.stderr[-3000:])
                 srv.stop()
-                srv = Server(ss.FUZZ_TARGET, **ss.FUZZ_OPTIONS)
+                srv = Server(corpus.FUZZ_TARGET, **corpus.FUZZ_OPTIONS)
     finally:
         try:
             crash = srv.stop()

@@ -6,8 +6,7 @@ import pytest
 from fastwsgi.app_loader import load_app
 from fastwsgi.errors import AppImportError
 from fastwsgi.settings import SETTINGS
-from tests.support_master import Master, get, run_cli, write_app
-from tests.support_master import stop_leftover_masters  # noqa: F401 (autouse: no server outlives a test)
+from tests.support.master import Master, get, run_cli, write_app
 
 
 @pytest.fixture
@@ -156,7 +155,8 @@ def test_pidfile_of_a_running_server_refuses_a_second_one(app_dir):
         assert open(pidfile).read().strip() == str(master.pid)
         result = run_cli(["--pid", pidfile, "-b", "127.0.0.1:0", "pidapp:app"], app_dir)
         assert result.returncode == 1
-        assert result.stderr.splitlines()[-1] == f"fastwsgi: error: already running: pid {master.pid} (pidfile {pidfile})"
+        last = result.stderr.splitlines()[-1]
+        assert last == f"fastwsgi: error: already running: pid {master.pid} (pidfile {pidfile})"
         assert open(pidfile).read().strip() == str(master.pid)
     finally:
         assert master.stop() == 0

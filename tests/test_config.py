@@ -6,12 +6,13 @@ import pytest
 from fastwsgi.config import ENV_ARGS, load_config
 from fastwsgi.errors import ConfigError
 from fastwsgi.settings import BY_NAME, SETTINGS
-from tests.support_master import run_cli, write_app
+from tests.support.master import run_cli, write_app
 
 # Three distinct valid values per setting: (command-line text, converted value). The config file gets the converted
 # value as Python. A setting missing here fails test_every_setting_has_samples.
 SAMPLES = {
-    "bind": [("127.0.0.1:9001", ["127.0.0.1:9001"]), ("[::1]:9002", ["[::1]:9002"]), ("unix:/tmp/f.sock", ["unix:/tmp/f.sock"])],
+    "bind": [("127.0.0.1:9001", ["127.0.0.1:9001"]), ("[::1]:9002", ["[::1]:9002"]),
+             ("unix:/tmp/f.sock", ["unix:/tmp/f.sock"])],
     "backlog": [("11", 11), ("22", 22), ("33", 33)],
     "workers": [("2", 2), ("3", 3), ("4", 4)],
     "worker_connections": [("10", 10), ("20", 20), ("30", 30)],
@@ -36,7 +37,8 @@ SAMPLES = {
     "group": [("0", 0), ("root", 0), ("65534", 65534)],
     "umask": [("022", 0o22), ("0o077", 0o77), ("0", 0)],
     "accesslog": [("-", "-"), ("/tmp/a.log", "/tmp/a.log"), ("/tmp/b.log", "/tmp/b.log")],
-    "access_log_format": [("%(h)s", "%(h)s"), ("%(r)s %(s)s", "%(r)s %(s)s"), ("%({user-agent}i)s", "%({user-agent}i)s")],
+    "access_log_format": [("%(h)s", "%(h)s"), ("%(r)s %(s)s", "%(r)s %(s)s"),
+                          ("%({user-agent}i)s", "%({user-agent}i)s")],
     "errorlog": [("-", "-"), ("/tmp/e1.log", "/tmp/e1.log"), ("/tmp/e2.log", "/tmp/e2.log")],
     "loglevel": [("debug", "debug"), ("WARNING", "warning"), ("error", "error")],
     "proc_name": [("one", "one"), ("two", "two"), ("three", "three")],
@@ -214,9 +216,9 @@ def test_settings_reach_the_loop(tmp_path):
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
-        keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9, limit_request_line=111, limit_request_fields=12,
-        limit_request_field_size=333, limit_request_body=444, multiprocess=True, forwarded_allow_ips=None,
-        sendfile=False)
+        keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
+        limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
+        multiprocess=True, forwarded_allow_ips=None, sendfile=False)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

@@ -2,25 +2,29 @@
 
 Request-derived keys are checked twice, by the same tests (fixture env_of): through the wire, and without sockets
 through fastwsgi._core.parse_request_bytes. Socket-derived keys and the body are checked through the wire only.
+
+Replays: request vectors sent whole, line by line, byte by byte and in seeded random pieces must give the same
+environ every way, through the wire (one keep-alive connection, pieces sent with TCP_NODELAY and small sleeps) and
+without sockets (parse_request_bytes fed pieces of the same sizes); both must agree on every request-derived key.
 """
-import socket
+import random
+import time
 
 import pytest
 
-from tests import wire
+from fastwsgi._core import parse_request_bytes
+from tests.support import client
+from tests.support.server import ROUTER
 
 
-def environ_of(client, method="GET", target="/environ", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
-    resp = client.request(wire.request(method, target, headers, body, version, host), method)
+def environ_of(conn, method="GET", target="/environ", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
+    resp = conn.request(client.request(method, target, headers, body, version, host), method)
     assert resp.status == 200, resp
     return resp.json()
 
 
 def _parse_only(raw):
-    core = pytest.importorskip("fastwsgi._core")
-    if not hasattr(core, "parse_request_bytes"):
-        pytest.skip("fastwsgi._core has no parse_request_bytes")
-    envs = core.parse_request_bytes(raw)
+    envs = parse_request_bytes(raw)
     assert envs and "error" not in envs[0], envs
     return {k: v for k, v in envs[0].items() if isinstance(v, (str, bool, int))}
 
@@ -30,7 +34,7 @@ def env_of(request, connect):
     """env_of(method, target, headers, body, version, host, raw=None) -> environ (JSON form) for one request."""
 
     def get(method="GET", target="/environ", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1", raw=None):
-        raw = raw or wire.request(method, target, headers, body, version, host)
+        raw = raw or client.request(method, target, headers, body, version, host)
         if request.param == "parse":
             return _parse_only(raw)
         resp = connect().request(raw, method)
@@ -166,26 +170,17 @@ def test_environ_fresh_per_request(connect):
 
 def test_chunked_trailers_not_merged_into_environ(env_of):
     """RFC 9110 6.5.1: trailer fields are not header fields; the environ must not depend on when they arrive."""
-    body = wire.chunked([b"abc"], trailers=[("X-Trailer", "t"), ("Cookie", "trailer=1")])
+    body = client.chunked([b"abc"], trailers=[("X-Trailer", "t"), ("Cookie", "trailer=1")])
     env = env_of("POST", "/environ", headers=[("Transfer-Encoding", "chunked")], body=body)
     assert env.get("_body", "abc") == "abc"
     assert "HTTP_X_TRAILER" not in env
     assert "HTTP_COOKIE" not in env
 
 
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not client.has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_environ_over_ipv6(serve):
-    srv = serve("tests.apps:app", host="::1")
-    with wire.Client(srv.port, host="::1") as c:
+    srv = serve(ROUTER, host="::1")
+    with client.Client(srv.port, host="::1") as c:
         env = environ_of(c, host=f"[::1]:{srv.port}")
         assert env["REMOTE_ADDR"] == "::1"
         assert env["REMOTE_PORT"] == str(c.local_port)
@@ -215,9 +210,131 @@ def test_header_values_latin1(env_of):
     ([], "http"),
 ])
 def test_forwarded_scheme_from_trusted_peer(serve, headers, scheme):
-    trusted = serve("tests.apps:app", forwarded_allow_ips=("127.0.0.1",))
-    untrusted = serve("tests.apps:app", forwarded_allow_ips=("10.9.9.9",))
-    with wire.Client(trusted.port) as c:
+    trusted = serve(ROUTER, forwarded_allow_ips=("127.0.0.1",))
+    untrusted = serve(ROUTER, forwarded_allow_ips=("10.9.9.9",))
+    with client.Client(trusted.port) as c:
         assert environ_of(c, headers=headers)["wsgi.url_scheme"] == scheme
-    with wire.Client(untrusted.port) as c:
+    with client.Client(untrusted.port) as c:
         assert environ_of(c, headers=headers)["wsgi.url_scheme"] == "http"
+
+
+REQUESTS = [
+    b"GET /environ/r1?x=1&y=%20 HTTP/1.1\r\nHost: example\r\nUser-Agent: replay/1\r\nAccept: */*\r\n\r\n",
+    (b"POST /environ/r2 HTTP/1.1\r\nHost: example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+     b"Content-Length: 11\r\n\r\na=1&b=2&c=3"),
+    (b"POST /environ/r3 HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"4;name=v\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n"),
+    (b"GET /environ/caf%C3%A9/a%2Fb?q=%2F HTTP/1.1\r\nHost: example\r\nCookie: a=1\r\nCookie: b=2\r\n"
+     b"X-Dup: 1\r\nX-Dup: 2\r\nX_Spoof: evil\r\n\r\n"),
+    b"PURGE /environ/r5 HTTP/1.1\r\nHost: example\r\nX-Long: " + b"v" * 3000 + b"\r\n\r\n",
+    b"GET /environ/r6 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+]
+
+
+STREAM = b"".join(REQUESTS)
+
+
+SOCKET_KEYS = {"REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT"}
+
+
+EXPECTED = [
+    {"PATH_INFO": "/environ/r1", "QUERY_STRING": "x=1&y=%20", "HTTP_USER_AGENT": "replay/1"},
+    {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "11", "CONTENT_TYPE": "application/x-www-form-urlencoded"},
+    {"REQUEST_METHOD": "POST", "PATH_INFO": "/environ/r3"},
+    {"PATH_INFO": "/environ/caf\u00c3\u00a9/a/b", "HTTP_COOKIE": "a=1; b=2", "HTTP_X_DUP": "1, 2"},
+    {"REQUEST_METHOD": "PURGE", "HTTP_X_LONG": "v" * 3000},
+    {"SERVER_PROTOCOL": "HTTP/1.0", "PATH_INFO": "/environ/r6"},
+]
+
+
+BODIES = ["", "a=1&b=2&c=3", "Wikipedia", "", "", ""]
+
+
+def _lines(data):
+    return [len(line) for line in data.splitlines(keepends=True)]
+
+
+def _random(seed):
+    rnd = random.Random(seed)
+    sizes, left = [], len(STREAM)
+    while left > 0:
+        sizes.append(min(left, rnd.randint(1, 40)))
+        left -= sizes[-1]
+    return sizes
+
+
+CHUNKINGS = {
+    "whole": [len(STREAM)],
+    "lines": _lines(STREAM),
+    "bytes": [1] * len(STREAM),
+    **{f"random{seed}": _random(seed) for seed in range(4)},
+}
+
+
+def cgi_keys(env):
+    """The request-derived CGI keys (no dots, not socket-derived, not the test app's own)."""
+    return {k: v for k, v in env.items() if "." not in k and not k.startswith("_") and k not in SOCKET_KEYS}
+
+
+def check_expected(envs):
+    assert len(envs) == len(REQUESTS), envs
+    for env, expected in zip(envs, EXPECTED):
+        for key, value in expected.items():
+            assert env.get(key) == value, (key, env)
+        assert not any(v == "evil" for v in env.values())
+
+
+def replay_wire(port, sizes):
+    with client.Client(port, timeout=10) as c:
+        pos = 0
+        for size in sizes:
+            c.send(STREAM[pos : pos + size])
+            pos += size
+            if len(sizes) > 1:
+                time.sleep(0.0005 if size == 1 else 0.002)
+        responses = [c.read_final() for _ in REQUESTS]
+    assert [r.status for r in responses] == [200] * len(REQUESTS)
+    return [r.json() for r in responses]
+
+
+@pytest.fixture(scope="module")
+def wire_whole(server):
+    return replay_wire(server.port, CHUNKINGS["whole"])
+
+
+def test_wire_whole_matches_expectations(wire_whole):
+    check_expected(wire_whole)
+    assert [e["_body"] for e in wire_whole] == BODIES
+
+
+@pytest.mark.parametrize("chunking", [k for k in CHUNKINGS if k != "whole"])
+def test_wire_replay_same_environ_every_chunking(server, wire_whole, chunking):
+    envs = replay_wire(server.port, CHUNKINGS[chunking])
+    strip = lambda env: {k: v for k, v in env.items() if k != "REMOTE_PORT"}  # noqa: E731
+    assert [strip(e) for e in envs] == [strip(e) for e in wire_whole]
+
+
+def parse(sizes):
+    return parse_request_bytes(STREAM, sizes)
+
+
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+def test_parse_without_sockets_same_environ_every_chunking(chunking):
+    whole = parse(None)
+    envs = parse(CHUNKINGS[chunking])
+    assert not any("error" in e for e in envs), envs
+    check_expected(envs)
+    assert [cgi_keys(e) for e in envs] == [cgi_keys(e) for e in whole]
+
+
+def test_parse_without_sockets_agrees_with_the_wire(wire_whole):
+    envs = parse(None)
+    assert [cgi_keys(e) for e in envs] == [cgi_keys(e) for e in wire_whole]
+    for parsed, served in zip(envs, wire_whole):
+        for key in ("wsgi.url_scheme", "wsgi.input_terminated", "wsgi.run_once", "SCRIPT_NAME"):
+            assert parsed[key] == served[key], key
+
+
+def test_parse_without_sockets_reports_errors():
+    envs = parse_request_bytes(b"GET / HTTP/1.1\r\nBad Line\r\n\r\n")
+    assert envs and envs[-1].get("error") == 400

@@ -8,10 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastwsgi._core import parse_request_bytes
-from tests import strict_support as ss
-from tests import wire
+from tests.support import client, corpus
 
-SEEDS = ss.seeds()
+SEEDS = corpus.seeds()
 
 
 def ci(n):
@@ -23,41 +22,41 @@ def ci(n):
 @ci(1500)
 @given(st.randoms(use_true_random=False), st.lists(st.integers(1, 64), min_size=1, max_size=8))
 def test_parser_properties_and_split_invariance(rnd, sizes):
-    data = ss.mutate(rnd, SEEDS)
+    data = corpus.mutate(rnd, SEEDS)
     whole = parse_request_bytes(data)
-    assert not ss.check_parse(whole), (data, ss.check_parse(whole))
+    assert not corpus.check_parse(whole), (data, corpus.check_parse(whole))
     split = parse_request_bytes(data, sizes)
-    assert ss.comparable(split) == ss.comparable(whole), (data, sizes)
-    assert ss.comparable(parse_request_bytes(data, [1])) == ss.comparable(whole), data
+    assert corpus.comparable(split) == corpus.comparable(whole), (data, sizes)
+    assert corpus.comparable(parse_request_bytes(data, [1])) == corpus.comparable(whole), data
 
 
 @ci(300)
 @given(st.binary(max_size=300))
 def test_parser_on_random_bytes(data):
-    assert not ss.check_parse(parse_request_bytes(data))
-    assert not ss.check_parse(parse_request_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n" + data))
+    assert not corpus.check_parse(parse_request_bytes(data))
+    assert not corpus.check_parse(parse_request_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n" + data))
 
 
 @ci(300)
 @given(st.randoms(use_true_random=False))
 def test_parser_with_small_limits(rnd):
-    data = ss.mutate(rnd, SEEDS)
+    data = corpus.mutate(rnd, SEEDS)
     opts = dict(limit_request_line=40, limit_request_fields=4, limit_request_field_size=60, limit_request_body=8)
     whole = parse_request_bytes(data, **opts)
-    assert not ss.check_parse(whole), data
-    assert ss.comparable(parse_request_bytes(data, [3], **opts)) == ss.comparable(whole), data
+    assert not corpus.check_parse(whole), data
+    assert corpus.comparable(parse_request_bytes(data, [3], **opts)) == corpus.comparable(whole), data
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(serve):
-    return serve(ss.FUZZ_TARGET, **ss.FUZZ_OPTIONS)
+    return serve(corpus.FUZZ_TARGET, **corpus.FUZZ_OPTIONS)
 
 
 def test_live_server_survives_mutations(fuzz_server):
     rnd = random.Random(20261124)
     for i in range(150):
-        data = ss.mutate(rnd, SEEDS)
-        ss.fuzz_exchange(fuzz_server.port, data, seed=i)
+        data = corpus.mutate(rnd, SEEDS)
+        corpus.fuzz_exchange(fuzz_server.port, data, seed=i)
         assert fuzz_server.alive, data
-    with wire.Client(fuzz_server.port) as c:
+    with client.Client(fuzz_server.port) as c:
         assert c.request(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n").status == 200

@@ -1,14 +1,16 @@
 """Request limits (gunicorn's spellings and defaults): request line 414, header field count and size 431, whole head
 431, body 413 (before reading it when Content-Length says so, while streaming for chunked), and worker_connections
-(beyond it the worker stops accepting; accepted connections are never dropped)."""
+(beyond it the worker stops accepting; accepted connections are never dropped). Checked in the parser, on a
+strict echo server, and on the router app with TIGHT limits (and timeouts)."""
 import socket
 import time
 
 import pytest
 
 from fastwsgi._core import parse_request_bytes
-from tests import strict_support as ss
-from tests import wire
+from tests.support import client
+from tests.support.client import closed_after, request
+from tests.support.server import ROUTER, TIGHT, checked_server
 
 
 def head(target="/", fields=(), version="HTTP/1.1"):
@@ -86,7 +88,7 @@ def test_body_limit_parse():
     assert status_of(parse_request_bytes(raw, limit_request_body=11)) is None
     out = parse_request_bytes(raw[:raw.index(b"\r\n\r\n") + 4], limit_request_body=10)   # head only: 413 already
     assert status_of(out) == 413 and len(out) == 1
-    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + wire.chunked([b"a" * 6] * 3)[:-5]
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + client.chunked([b"a" * 6] * 3)[:-5]
     assert status_of(parse_request_bytes(chunked, limit_request_body=18)) is None
     out = parse_request_bytes(chunked, [3], limit_request_body=17)
     assert status_of(out) == 413 and len(out) == 2                # the head was complete: one environ
@@ -100,7 +102,7 @@ LIMITS = dict(limit_request_line=200, limit_request_fields=10, limit_request_fie
 
 @pytest.fixture(scope="module")
 def limited(serve):
-    return serve("tests.strict_support:echo", **LIMITS)
+    return serve("tests.support.apps:echo", **LIMITS)
 
 
 @pytest.mark.parametrize("raw,status", [
@@ -110,7 +112,7 @@ def limited(serve):
     (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
 ], ids=["line-414", "fields-431", "field-size-431", "content-length-413"])
 def test_limits_live(limited, raw, status):
-    with wire.Client(limited.port) as c:
+    with client.Client(limited.port) as c:
         c.send(raw)
         resp = c.read_final()
         assert resp.status == status, resp
@@ -120,14 +122,14 @@ def test_limits_live(limited, raw, status):
 
 def test_body_limit_live_before_reading_the_body(limited):
     """413 comes back without the client sending one byte of the declared body."""
-    with wire.Client(limited.port, timeout=3) as c:
+    with client.Client(limited.port, timeout=3) as c:
         c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
         assert c.read_final().status == 413
         assert c.is_closed()
 
 
 def test_chunked_body_limit_live_while_streaming(limited):
-    with wire.Client(limited.port) as c:
+    with client.Client(limited.port) as c:
         c.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         for _ in range(3):
             c.send(b"190\r\n" + b"z" * 400 + b"\r\n")                 # 1200 > 1000
@@ -137,24 +139,25 @@ def test_chunked_body_limit_live_while_streaming(limited):
 
 
 def test_chunked_body_within_limit_live(limited):
-    with wire.Client(limited.port) as c:
-        resp = c.request(wire.request("POST", "/", [("Transfer-Encoding", "chunked")], wire.chunked([b"z" * 500] * 2)))
+    with client.Client(limited.port) as c:
+        body = client.chunked([b"z" * 500] * 2)
+        resp = c.request(client.request("POST", "/", [("Transfer-Encoding", "chunked")], body))
         assert resp.status == 200 and len(resp.json()["_body"]) == 1000
 
 
 def test_within_limits_live(limited):
-    with wire.Client(limited.port) as c:
+    with client.Client(limited.port) as c:
         resp = c.request(head("/" + "a" * 150, [(f"X-{i}", "v" * 200) for i in range(9)]))
         assert resp.status == 200
         assert resp.json()["HTTP_X_8"] == "v" * 200
 
 
 def test_worker_connections_stops_accepting_without_dropping(serve):
-    srv = serve("tests.strict_support:hello", fresh=True, worker_connections=5, header_timeout=30)
-    held = ss.open_raw(srv.port, 5)
+    srv = serve("tests.support.apps:hello", fresh=True, worker_connections=5, header_timeout=30)
+    held = client.open_raw(srv.port, 5)
     try:
         time.sleep(0.3)
-        with wire.Client(srv.port, timeout=5) as extra:
+        with client.Client(srv.port, timeout=5) as extra:
             extra.send(head())
             extra.sock.settimeout(1.0)
             with pytest.raises(socket.timeout):
@@ -174,3 +177,96 @@ def test_worker_connections_stops_accepting_without_dropping(serve):
     finally:
         for s in held:
             s.close()
+
+
+# -- the router app with TIGHT limits ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def srv(serve):
+    """The router with TIGHT limits and timeouts, on a server of this module's own (checked for crashes and leaks)."""
+    yield from checked_server(serve, **TIGHT)
+
+
+def error_then_closed(port, data, status):
+    with client.Client(port) as c:
+        c.send(data)
+        resp = c.read_final()
+        assert resp.status == status, resp
+        assert c.is_closed(2.0)
+
+
+def test_request_line_limit(srv):
+    assert client.fetch(srv.port, "GET", "/qs?" + "a" * 60).status == 200
+    error_then_closed(srv.port, request("GET", "/qs?" + "a" * 200), 414)
+
+
+def test_header_count_limit(srv):
+    ok = [(f"X-H{i}", "v") for i in range(4)]  # plus Host: 5 fields
+    assert client.fetch(srv.port, "GET", "/qs?ok", ok).status == 200
+    error_then_closed(srv.port, request("GET", "/qs", [(f"X-H{i}", "v") for i in range(8)]), 431)
+
+
+def test_header_field_size_limit(srv):
+    assert client.fetch(srv.port, "GET", "/qs?ok", [("X-Long", "v" * 50)]).status == 200
+    error_then_closed(srv.port, request("GET", "/qs", [("X-Long", "v" * 300)]), 431)
+
+
+def test_body_limit_content_length(srv):
+    assert client.fetch(srv.port, "POST", "/echo", body=b"x" * 1000).body == b"x" * 1000
+    error_then_closed(srv.port, request("POST", "/echo", [], b"x" * 2000), 413)
+
+
+def test_body_limit_chunked(srv):
+    body = client.chunked([b"x" * 600, b"y" * 600])
+    with client.Client(srv.port) as c:
+        c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], body))
+        try:
+            resp = c.read_final()
+        except client.Closed:
+            return  # aborting is acceptable once a response could not be formed
+        assert resp.status == 413, resp
+        assert c.is_closed(2.0)
+
+
+def test_body_errors_leave_no_reference_cycles(serve):
+    """A failed body read (timeout, over limit) must not leave the connection in a cycle awaiting the GC."""
+    s = serve(ROUTER, fresh=True, **TIGHT)
+    try:
+        with client.Client(s.port) as c:
+            c.send(request("POST", "/echo", [("Content-Length", "100")]) + b"0123456789")
+            closed_after(c)
+        with client.Client(s.port) as c:
+            c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], client.chunked([b"x" * 1200])))
+            closed_after(c)
+        assert s.leaks(timeout=2.0, collect=False) is None
+    finally:
+        assert s.stop() is None
+
+
+def test_unlimited_request_line_beyond_64k(serve):
+    s = serve(ROUTER, limit_request_line=0)
+    query = "a" * 70000
+    resp = client.fetch(s.port, "GET", f"/qs?{query}", timeout=10)
+    assert (resp.status, resp.body) == (200, query.encode())
+    env = client.fetch(s.port, "GET", f"/environ/long?{query}").json()
+    assert env["QUERY_STRING"] == query and env["PATH_INFO"] == "/environ/long"
+
+
+def test_worker_connections_pauses_accepting(serve):
+    s = serve(ROUTER, fresh=True, worker_connections=3, keepalive=10.0)
+    held = [client.Client(s.port) for _ in range(3)]
+    try:
+        for i, c in enumerate(held):
+            assert c.request(request("GET", f"/qs?held{i}")).body == f"held{i}".encode()
+        with client.Client(s.port) as extra:  # the kernel completes the handshake; the server must not accept yet
+            extra.send(request("GET", "/qs?extra"))
+            extra.sock.settimeout(0.7)
+            with pytest.raises(TimeoutError):
+                extra.read_final()
+            extra.sock.settimeout(5)
+            held.pop().close()
+            assert extra.read_final().body == b"extra"
+    finally:
+        for c in held:
+            c.close()
+        assert s.stop() is None

@@ -4,9 +4,7 @@ import inspect
 import os
 import types
 
-import pytest
-
-core = pytest.importorskip("fastwsgi._core")
+from fastwsgi import _core as core
 
 STUB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "fastwsgi", "_core.pyi")
 

@@ -10,14 +10,15 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable
 
 from fastwsgi.errors import AppImportError
 
 DEFAULT_NAMES = ("application", "app")
 
 
-def prepare_sys_path(chdir: Optional[str], pythonpath: Iterable[str]) -> None:
+def prepare_sys_path(chdir: str | None, pythonpath: Iterable[str]) -> None:
     """chdir (if asked), then put the working directory and --pythonpath entries first on sys.path (as gunicorn)."""
     if chdir:
         try:
@@ -31,7 +32,7 @@ def prepare_sys_path(chdir: Optional[str], pythonpath: Iterable[str]) -> None:
         sys.path.insert(0, entry)
 
 
-def _file_hint(spec: str) -> Optional[str]:
+def _file_hint(spec: str) -> str | None:
     base = spec.split(":", 1)[0]
     if base.endswith(".py") or "/" in base or os.sep in base:
         module = base[:-3] if base.endswith(".py") else base
@@ -47,7 +48,7 @@ def _parse_target(spec: str, text: str) -> tuple:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
         raise AppImportError(f"bad application name {text!r} in {spec!r}: expected NAME or FACTORY(ARGS)") from None
-    args: Optional[list] = None
+    args: list | None = None
     kwargs: dict = {}
     if isinstance(node, ast.Call):
         try:
@@ -74,7 +75,8 @@ def _where(exc: BaseException) -> str:
     if not frames:
         return ""
     last = frames[-1]
-    return f" ({os.path.relpath(last.filename) if not last.filename.startswith('<') else last.filename}, line {last.lineno})"
+    where = last.filename if last.filename.startswith("<") else os.path.relpath(last.filename)
+    return f" ({where}, line {last.lineno})"
 
 
 def import_module(spec: str, module_name: str) -> Any:
@@ -84,15 +86,17 @@ def import_module(spec: str, module_name: str) -> Any:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             hint = _file_hint(spec)
             raise AppImportError(hint or f"cannot import module {module_name!r}: {exc}") from None
-        raise AppImportError(f"error while importing {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}") from None
+        raise AppImportError(f"error while importing {module_name!r}: "
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     except SyntaxError as exc:
         raise AppImportError(f"error while importing {module_name!r}: SyntaxError: {exc.msg} "
                              f"({exc.filename}, line {exc.lineno})") from None
     except Exception as exc:
-        raise AppImportError(f"error while importing {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}") from None
+        raise AppImportError(f"error while importing {module_name!r}: "
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
 
 
-def check_spec(spec: Optional[str]) -> tuple:
+def check_spec(spec: str | None) -> tuple:
     """Check the shape of `spec` without importing anything; return (module name, target or "").
 
     Used by the master to fail fast on a typo or a file path before any worker is forked.
@@ -111,7 +115,7 @@ def check_spec(spec: Optional[str]) -> tuple:
     return module_name, target
 
 
-def load_app(spec: Optional[str]) -> Callable:
+def load_app(spec: str | None) -> Callable:
     """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message."""
     module_name, target = check_spec(spec)
     spec = spec.strip()  # type: ignore[union-attr]
@@ -139,7 +143,8 @@ def load_app(spec: Optional[str]) -> Callable:
         try:
             obj = obj(*args, **kwargs)
         except Exception as exc:
-            raise AppImportError(f"factory {module_name}:{dotted} raised {type(exc).__name__}: {exc}{_where(exc)}") from None
+            raise AppImportError(f"factory {module_name}:{dotted} raised "
+                                 f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     if not callable(obj):
         raise AppImportError(f"application {module_name}:{target} is not callable (got {type(obj).__name__})")
     return obj

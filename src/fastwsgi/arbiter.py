@@ -19,7 +19,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
 from fastwsgi import systemd
@@ -96,7 +96,7 @@ class Pidfile:
 class Arbiter:
     """Run with `Arbiter(cfg).run()`; returns when stopped, raises HaltServer when workers cannot boot."""
 
-    def __init__(self, cfg: Config, logs: Optional[Logs] = None, app: Optional[Callable] = None) -> None:
+    def __init__(self, cfg: Config, logs: Logs | None = None, app: Callable | None = None) -> None:
         self.cfg = cfg
         self.logs = logs or Logs.from_config(cfg)
         self.log = self.logs.error
@@ -110,7 +110,7 @@ class Arbiter:
         self.master_pid = 0
         self.sig_queue: list = []
         self.pipe: list = []
-        self.pidfile: Optional[Pidfile] = None
+        self.pidfile: Pidfile | None = None
         self.ready = False
         self.to_retire: list = []
         self.retire_deadline = 0.0
@@ -540,7 +540,7 @@ class Arbiter:
             except HaltServer:
                 pass
 
-    def halt(self, reason: Optional[str] = None, exit_status: int = 0, graceful: bool = True) -> None:
+    def halt(self, reason: str | None = None, exit_status: int = 0, graceful: bool = True) -> None:
         self.stop(graceful=graceful)
         self.log.info("Shutting down: %s", self.master_name)
         if reason is not None and self.cfg.errorlog != "-":

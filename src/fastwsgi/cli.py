@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Optional
 
 from fastwsgi.app_loader import check_spec, load_app, prepare_sys_path
 from fastwsgi.config import load_config
@@ -23,7 +22,7 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     """Run the server until it stops; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:

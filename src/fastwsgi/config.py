@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from fastwsgi.errors import ConfigError
 from fastwsgi.settings import BY_NAME, FLAG_ACTIONS, SETTINGS, Setting
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         if setting.action not in FLAG_ACTIONS:
             kwargs["metavar"] = setting.meta or "VALUE"
         section.add_argument(*setting.flags, **kwargs)
-    parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE", help="the WSGI application, e.g. myproject.wsgi:app")
+    parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE",
+                        help="the WSGI application, e.g. myproject.wsgi:app")
     return parser
 
 
@@ -125,7 +127,7 @@ class Config:
     `sources[name]` tells where each value came from: default, config file, env or command line.
     """
 
-    def __init__(self, values: dict, sources: dict, app_uri: Optional[str], config_file: Optional[str],
+    def __init__(self, values: dict, sources: dict, app_uri: str | None, config_file: str | None,
                  argv: list, env_args: str, base_dir: str) -> None:
         self._values = values
         self.sources = sources
@@ -163,7 +165,8 @@ class Config:
         for setting in SETTINGS:
             value = self._values[setting.name]
             if setting.is_hook:
-                shown = "(default)" if self.sources.get(setting.name) == "default" else getattr(value, "__qualname__", repr(value))
+                default = self.sources.get(setting.name) == "default"
+                shown = "(default)" if default else getattr(value, "__qualname__", repr(value))
             elif setting.name == "umask":
                 shown = oct(value)
             else:
@@ -172,12 +175,12 @@ class Config:
         lines.append(f"{'app_uri':26} = {self.app_uri!r}")
         return "\n".join(lines)
 
-    def reload(self) -> "Config":
+    def reload(self) -> Config:
         """A fresh Config from the same argv and env args, re-reading the config file (SIGHUP)."""
         return load_config(self.argv, {ENV_ARGS: self.env_args}, config_default_dir=self.base_dir)
 
 
-def load_config(argv: list, environ: Optional[Mapping] = None, config_default_dir: Optional[str] = ".") -> Config:
+def load_config(argv: list, environ: Mapping | None = None, config_default_dir: str | None = ".") -> Config:
     """Resolve settings from defaults, the config file, $FASTWSGI_CMD_ARGS and `argv` (without the program name).
 
     `config_default_dir`: where fastwsgi.conf.py is looked for when no -c is given, and what a relative -c path is

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 from fastwsgi.settings import FLAG_ACTIONS, SETTINGS, Setting
 
@@ -40,7 +39,7 @@ def _flags(setting: Setting) -> str:
 def render() -> str:
     """The whole settings.md text."""
     out = [HEADER]
-    section: Optional[str] = None
+    section: str | None = None
     for setting in SETTINGS:
         if setting.section != section:
             section = setting.section
@@ -57,7 +56,7 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     path = argv[0] if argv else "docs/settings.md"
     with open(path, "w") as handle:

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from fastwsgi.errors import ConfigError
 
@@ -161,7 +161,7 @@ class AccessFormatter:
         self.keys = sorted(set(_ATOM.findall(fmt)))
         self.getters: list = [(key, self._getter(key)) for key in self.keys]
         try:
-            fmt % {key: "-" for key in self.keys}
+            fmt % dict.fromkeys(self.keys, "-")
         except (TypeError, ValueError, KeyError) as exc:
             raise ConfigError(f"access_log_format: {exc}") from None
 
@@ -211,7 +211,8 @@ class AccessFormatter:
             sign = "+" if offset >= 0 else "-"
             offset = abs(offset)
             self._date_text = (f"[{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year}:"
-                               f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {sign}{offset // 60:02d}{offset % 60:02d}]")
+                               f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} "
+                               f"{sign}{offset // 60:02d}{offset % 60:02d}]")
             self._date_second = now
         return self._date_text
 
@@ -233,14 +234,14 @@ def _uri(environ: dict) -> str:
 class Logs:
     """The process's log handlers. Build once per process (master at start, again on HUP; worker after fork)."""
 
-    def __init__(self, errorlog: str, loglevel: str, accesslog: Optional[str], access_log_format: str) -> None:
+    def __init__(self, errorlog: str, loglevel: str, accesslog: str | None, access_log_format: str) -> None:
         self.error = logging.getLogger(ERROR_LOGGER)
         self.access = logging.getLogger(ACCESS_LOGGER)
         self.handlers: list = []
         error_handler = LineHandler(errorlog, 2, buffered=False)
         error_handler.setFormatter(logging.Formatter(ERROR_FORMAT, DATE_FORMAT))
         self._install(self.error, error_handler, getattr(logging, loglevel.upper()))
-        self.access_formatter: Optional[AccessFormatter] = None
+        self.access_formatter: AccessFormatter | None = None
         if accesslog:
             self.access_formatter = AccessFormatter(access_log_format)
             access_handler = LineHandler(accesslog, 1, buffered=True)
@@ -265,7 +266,7 @@ class Logs:
         self.handlers.append(handler)
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "Logs":
+    def from_config(cls, cfg: Any) -> Logs:
         return cls(cfg.errorlog, cfg.loglevel, cfg.accesslog, cfg.access_log_format)
 
     def log_access(self, environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:

@@ -12,8 +12,7 @@ import inspect
 import os
 import pwd
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
-
+from typing import Any, Callable
 
 # ---------------------------------------------------------------------------------------------------------- validators
 # A validator takes a raw value and returns the converted one, or raises ValueError with a short "expected ..." text.
@@ -73,7 +72,7 @@ def string(value: Any) -> str:
     return value
 
 
-def optional_string(value: Any) -> Optional[str]:
+def optional_string(value: Any) -> str | None:
     if value is None:
         return None
     return string(value)
@@ -130,7 +129,7 @@ def umask(value: Any) -> int:
     return value
 
 
-def user(value: Any) -> Optional[int]:
+def user(value: Any) -> int | None:
     """A user name or uid; resolved to a uid."""
     if value is None:
         return None
@@ -145,7 +144,7 @@ def user(value: Any) -> Optional[int]:
         raise ValueError(f"no such user: {text!r}") from None
 
 
-def group(value: Any) -> Optional[int]:
+def group(value: Any) -> int | None:
     """A group name or gid; resolved to a gid."""
     if value is None:
         return None
@@ -234,10 +233,10 @@ class Setting:
     default: Any = None
     flags: tuple = ()
     help: str = ""
-    meta: Optional[str] = None
+    meta: str | None = None
     action: str = "store"          # "store", "append" (repeatable flag) or "store_true"
-    default_factory: Optional[Callable[[], Any]] = None
-    default_doc: Optional[str] = None
+    default_factory: Callable[[], Any] | None = None
+    default_doc: str | None = None
     hook_args: str = ""           # for hooks: the documented signature
     loop: bool = False            # an option of the worker's request loop (fastwsgi._core.Loop), same name
     extra: str = field(default="")  # longer text for the docs only

@@ -5,8 +5,8 @@ import errno
 import os
 import socket
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from fastwsgi.errors import BindError
 
@@ -132,7 +132,7 @@ def _adopt_fd(fd: int) -> socket.socket:
 
 
 def create_listeners(binds: Iterable[str], backlog: int, reuse_port: bool = False, umask: int = 0o22,
-                     inherited: Optional[list] = None) -> list:
+                     inherited: list | None = None) -> list:
     """Bind and listen on every address, or adopt `inherited` fds (re-exec, systemd) as they are.
 
     With reuse_port, TCP sockets get SO_REUSEPORT so that each worker can add its own socket on the same address

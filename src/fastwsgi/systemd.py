@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 SD_LISTEN_FDS_START = 3
 

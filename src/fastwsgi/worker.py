@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
 from fastwsgi.app_loader import load_app
@@ -32,7 +31,7 @@ def set_proc_title(title: str) -> None:
 class Worker:
     """Master side: bookkeeping (pid, age, heartbeat). Child side: `init_process()` then `run()`."""
 
-    def __init__(self, age: int, ppid: int, listeners: list, app: Optional[Callable], cfg: Any,
+    def __init__(self, age: int, ppid: int, listeners: list, app: Callable | None, cfg: Any,
                  logs: Logs, server: Any = None) -> None:
         self.age = age
         self.ppid = ppid
@@ -42,7 +41,7 @@ class Worker:
         self.logs = logs
         self.log = logs.error
         self.server = server
-        self.pid: Optional[int] = None
+        self.pid: int | None = None
         self.heartbeat = hb.Heartbeat()
         self.aborted = False
         self.retiring = False
@@ -101,14 +100,14 @@ class Worker:
             options["post_request"] = post
         return options
 
-    def _pre_request(self) -> Optional[Callable[[dict], None]]:
+    def _pre_request(self) -> Callable[[dict], None] | None:
         hook = self.cfg.pre_request if self.cfg.sources.get("pre_request") != "default" else None
         if hook is None:
             return None
         worker = self
         return lambda environ: hook(worker, environ)
 
-    def _post_request(self) -> Optional[Callable[[dict, str, list, int, float], None]]:
+    def _post_request(self) -> Callable[[dict, str, list, int, float], None] | None:
         access = self.logs.log_access if self.logs.access_formatter is not None else None
         hook = self.cfg.post_request if self.cfg.sources.get("post_request") != "default" else None
         if hook is None:
@@ -193,7 +192,7 @@ class Worker:
             os.setuid(self.cfg.user)
 
 
-def child_main(worker: Worker, server: Any, close_fds: list, sigmask: Optional[set] = None) -> None:
+def child_main(worker: Worker, server: Any, close_fds: list, sigmask: set | None = None) -> None:
     """Body of a freshly forked worker; never returns (os._exit with gunicorn's worker exit codes).
 
     `sigmask`: the mask to restore once the worker's handlers are installed (the master blocks signals over fork).

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from tests import wire
-from tests.conftest import checked_server
-from tests.wire import request
+from tests.support import client
+from tests.support.client import request
+from tests.support.server import checked_server
 
 
 @pytest.fixture(scope="module")
@@ -15,13 +15,13 @@ def srv(serve):
 
 def still_serving(srv):
     assert srv.alive, srv.stderr[-3000:]
-    resp = wire.fetch(srv.port, "GET", "/qs?alive", timeout=3)
+    resp = client.fetch(srv.port, "GET", "/qs?alive", timeout=3)
     assert (resp.status, resp.body) == (200, b"alive")
 
 
 def test_exception_before_start_response(srv):
     mark = srv.mark()
-    with wire.Client(srv.port) as c:
+    with client.Client(srv.port) as c:
         resp = c.request(request("GET", "/raise_before"))
         assert resp.status == 500
         assert len(resp.body) < 512
@@ -33,12 +33,12 @@ def test_exception_before_start_response(srv):
 
 
 def test_exception_before_start_response_keeps_connection_usable(srv):
-    with wire.Client(srv.port) as c:
+    with client.Client(srv.port) as c:
         c.send(request("GET", "/raise_before") + request("GET", "/qs?next"))
         assert c.read_final().status == 500
         try:
             second = c.read_final()
-        except wire.Closed:
+        except client.Closed:
             return  # closing after a 500 is allowed
         assert second.body == b"next"
 
@@ -46,9 +46,9 @@ def test_exception_before_start_response_keeps_connection_usable(srv):
 @pytest.mark.parametrize("target", ["/raise_after", "/raise_after?cl=1"])
 def test_exception_after_headers_aborts(srv, target):
     mark = srv.mark()
-    with wire.Client(srv.port) as c:
+    with client.Client(srv.port) as c:
         c.send(request("GET", target))
-        with pytest.raises(wire.Closed):
+        with pytest.raises(client.Closed):
             c.read_final()
         assert b"secret-boom" not in c.received
     log = srv.wait_log("secret-boom-after", mark)
@@ -58,7 +58,7 @@ def test_exception_after_headers_aborts(srv, target):
 
 def test_disconnect_mid_request_head(srv):
     for how in ("close", "reset"):
-        c = wire.Client(srv.port)
+        c = client.Client(srv.port)
         c.send(b"GET /qs?x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Partial: ")
         time.sleep(0.05)
         c.reset() if how == "reset" else c.close()
@@ -67,7 +67,7 @@ def test_disconnect_mid_request_head(srv):
 
 def test_disconnect_mid_request_body(srv):
     for how in ("close", "reset"):
-        c = wire.Client(srv.port)
+        c = client.Client(srv.port)
         c.send(request("POST", "/upload", [("Content-Length", str(1024 * 1024))]) + b"x" * 100000)
         time.sleep(0.1)
         c.reset() if how == "reset" else c.close()
@@ -76,7 +76,7 @@ def test_disconnect_mid_request_body(srv):
 
 
 def test_disconnect_mid_chunked_body(srv):
-    c = wire.Client(srv.port)
+    c = client.Client(srv.port)
     c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")]) + b"100\r\nabc")
     time.sleep(0.1)
     c.close()
@@ -85,7 +85,7 @@ def test_disconnect_mid_chunked_body(srv):
 
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_disconnect_mid_response(srv, how):
-    c = wire.Client(srv.port, rcvbuf=16384)
+    c = client.Client(srv.port, rcvbuf=16384)
     c.send(request("GET", f"/big?size={20 * 1024 * 1024}"))
     while len(c.received) < 65536:
         assert c.recv_some()
@@ -95,7 +95,7 @@ def test_disconnect_mid_response(srv, how):
 
 
 def test_disconnect_with_pipelined_requests_unanswered(srv):
-    c = wire.Client(srv.port)
+    c = client.Client(srv.port)
     c.send(b"".join(request("GET", f"/big?size={1024 * 1024}") for _ in range(16)))
     c.recv_some()
     c.reset()
@@ -104,7 +104,7 @@ def test_disconnect_with_pipelined_requests_unanswered(srv):
 
 
 def test_disconnect_while_waiting_for_100_continue_body(srv):
-    c = wire.Client(srv.port)
+    c = client.Client(srv.port)
     c.send(request("POST", "/echo", [("Expect", "100-continue"), ("Content-Length", "1000")]))
     assert c.read_exact(25, "100 Continue").startswith(b"HTTP/1.1 100")
     c.close()
@@ -125,7 +125,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_request_gets_400_and_close(srv, name):
-    with wire.Client(srv.port) as c:
+    with client.Client(srv.port) as c:
         c.send(MALFORMED[name])
         resp = c.read_final()
         assert resp.status == 400, resp
@@ -134,7 +134,7 @@ def test_malformed_request_gets_400_and_close(srv, name):
 
 
 def test_malformed_after_good_request_on_same_connection(srv):
-    with wire.Client(srv.port) as c:
+    with client.Client(srv.port) as c:
         c.send(request("GET", "/qs?good") + b"NOT A REQUEST\r\n\r\n")
         assert c.read_final().body == b"good"
         assert c.read_final().status == 400
@@ -142,15 +142,16 @@ def test_malformed_after_good_request_on_same_connection(srv):
 
 
 def test_upgrade_request_answered_or_closed(srv):
-    with wire.Client(srv.port) as c:
-        c.send(request("GET", "/qs?up", [("Upgrade", "websocket"), ("Connection", "Upgrade")]) + request("GET", "/qs?x"))
+    with client.Client(srv.port) as c:
+        upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+        c.send(request("GET", "/qs?up", upgrade) + request("GET", "/qs?x"))
         resp = c.read_final()
         assert resp.status in (200, 400, 501), resp
         if resp.status == 200:
             assert resp.body == b"up"
         try:
             second = c.read_final()
-        except wire.Closed as closed:
+        except client.Closed as closed:
             assert closed.partial == b""
         else:
             assert second.body == b"x"

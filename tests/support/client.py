@@ -1,4 +1,5 @@
-"""Raw-socket HTTP/1.x client for the wire tests: request builders, a buffered connection, a strict response parser.
+"""Raw-socket HTTP/1.x client for the wire tests: request builders, a buffered connection, a strict response parser,
+and plain sockets for slowloris-style tests.
 
 Every socket operation has a timeout (TIMEOUT seconds unless given). The parser accepts only well-formed HTTP/1.x
 responses: a status line with a reason (possibly empty) after one space, token headers without folding, and exactly
@@ -7,8 +8,10 @@ that ends before a message is complete raises Closed (with the bytes received so
 """
 import json
 import re
+import select
 import socket
 import struct
+import time
 
 TIMEOUT = 5.0
 MAX_HEAD = 64 * 1024
@@ -70,7 +73,8 @@ class Response:
         return {t.strip().lower() for v in self.get_all("connection") for t in v.split(",") if t.strip()}
 
     def __repr__(self):
-        return f"<Response {self.status} {self.reason!r} {self.framing} headers={self.headers!r} body={self.body[:80]!r}>"
+        return (f"<Response {self.status} {self.reason!r} {self.framing} headers={self.headers!r} "
+                f"body={self.body[:80]!r}>")
 
 
 def request(method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
@@ -319,3 +323,52 @@ def pattern(size):
     block = bytes(range(256)) * 4096
     full, rest = divmod(size, len(block))
     return block * full + block[:rest]
+
+
+def open_raw(port, n, timeout=10.0):
+    """n plain connected sockets (for slowloris-style tests); the caller closes them."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            socks.append(s)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def closed_by_peer(sock, timeout):
+    """True if the peer closes (EOF or reset) within timeout; data received before that is ignored."""
+    deadline = time.monotonic() + timeout
+    while True:
+        poller = select.poll()  # not select(): with 1,000 held sockets the descriptors pass FD_SETSIZE
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            return False
+        try:
+            if not sock.recv(65536):
+                return True
+        except (ConnectionResetError, socket.timeout):
+            return True
+
+
+def closed_after(conn, timeout=3.0):
+    """Seconds until the server closed conn, and every byte it sent (any bytes before the close must be one error
+    response)."""
+    start = time.monotonic()
+    conn.sock.settimeout(timeout)
+    while conn.recv_some():
+        pass
+    elapsed = time.monotonic() - start
+    return elapsed, bytes(conn.received)
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

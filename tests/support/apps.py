@@ -1,4 +1,4 @@
-"""WSGI apps the wire tests run inside a fastwsgi server process (imported there as tests.apps:NAME).
+"""Every WSGI app the wire tests run inside a fastwsgi server process (imported there as tests.support.apps:NAME).
 
 `app` routes on the first PATH_INFO segment so one server process serves most tests; `CLOSED` counts result.close()
 calls per tag and is read back through /closed (the server is single-process, so the count is shared).
@@ -11,7 +11,7 @@ import sys
 import time
 from urllib.parse import parse_qsl
 
-BLOCK = bytes(range(256)) * 4096  # 1 MiB; tests.wire.pattern() builds the same bytes
+BLOCK = bytes(range(256)) * 4096  # 1 MiB; client.pattern() builds the same bytes
 CLOSED = {}
 
 
@@ -369,3 +369,92 @@ def app(environ, start_response):
     if route == "bytesio":
         return _bytesio(environ, start_response, q)
     return _reply(start_response, b"not found", "404 Not Found")
+
+
+# -- single-purpose apps (strictness, limits, timeouts, fuzzing) ----------------------------------------------------
+
+def echo(environ, start_response):
+    """JSON of the str environ values, plus _body: the whole request body (read errors propagate: the server then
+    answers the parse error's status)."""
+    body = environ["wsgi.input"].read()
+    out = {k: v for k, v in environ.items() if isinstance(v, str)}
+    out["_body"] = body.decode("latin-1")
+    data = json.dumps(out).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def reader(environ, start_response):
+    """Reads the body in 64 KiB pieces and answers its length."""
+    inp = environ["wsgi.input"]
+    n = 0
+    while True:
+        piece = inp.read(65536)
+        if not piece:
+            break
+        n += len(piece)
+    data = str(n).encode()
+    start_response("200 OK", [("Content-Length", str(len(data)))])
+    return [data]
+
+
+def big(environ, start_response):
+    """?n=BYTES of body (default 8 MiB), for clients that stop reading."""
+    n = int(environ.get("QUERY_STRING", "").partition("n=")[2] or 8 << 20)
+    block = b"x" * 65536
+    start_response("200 OK", [("Content-Length", str(n))])
+
+    def gen():
+        left = n
+        while left > 0:
+            piece = block[:min(left, len(block))]
+            left -= len(piece)
+            yield piece
+    return gen()
+
+
+BAD_RESPONSE = {
+    "status_no_reason_space": lambda: ("200OK", [("Content-Length", "0")]),
+    "status_two_digits": lambda: ("20 OK", [("Content-Length", "0")]),
+    "status_crlf": lambda: ("200 OK\r\nX-Injected: 1", [("Content-Length", "0")]),
+    "status_bytes": lambda: (b"200 OK", [("Content-Length", "0")]),
+    "name_crlf": lambda: ("200 OK", [("X-A\r\nX-Injected", "1")]),
+    "name_colon": lambda: ("200 OK", [("X-A: b", "1")]),
+    "name_space": lambda: ("200 OK", [("X A", "1")]),
+    "name_empty": lambda: ("200 OK", [("", "1")]),
+    "value_crlf": lambda: ("200 OK", [("X-A", "1\r\nX-Injected: 1")]),
+    "value_lf": lambda: ("200 OK", [("X-A", "1\nX-Injected: 1")]),
+    "value_nul": lambda: ("200 OK", [("X-A", "1\x002")]),
+    "value_not_latin1": lambda: ("200 OK", [("X-A", "\u20ac")]),
+    "hop_transfer_encoding": lambda: ("200 OK", [("Transfer-Encoding", "chunked")]),
+    "hop_keep_alive": lambda: ("200 OK", [("Keep-Alive", "timeout=5")]),
+    "hop_upgrade": lambda: ("200 OK", [("Upgrade", "h2c")]),
+    "content_length_bad": lambda: ("200 OK", [("Content-Length", "5, 5")]),
+    "content_length_twice": lambda: ("200 OK", [("Content-Length", "5"), ("Content-Length", "5")]),
+}
+
+
+def bad_response(environ, start_response):
+    """/<case>: start_response with an invalid status or header (see BAD_RESPONSE); the server must answer 500."""
+    status, headers = BAD_RESPONSE[environ["PATH_INFO"].strip("/")]()
+    start_response(status, headers)
+    return [b"hello"]
+
+
+def length_mismatch(environ, start_response):
+    """/short: declares 10 bytes, sends 5; /long: declares 5, sends 10 (in two pieces); /ok: correct."""
+    path = environ["PATH_INFO"]
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"hello"]
+    if path == "/long":
+        start_response("200 OK", [("Content-Length", "5")])
+        return iter([b"hello", b"world"])
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
+def crash(environ, start_response):
+    """Raises with a recognisable secret in the message and the traceback."""
+    secret_token_in_traceback = "SECRET-1f2e3d"
+    raise RuntimeError(f"boom {secret_token_in_traceback}")

@@ -1,5 +1,4 @@
-"""Helpers for the strictness, limit, timeout and fuzz tests: the request corpus, replay chunkings, and the WSGI apps
-those tests run inside a server (imported there as tests.strict_support:NAME).
+"""The request corpus and what replays or mutates it: chunkings, checks, and the fuzzers' mutations and properties.
 
 Corpus layout (tests/requests/): valid/NAME.http holds the exact request bytes (one or more pipelined requests) and
 valid/NAME.json {"environs": [expected environ subset per request], "bodies": [...]}; invalid/NAME.http and
@@ -10,13 +9,11 @@ import glob
 import json
 import os
 import random
-import select
 import socket
-import time
 
-from tests import wire
+from tests.support import client
 
-CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requests")
+CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "requests")
 
 
 # -- corpus -----------------------------------------------------------------------------------------------------------
@@ -39,7 +36,7 @@ def seeds():
     return [raw for _, raw, _ in corpus("valid")] + [raw for _, raw, _ in corpus("invalid")]
 
 
-# -- chunkings ----------------------------------------------------------------------------------------------------------
+# -- chunkings -------------------------------------------------------------------------------------------------------
 
 def split_lines(data):
     """Pieces ending after each LF (and the rest)."""
@@ -108,21 +105,21 @@ def methods(data):
     return [env["REQUEST_METHOD"] for env in parse_request_bytes(data) if "error" not in env]
 
 
-def read_all_responses(client, methods=(), limit=10):
+def read_all_responses(conn, methods=(), limit=10):
     """Responses until the server closes (at most limit); the connection must then be closed. methods[i] is the
     method of the i-th request (GET when not given)."""
     out = []
     while len(out) < limit:
         try:
-            out.append(client.read_final(methods[len(out)] if len(out) < len(methods) else "GET"))
-        except wire.Closed as exc:
+            out.append(conn.read_final(methods[len(out)] if len(out) < len(methods) else "GET"))
+        except client.Closed as exc:
             assert not exc.partial, f"connection closed inside a response: {exc.partial[:200]!r}"
             return out
     raise AssertionError(f"more than {limit} responses: {out!r}")
 
 
 # the live fuzz runs' server (tests/test_fuzz.py, tests/fuzz_long.py): the echo app with short timeouts
-FUZZ_TARGET = "tests.strict_support:echo"
+FUZZ_TARGET = "tests.support.apps:echo"
 FUZZ_OPTIONS = {"header_timeout": 2, "body_timeout": 1, "keepalive": 1}
 
 
@@ -130,7 +127,7 @@ def fuzz_exchange(port, data, seed):
     """One mutated byte stream on a fresh connection: sent whole (even seed) or in random pieces, half-closed, then
     every answer read; each must be 200 or a known error status (AssertionError otherwise). A reset after an error
     answer is not a finding: the client may lose the tail."""
-    with wire.Client(port, timeout=3) as c:
+    with client.Client(port, timeout=3) as c:
         send_pieces(c.sock, data, "random" if seed % 2 else "whole", seed=seed)
         try:
             c.sock.shutdown(socket.SHUT_WR)
@@ -140,134 +137,8 @@ def fuzz_exchange(port, data, seed):
             for resp in read_all_responses(c, methods(data), limit=20):
                 if resp.status != 200 and resp.status not in ERROR_STATUSES:
                     raise AssertionError(f"status {resp.status} for {data[:200]!r}")
-        except wire.Closed:
+        except client.Closed:
             pass
-
-
-# -- apps (run inside the server process) ----------------------------------------------------------------------------
-
-def echo(environ, start_response):
-    """JSON of the str environ values, plus _body: the whole request body (read errors propagate: the server then
-    answers the parse error's status)."""
-    body = environ["wsgi.input"].read()
-    out = {k: v for k, v in environ.items() if isinstance(v, str)}
-    out["_body"] = body.decode("latin-1")
-    data = json.dumps(out).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-    return [data]
-
-
-def hello(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
-    return [b"hello"]
-
-
-def reader(environ, start_response):
-    """Reads the body in 64 KiB pieces and answers its length."""
-    inp = environ["wsgi.input"]
-    n = 0
-    while True:
-        piece = inp.read(65536)
-        if not piece:
-            break
-        n += len(piece)
-    data = str(n).encode()
-    start_response("200 OK", [("Content-Length", str(len(data)))])
-    return [data]
-
-
-def big(environ, start_response):
-    """?n=BYTES of body (default 8 MiB), for clients that stop reading."""
-    n = int(environ.get("QUERY_STRING", "").partition("n=")[2] or 8 << 20)
-    block = b"x" * 65536
-    start_response("200 OK", [("Content-Length", str(n))])
-
-    def gen():
-        left = n
-        while left > 0:
-            piece = block[:min(left, len(block))]
-            left -= len(piece)
-            yield piece
-    return gen()
-
-
-_BAD = {
-    "status_no_reason_space": lambda: ("200OK", [("Content-Length", "0")]),
-    "status_two_digits": lambda: ("20 OK", [("Content-Length", "0")]),
-    "status_crlf": lambda: ("200 OK\r\nX-Injected: 1", [("Content-Length", "0")]),
-    "status_bytes": lambda: (b"200 OK", [("Content-Length", "0")]),
-    "name_crlf": lambda: ("200 OK", [("X-A\r\nX-Injected", "1")]),
-    "name_colon": lambda: ("200 OK", [("X-A: b", "1")]),
-    "name_space": lambda: ("200 OK", [("X A", "1")]),
-    "name_empty": lambda: ("200 OK", [("", "1")]),
-    "value_crlf": lambda: ("200 OK", [("X-A", "1\r\nX-Injected: 1")]),
-    "value_lf": lambda: ("200 OK", [("X-A", "1\nX-Injected: 1")]),
-    "value_nul": lambda: ("200 OK", [("X-A", "1\x002")]),
-    "value_not_latin1": lambda: ("200 OK", [("X-A", "\u20ac")]),
-    "hop_transfer_encoding": lambda: ("200 OK", [("Transfer-Encoding", "chunked")]),
-    "hop_keep_alive": lambda: ("200 OK", [("Keep-Alive", "timeout=5")]),
-    "hop_upgrade": lambda: ("200 OK", [("Upgrade", "h2c")]),
-    "content_length_bad": lambda: ("200 OK", [("Content-Length", "5, 5")]),
-    "content_length_twice": lambda: ("200 OK", [("Content-Length", "5"), ("Content-Length", "5")]),
-}
-
-
-def bad_response(environ, start_response):
-    """/<case>: start_response with an invalid status or header (see _BAD); the server must answer 500."""
-    status, headers = _BAD[environ["PATH_INFO"].strip("/")]()
-    start_response(status, headers)
-    return [b"hello"]
-
-
-def length_mismatch(environ, start_response):
-    """/short: declares 10 bytes, sends 5; /long: declares 5, sends 10 (in two pieces); /ok: correct."""
-    path = environ["PATH_INFO"]
-    if path == "/short":
-        start_response("200 OK", [("Content-Length", "10")])
-        return [b"hello"]
-    if path == "/long":
-        start_response("200 OK", [("Content-Length", "5")])
-        return iter([b"hello", b"world"])
-    start_response("200 OK", [("Content-Length", "2")])
-    return [b"ok"]
-
-
-def crash(environ, start_response):
-    """Raises with a recognisable secret in the message and the traceback."""
-    secret_token_in_traceback = "SECRET-1f2e3d"
-    raise RuntimeError(f"boom {secret_token_in_traceback}")
-
-
-# -- raw connections -------------------------------------------------------------------------------------------------
-
-def open_raw(port, n, timeout=10.0):
-    """n plain connected sockets (for slowloris-style tests); the caller closes them."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-            socks.append(s)
-    except BaseException:
-        for s in socks:
-            s.close()
-        raise
-    return socks
-
-
-def closed_by_peer(sock, timeout):
-    """True if the peer closes (EOF or reset) within timeout; data received before that is ignored."""
-    deadline = time.monotonic() + timeout
-    while True:
-        poller = select.poll()  # not select(): with 1,000 held sockets the descriptors pass FD_SETSIZE
-        poller.register(sock, select.POLLIN)
-        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
-            return False
-        try:
-            if not sock.recv(65536):
-                return True
-        except (ConnectionResetError, socket.timeout):
-            return True
-
 
 
 # -- fuzzing ---------------------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests import wire
-from tests.wire import request
+from tests.support import client
+from tests.support.client import request
 
 IMF_FIXDATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
@@ -85,7 +85,7 @@ def test_pipelined_gets_then_post_with_body(connect):
 
 def test_chunked_request_body_with_extensions_and_trailers(connect):
     c = connect()
-    body = wire.chunked([b"hello", b" ", b"world"], [";ext=1", ';name="quoted"', ""], [("X-Trailer", "t")])
+    body = client.chunked([b"hello", b" ", b"world"], [";ext=1", ';name="quoted"', ""], [("X-Trailer", "t")])
     c.send(request("POST", "/echo", [("Transfer-Encoding", "chunked")], body) + request("GET", "/qs?after"))
     assert c.read_final().body == b"hello world"
     assert c.read_final().body == b"after"
@@ -95,7 +95,7 @@ def test_chunked_request_body_large(connect):
     rnd = random.Random(5)
     pieces = [rnd.randbytes(rnd.randint(1, 300000)) for _ in range(7)]
     c = connect()
-    c.send(request("POST", "/upload", [("Transfer-Encoding", "chunked")], wire.chunked(pieces)))
+    c.send(request("POST", "/upload", [("Transfer-Encoding", "chunked")], client.chunked(pieces)))
     result = c.read_final().json()
     data = b"".join(pieces)
     assert result["size"] == len(data)
@@ -219,7 +219,7 @@ def test_body_shorter_than_content_length_does_not_hang(connect, shape):
     c = connect()
     c.send(request("GET", f"/cl_mismatch?declared=100&actual=10&shape={shape}"))
     start = time.monotonic()
-    with pytest.raises(wire.Closed):
+    with pytest.raises(client.Closed):
         c.read_final()
     assert time.monotonic() - start < 2.0
 
@@ -232,7 +232,7 @@ def test_body_longer_than_content_length_is_cut(connect, shape):
     assert resp.body == b"x" * 10
     try:
         following = c.read_final()
-    except wire.Closed as closed:
+    except client.Closed as closed:
         assert closed.partial == b""  # closing is fine; extra body bytes are not
         return
     assert following.body == b"next"
@@ -253,7 +253,7 @@ def test_custom_reason_phrase_kept(connect):
 
 
 def test_many_concurrent_connections(server):
-    clients = [wire.Client(server.port) for _ in range(200)]
+    clients = [client.Client(server.port) for _ in range(200)]
     try:
         for i, c in enumerate(clients):
             c.send(request("GET", f"/qs?c{i}"))

@@ -1,9 +1,13 @@
-"""The Loop's Python API in-process: stop hooks and how soon a stopping loop returns."""
+"""The Loop: its Python API in-process (stop hooks, how soon a stopping loop returns, lingering close), and
+max_requests through fastwsgi.run()."""
 import socket
 import threading
 import time
 
 from fastwsgi._core import Loop
+from tests.support import client
+from tests.support.client import request
+from tests.support.server import ROUTER
 
 
 def _app(environ, start_response):
@@ -67,3 +71,19 @@ def test_error_answer_reaches_a_client_that_is_still_uploading():
         loop.stop(graceful=False)
         server.join(5)
         sock.close()
+
+
+def test_max_requests_stops_the_loop_after_answering(serve):
+    s = serve(ROUTER, fresh=True, max_requests=4)  # the fixture's readiness probe is request 1
+    answered = 0
+    with client.Client(s.port) as c:
+        for i in range(2):
+            assert c.request(request("GET", f"/qs?{i}")).body == str(i).encode()
+            answered += 1
+        assert c.request(request("GET", "/qs?last")).body == b"last"
+        answered += 1
+        assert c.is_closed(5.0)
+    s.proc.wait(10)
+    assert s.proc.returncode == 0, s.stderr[-3000:]
+    s.stopped = True
+    assert answered == 3

@@ -1,4 +1,4 @@
-"""Helpers for the process-manager tests: a fastwsgi master in a child process, test apps, bounded HTTP load.
+"""Helpers for the process-manager tests: a fastwsgi master in a child process, bounded HTTP load.
 
 Each Master runs `python -m fastwsgi ...` in its own session with stdout+stderr in a file, binds 127.0.0.1:0 unless
 told otherwise and learns its port from the "Listening at:" log line. Everything is bounded in time.
@@ -8,56 +8,20 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from typing import Optional
 
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# The apps the tests serve; written into each test's tmp_path as `pidapp.py`.
-PIDAPP = '''\
-import os, time
-
-# tells the tests this process has imported the app (see Master.wait_imported)
-open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"imported.{os.getpid()}"), "w").close()
-
-def application(environ, start_response):
-    path = environ.get("PATH_INFO", "/")
-    if path.startswith("/sleep/"):
-        time.sleep(float(path.split("/")[2]))
-    if path == "/env":
-        body = os.environ.get(environ.get("QUERY_STRING", ""), "-").encode()
-    elif path == "/scheme":
-        body = environ["wsgi.url_scheme"].encode()
-    else:
-        body = str(os.getpid()).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
-                              ("X-Pid", str(os.getpid()))])
-    return [body]
-
-app = application
-
-def create_app(greeting, times=1):
-    def factory_app(environ, start_response):
-        body = (greeting * times).encode()
-        start_response("200 OK", [("Content-Length", str(len(body)))])
-        return [body]
-    return factory_app
-
-not_callable = 42
-'''
+PIDAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pidapp.py")
 
 
-def write_app(directory, name: str = "pidapp", source: str = PIDAPP) -> str:
-    path = os.path.join(str(directory), f"{name}.py")
-    with open(path, "w") as handle:
-        handle.write(source)
+def write_app(directory) -> str:
+    """Copy tests/support/pidapp.py into directory (where the master is started)."""
+    shutil.copyfile(PIDAPP, os.path.join(str(directory), "pidapp.py"))
     return str(directory)
 
 
@@ -120,7 +84,7 @@ class Load:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(threads)]
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self
@@ -145,7 +109,7 @@ class Load:
             if self.pause:
                 time.sleep(self.pause)
 
-    def wait(self, timeout: float = 60.0) -> "Load":
+    def wait(self, timeout: float = 60.0) -> Load:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -157,8 +121,8 @@ class Load:
 class Master:
     """A fastwsgi master (python -m fastwsgi ARGS) in its own session; log in `<cwd>/master.log`."""
 
-    def __init__(self, args: list, cwd, env: Optional[dict] = None, bind: Optional[str] = "127.0.0.1:0",
-                 pass_fds=(), start: bool = True, wait: bool = True, executable: Optional[list] = None) -> None:
+    def __init__(self, args: list, cwd, env: dict | None = None, bind: str | None = "127.0.0.1:0",
+                 pass_fds=(), start: bool = True, wait: bool = True, executable: list | None = None) -> None:
         self.cwd = str(cwd)
         self.log_path = os.path.join(self.cwd, "master.log")
         self.args = (["-b", bind] if bind else []) + list(args)
@@ -169,7 +133,7 @@ class Master:
         self.env.update(env or {})
         self.pass_fds = tuple(pass_fds)
         self.executable = executable or [sys.executable, "-m", "fastwsgi"]
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.port = 0
         if start:
             self.start()
@@ -241,7 +205,7 @@ class Master:
     def wait_exit(self, timeout: float = 15.0) -> int:
         return self.proc.wait(timeout)
 
-    def stop(self) -> Optional[int]:
+    def stop(self) -> int | None:
         """TERM, wait, then SIGKILL the whole session; return the exit code."""
         if self.proc is None:
             return None
@@ -265,10 +229,8 @@ class Master:
 _LIVE: list = []
 
 
-@pytest.fixture(autouse=True)
-def stop_leftover_masters():
-    """Import into a test module: every Master a test started is stopped at teardown, even after a failure."""
-    yield
+def stop_all() -> None:
+    """Stop every Master still running (conftest calls it after each test, even after a failure)."""
     for master in list(_LIVE):
         master.stop()
 
@@ -279,7 +241,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_cli(args: list, cwd, env: Optional[dict] = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
+def run_cli(args: list, cwd, env: dict | None = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
     """Run `python -m fastwsgi ARGS` to completion (for commands that exit by themselves)."""
     full_env = dict(os.environ)
     for key in ("FASTWSGI_CMD_ARGS", "PORT", "WEB_CONCURRENCY"):

@@ -3,15 +3,16 @@ import time
 
 import pytest
 
-from tests import wire
-from tests.wire import request
+from tests.support import client
+from tests.support.client import request
+from tests.support.server import ROUTER
 
 PROBLEMS = ("AssertionError", "Warning", "Traceback", "garbage collected", "Error handling")
 
 
 @pytest.fixture(scope="module")
 def vsrv(serve):
-    return serve("tests.apps:app", validate=True)
+    return serve(ROUTER, validate=True)
 
 
 def assert_clean(srv, mark):
@@ -22,7 +23,7 @@ def assert_clean(srv, mark):
 
 def test_validator_get(vsrv):
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         assert c.request(request("GET", "/hello")).body == b"Hello, World!"
         env = c.request(request("GET", "/environ/v?x=1")).json()
         assert env["PATH_INFO"] == "/environ/v"
@@ -31,10 +32,10 @@ def test_validator_get(vsrv):
 
 def test_validator_post(vsrv):
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         body = b"x" * 100000
         assert c.request(request("POST", "/echo", [("Content-Type", "application/octet-stream")], body)).body == body
-        chunked = wire.chunked([b"abc", b"def"])
+        chunked = client.chunked([b"abc", b"def"])
         resp = c.request(request("POST", "/echo", [("Transfer-Encoding", "chunked")], chunked))
         assert resp.body == b"abcdef"
     assert_clean(vsrv, mark)
@@ -42,7 +43,7 @@ def test_validator_post(vsrv):
 
 def test_validator_head(vsrv):
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         resp = c.request(request("HEAD", "/hello"))
         assert resp.status == 200 and resp.get("content-length") == "13"
         assert c.request(request("GET", "/qs?after")).body == b"after"
@@ -51,7 +52,7 @@ def test_validator_head(vsrv):
 
 def test_validator_keepalive_sequence_and_streams(vsrv):
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         c.send(
             request("GET", "/qs?1")
             + request("POST", "/echo", [], b"two")
@@ -71,7 +72,7 @@ def test_validator_keepalive_sequence_and_streams(vsrv):
 
 def test_validator_http10(vsrv):
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         assert c.request(request("GET", "/hello", version="HTTP/1.0")).body == b"Hello, World!"
         assert c.is_closed(2.0)
     assert_clean(vsrv, mark)
@@ -80,6 +81,6 @@ def test_validator_http10(vsrv):
 def test_validator_errors_reach_the_log(vsrv):
     """Control: a validator failure (here the app's bad status) is visible where assert_clean looks."""
     mark = vsrv.mark()
-    with wire.Client(vsrv.port) as c:
+    with client.Client(vsrv.port) as c:
         assert c.request(request("GET", "/bad_start?case=status_short")).status == 500
     vsrv.wait_log("AssertionError", mark)

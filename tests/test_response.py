@@ -1,12 +1,20 @@
-"""start_response, write(), exc_info and result.close() semantics (PEP 3333), through the wire."""
+"""The response side of PEP 3333 through the wire: start_response, write(), exc_info and result.close() semantics;
+large responses, slow readers and wsgi.file_wrapper (on a server of the module's own)."""
+import hashlib
 import json
+import os
+import random
+import shutil
+import subprocess
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 
-from tests import apps, wire
-from tests.wire import request
+from tests.support import apps, client
+from tests.support.client import request
+from tests.support.server import checked_server
 
 
 @pytest.mark.parametrize("case", sorted(apps.BAD_START))
@@ -16,7 +24,7 @@ def test_bad_start_response_gives_500_without_the_bad_header(server, connect, ca
     assert resp.status == 500, resp
     assert b"X-Injected" not in c.received and b"X-Bad" not in c.received, bytes(c.received)
     assert b"body-of-bad-start" not in c.received
-    with wire.Client(server.port) as fresh:
+    with client.Client(server.port) as fresh:
         assert fresh.request(request("GET", "/hello")).status == 200
 
 
@@ -32,7 +40,7 @@ def test_exc_info_after_headers_aborts_the_response(server, connect):
     mark = server.mark()
     c = connect()
     c.send(request("GET", "/exc_after"))
-    with pytest.raises(wire.Closed):
+    with pytest.raises(client.Closed):
         c.read_final()
     assert b"should-not-appear" not in c.received
     assert b"500 Oops" not in c.received
@@ -128,7 +136,7 @@ def test_lazy_start_response_inside_generator(connect):
 
 
 def closed_count(port, tag):
-    return json.loads(wire.fetch(port, "GET", "/closed").body).get(tag, 0)
+    return json.loads(client.fetch(port, "GET", "/closed").body).get(tag, 0)
 
 
 def wait_closed_count(port, tag, expected, timeout=5.0):
@@ -159,7 +167,7 @@ def test_close_called_when_iteration_raises(server, connect):
     mark = server.mark()
     c = connect()
     c.send(request("GET", f"/close?tag={tag}&mode=exc"))
-    with pytest.raises(wire.Closed):
+    with pytest.raises(client.Closed):
         c.read_final()
     assert wait_closed_count(server.port, tag, 1) == 1
     server.wait_log("close-exc-marker", mark)
@@ -174,7 +182,7 @@ def test_close_called_when_first_next_raises(server, connect):
 
 def test_close_called_on_client_disconnect_mid_stream(server):
     tag = uuid.uuid4().hex
-    c = wire.Client(server.port, rcvbuf=16384)
+    c = client.Client(server.port, rcvbuf=16384)
     c.send(request("GET", f"/close?tag={tag}&mode=stream"))
     while len(c.received) < 100000:
         assert c.recv_some(), "server closed early"
@@ -207,7 +215,7 @@ def test_wsgi_errors_reach_the_server_log(server, connect):
 def test_non_bytes_after_headers_aborts(server, connect):
     c = connect()
     c.send(request("GET", "/bad_result?kind=str_later"))
-    with pytest.raises(wire.Closed):
+    with pytest.raises(client.Closed):
         c.read_final()
     assert b"4\r\ntext" not in c.received and c.received.endswith(b"2\r\nok\r\n")
 
@@ -218,3 +226,188 @@ def test_head_never_sends_a_body(connect, target):
     c.send(request("HEAD", target) + request("GET", "/qs?after"))
     assert c.read_final("HEAD").status in (200, 500)
     assert c.read_final().body == b"after"
+
+
+BIG = 20 * 1024 * 1024
+
+
+STALL_SECONDS = 2.0
+
+
+STALL_CPU_LIMIT = 0.2  # seconds of server CPU allowed while the client reads nothing
+
+
+@pytest.fixture(scope="module")
+def srv(serve):
+    yield from checked_server(serve)
+
+
+@pytest.fixture(scope="module")
+def datafile(tmp_path_factory):
+    path = tmp_path_factory.mktemp("files") / "data.bin"
+    data = random.Random(11).randbytes(3 * 1024 * 1024 + 123)
+    path.write_bytes(data)
+    return path, data
+
+
+def test_slow_reader_gets_all_bytes_without_busy_loop(srv):
+    c = client.Client(srv.port, rcvbuf=65536, timeout=10)
+    try:
+        c.send(request("GET", f"/big?size={BIG}"))
+        while len(c.received) < 256 * 1024:
+            assert c.recv_some(), "closed early"
+        time.sleep(0.3)  # let the server fill the socket buffers and park on EPOLLOUT
+        cpu0 = srv.cpu_seconds()
+        time.sleep(STALL_SECONDS)
+        cpu = srv.cpu_seconds() - cpu0
+        assert cpu < STALL_CPU_LIMIT, f"server used {cpu:.2f}s CPU in {STALL_SECONDS}s while the client stalled"
+        # the stalled client must not block others
+        other = client.fetch(srv.port, "GET", "/qs?other", timeout=2)
+        assert other.body == b"other"
+        resp = c.read_final()
+        assert resp.get("content-length") == str(BIG)
+        assert len(resp.body) == BIG
+        assert hashlib.sha256(resp.body).digest() == hashlib.sha256(client.pattern(BIG)).digest()
+    finally:
+        c.close()
+
+
+def test_big_streamed_without_content_length(srv):
+    size = 5 * 1024 * 1024 + 7
+    c = client.Client(srv.port, timeout=10)
+    with c:
+        resp = c.request(request("GET", f"/big?size={size}&nocl=1"))
+        assert resp.framing == "chunked"
+        assert resp.body == client.pattern(size)
+
+
+def file_target(path, **q):
+    extra = "".join(f"&{k}={v}" for k, v in q.items())
+    return f"/file?path={quote(str(path))}{extra}"
+
+
+def test_file_wrapper_sends_the_file(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port, timeout=10) as c:
+        resp = c.request(request("GET", file_target(path)))
+        assert resp.get("content-length") == str(len(data))
+        assert resp.body == data
+        assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_file_wrapper_starts_at_current_position(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port, timeout=10) as c:
+        resp = c.request(request("GET", file_target(path, offset=1000)))
+        assert resp.body == data[1000:]
+
+
+def test_file_wrapper_stops_at_content_length(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port, timeout=10) as c:
+        resp = c.request(request("GET", file_target(path, offset=10, length=5000)))
+        assert resp.body == data[10:5010]
+        assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+def test_file_wrapper_to_slow_reader(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port, rcvbuf=32768, timeout=10) as c:
+        c.send(request("GET", file_target(path)))
+        c.recv_some(1000)
+        time.sleep(0.5)
+        assert c.read_final().body == data
+
+
+def test_file_wrapper_head(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port) as c:
+        c.send(request("HEAD", file_target(path)) + request("GET", "/qs?after"))
+        assert c.read_final("HEAD").get("content-length") == str(len(data))
+        assert c.read_final().body == b"after"
+
+
+@pytest.mark.parametrize("nocl", ["", "1"])
+def test_file_wrapper_over_bytesio(srv, nocl):
+    with client.Client(srv.port) as c:
+        resp = c.request(request("GET", f"/bytesio?nocl={nocl}"))
+        assert resp.body == client.pattern(300000)
+        assert c.request(request("GET", "/qs?next")).body == b"next"
+
+
+@pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "no-sendfile"])
+def test_file_wrapper_is_read_by_the_worker_only_without_sendfile(serve, datafile, sendfile):
+    # --no-sendfile (Loop option sendfile=False): the same bytes, read() in 64 KB blocks and sent; by default the
+    # kernel copies the file (sendfile) and the worker never reads it
+    path, data = datafile
+    srv = serve(sendfile=sendfile)
+    with client.Client(srv.port, timeout=10) as c:
+        before = int(c.request(request("GET", "/file_reads")).body)
+        resp = c.request(request("GET", file_target(path, counted=1, offset=7)))
+        assert resp.body == data[7:]
+        reads = int(c.request(request("GET", "/file_reads")).body) - before
+    assert reads == (0 if sendfile else -(-(len(data) - 7) // 65536) + 1), reads
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace not installed")
+def test_file_wrapper_uses_sendfile(srv, datafile, tmp_path):
+    path, data = datafile
+    out = tmp_path / "strace.txt"
+    args = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(out)]
+    for pid in srv.pids():
+        args += ["-p", str(pid)]
+    tracer = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        if tracer.poll() is not None:
+            pytest.skip(f"strace cannot attach: {tracer.stderr.read().decode()[:200]}")
+        with client.Client(srv.port, timeout=10) as c:
+            assert c.request(request("GET", file_target(path))).body == data
+        time.sleep(0.2)
+    finally:
+        tracer.terminate()
+        tracer.wait(5)
+    trace = out.read_text() if out.exists() else ""
+    assert "sendfile(" in trace, trace[-2000:]
+    assert os.path.exists(path)
+
+
+def test_pipelined_large_responses_in_order_to_slow_reader(srv):
+    sizes = [1024 * 1024 + i for i in range(8)]
+    with client.Client(srv.port, rcvbuf=65536, timeout=10) as c:
+        c.send(b"".join(request("GET", f"/big?size={n}" + ("&nocl=1" if i % 2 else "")) for i, n in enumerate(sizes)))
+        c.recv_some()
+        time.sleep(0.5)
+        for n in sizes:
+            resp = c.read_final()
+            assert len(resp.body) == n and resp.body == client.pattern(n)
+        assert not c.is_closed(0.2)
+
+
+def test_served_files_are_closed(srv, datafile):
+    path, data = datafile
+    with client.Client(srv.port, timeout=10) as c:
+        for _ in range(3):
+            assert c.request(request("GET", file_target(path))).body == data
+        c.send(request("GET", file_target(path)))
+        c.recv_some()
+    time.sleep(0.3)
+    open_files = []
+    for pid in srv.pids():
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                open_files.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass
+    assert str(path) not in open_files
+
+
+def test_single_large_bytes_body_to_slow_reader(srv):
+    size = 10 * 1024 * 1024 + 3
+    with client.Client(srv.port, rcvbuf=32768, timeout=10) as c:
+        c.send(request("GET", f"/bigone?size={size}") + request("GET", "/qs?after"))
+        c.recv_some()
+        time.sleep(0.5)
+        resp = c.read_final()
+        assert len(resp.body) == size and resp.body == client.pattern(size)
+        assert c.read_final().body == b"after"
