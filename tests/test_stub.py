@@ -4,6 +4,8 @@ import inspect
 import os
 import types
 
+import pytest
+
 from fastwsgi import _core as core
 
 STUB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "fastwsgi", "_core.pyi")
