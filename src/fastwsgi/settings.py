@@ -331,8 +331,10 @@ SETTINGS: tuple = (
        help="Workers switch to this user (name or uid) after fork; needs root."),
     _s("group", "Server mechanics", group, None, "-g", "--group", meta="GROUP",
        help="Workers switch to this group (name or gid) after fork; needs root."),
-    _s("umask", "Server mechanics", umask, 0o22, "-m", "--umask", meta="INT",
-       help="File mode creation mask of the server processes (octal, e.g. 022).", default_doc="0o22"),
+    _s("umask", "Server mechanics", umask, 0, "-m", "--umask", meta="INT",
+       help="File mode creation mask for the unix sockets fastwsgi creates (octal, e.g. 007). The default 0 (as "
+            "gunicorn's) makes them 0777 so that a proxy running as another user can connect; the process umask, "
+            "which applies to the files the application writes, is left as inherited.", default_doc="0"),
     # Logging
     _s("accesslog", "Logging", optional_string, None, "--access-logfile", meta="FILE",
        help="Access log file; '-' is stdout. Off unless given."),
