@@ -317,8 +317,10 @@ SETTINGS: tuple = (
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
     _s("sendfile", "Server mechanics", boolean, True, "--no-sendfile", action="store_false",
-       help="Send wsgi.file_wrapper files with sendfile(2); --no-sendfile reads and sends them instead. sendfile "
-            "spares the worker's CPU, but a receiver on the same host (a local proxy) pays more per byte."),
+       help="Do not use sendfile(2) for wsgi.file_wrapper files: the worker reads them and sends the data itself. "
+            "sendfile (the default) spares the worker's CPU, but a receiver on the same host (a local proxy) pays "
+            "more per byte.",
+       extra="In a config file, `sendfile = False` does the same."),
     _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
        help="Change to this directory before loading the application."),
     _s("pythonpath", "Server mechanics", comma_list, [], "--pythonpath", meta="DIRS",
