@@ -106,7 +106,7 @@ def test_file_path_by_mistake_gets_a_hint(app_dir):
 
 def test_no_app_is_an_error(tmp_path):
     result = run_cli([], tmp_path)
-    assert result.returncode == 4
+    assert result.returncode == 2
     assert "no application given" in result.stderr
 
 

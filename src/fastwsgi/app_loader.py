@@ -69,14 +69,30 @@ def _parse_target(spec: str, text: str) -> tuple:
     return ".".join(reversed(parts)), args, kwargs
 
 
+def _app_frames(frames: Iterable[traceback.FrameSummary]) -> list:
+    """The frames of the application's code: without importlib's machinery and this module's own calls."""
+    return [f for f in frames
+            if "importlib._bootstrap" not in f.filename and f.filename not in (__file__, importlib.__file__)]
+
+
 def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in frames if "importlib._bootstrap" not in f.filename and f.filename != __file__]
+    frames = _app_frames(traceback.extract_tb(exc.__traceback__))
     if not frames:
         return ""
     last = frames[-1]
     where = last.filename if last.filename.startswith("<") else os.path.relpath(last.filename)
     return f" ({where}, line {last.lineno})"
+
+
+def import_traceback(error: BaseException) -> str:
+    """The full traceback of what made the application fail to load (the cause of an AppImportError), without
+    importlib's frames; "" when there is no cause to show (a typo in the spec, a missing name)."""
+    cause = error.__cause__
+    if cause is None:
+        return ""
+    report = traceback.TracebackException.from_exception(cause)
+    report.stack = traceback.StackSummary.from_list(_app_frames(report.stack))
+    return "".join(report.format())
 
 
 def import_module(spec: str, module_name: str) -> Any:
@@ -87,13 +103,13 @@ def import_module(spec: str, module_name: str) -> Any:
             hint = _file_hint(spec)
             raise AppImportError(hint or f"cannot import module {module_name!r}: {exc}") from None
         raise AppImportError(f"error while importing {module_name!r}: "
-                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from exc
     except SyntaxError as exc:
         raise AppImportError(f"error while importing {module_name!r}: SyntaxError: {exc.msg} "
-                             f"({exc.filename}, line {exc.lineno})") from None
+                             f"({exc.filename}, line {exc.lineno})") from exc
     except Exception as exc:
         raise AppImportError(f"error while importing {module_name!r}: "
-                             f"{type(exc).__name__}: {exc}{_where(exc)}") from None
+                             f"{type(exc).__name__}: {exc}{_where(exc)}") from exc
 
 
 def check_spec(spec: str | None) -> tuple:
@@ -116,7 +132,8 @@ def check_spec(spec: str | None) -> tuple:
 
 
 def load_app(spec: str | None) -> Callable:
-    """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message."""
+    """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message (and,
+    when the application's code raised, that error as its __cause__: see import_traceback)."""
     module_name, target = check_spec(spec)
     spec = spec.strip()  # type: ignore[union-attr]
     sep = ":" if target else ""
@@ -144,7 +161,7 @@ def load_app(spec: str | None) -> Callable:
             obj = obj(*args, **kwargs)
         except Exception as exc:
             raise AppImportError(f"factory {module_name}:{dotted} raised "
-                                 f"{type(exc).__name__}: {exc}{_where(exc)}") from None
+                                 f"{type(exc).__name__}: {exc}{_where(exc)}") from exc
     if not callable(obj):
         raise AppImportError(f"application {module_name}:{target} is not callable (got {type(obj).__name__})")
     return obj

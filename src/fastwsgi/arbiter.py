@@ -140,7 +140,6 @@ class Arbiter:
             self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
         self.log.info("Starting fastwsgi %s", version())
         cfg.on_starting(self)
-        os.umask(cfg.umask)
         os.environ.update(cfg.env)
         if cfg.pidfile:
             self.pidfile = Pidfile(cfg.pidfile + (".2" if self.master_pid else ""))

@@ -1,14 +1,14 @@
 """Command line: `fastwsgi [OPTIONS] MODULE:APP` (also `python -m fastwsgi`). The only place that picks exit codes.
 
-Exit codes: 0 stopped cleanly; 1 cannot bind / other failure; 2 bad settings; 3 a worker failed to boot;
-4 the application failed to load.
+Exit codes: 0 stopped cleanly; 1 cannot bind / other failure; 2 bad settings or usage (no application given);
+3 a worker failed to boot; 4 the application failed to load (at --log-level debug with its full traceback).
 """
 from __future__ import annotations
 
 import sys
 import traceback
 
-from fastwsgi.app_loader import check_spec, load_app, prepare_sys_path
+from fastwsgi.app_loader import check_spec, import_traceback, load_app, prepare_sys_path
 from fastwsgi.config import load_config
 from fastwsgi.errors import APP_LOAD_ERROR, AppImportError, BindError, ConfigError, FastWSGIError, HaltServer
 
@@ -36,6 +36,9 @@ def main(argv: list | None = None) -> int:
     if cfg.print_config:
         sys.stdout.write(cfg.render() + "\n")
         return EXIT_OK
+    if not (cfg.app_uri or "").strip():  # a usage error, as argparse's: not an application that failed to load
+        _error("no application given: fastwsgi [OPTIONS] MODULE:NAME (see --help)")
+        return EXIT_USAGE
     try:
         prepare_sys_path(cfg.chdir, cfg.pythonpath)
         check_spec(cfg.app_uri)
@@ -49,7 +52,9 @@ def main(argv: list | None = None) -> int:
     except HaltServer as exc:
         _error(exc.reason)
         return exc.exit_status
-    except AppImportError as exc:
+    except AppImportError as exc:  # --preload or --check-config: the app was imported here
+        if cfg.loglevel == "debug":
+            sys.stderr.write(import_traceback(exc))
         _error(str(exc))
         return APP_LOAD_ERROR
     except ConfigError as exc:

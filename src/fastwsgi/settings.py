@@ -317,8 +317,10 @@ SETTINGS: tuple = (
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
     _s("sendfile", "Server mechanics", boolean, True, "--no-sendfile", action="store_false", loop=True,
-       help="Send wsgi.file_wrapper files with sendfile(2); --no-sendfile reads and sends them instead. sendfile "
-            "spares the worker's CPU, but a receiver on the same host (a local proxy) pays more per byte."),
+       help="Do not use sendfile(2) for wsgi.file_wrapper files: the worker reads them and sends the data itself. "
+            "sendfile (the default) spares the worker's CPU, but a receiver on the same host (a local proxy) pays "
+            "more per byte.",
+       extra="In a config file, `sendfile = False` does the same."),
     _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
        help="Change to this directory before loading the application."),
     _s("pythonpath", "Server mechanics", comma_list, [], "--pythonpath", meta="DIRS",
@@ -331,8 +333,10 @@ SETTINGS: tuple = (
        help="Workers switch to this user (name or uid) after fork; needs root."),
     _s("group", "Server mechanics", group, None, "-g", "--group", meta="GROUP",
        help="Workers switch to this group (name or gid) after fork; needs root."),
-    _s("umask", "Server mechanics", umask, 0o22, "-m", "--umask", meta="INT",
-       help="File mode creation mask of the server processes (octal, e.g. 022).", default_doc="0o22"),
+    _s("umask", "Server mechanics", umask, 0, "-m", "--umask", meta="INT",
+       help="File mode creation mask for the unix sockets fastwsgi creates (octal, e.g. 007). The default 0 (as "
+            "gunicorn's) makes them 0777 so that a proxy running as another user can connect; the process umask, "
+            "which applies to the files the application writes, is left as inherited.", default_doc="0"),
     # Logging
     _s("accesslog", "Logging", optional_string, None, "--access-logfile", meta="FILE",
        help="Access log file; '-' is stdout. Off unless given."),

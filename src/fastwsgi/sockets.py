@@ -131,7 +131,7 @@ def _adopt_fd(fd: int) -> socket.socket:
     return sock
 
 
-def create_listeners(binds: Iterable[str], backlog: int, reuse_port: bool = False, umask: int = 0o22,
+def create_listeners(binds: Iterable[str], backlog: int, reuse_port: bool = False, umask: int = 0,
                      inherited: list | None = None) -> list:
     """Bind and listen on every address, or adopt `inherited` fds (re-exec, systemd) as they are.
 

@@ -13,7 +13,7 @@ import sys
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi.app_loader import load_app
+from fastwsgi.app_loader import import_traceback, load_app
 from fastwsgi.logs import Logs
 from fastwsgi.settings import LOOP_SETTINGS
 from fastwsgi.sockets import reuse_port_twins
@@ -217,7 +217,10 @@ def child_main(worker: Worker, server: Any, close_fds: list, sigmask: set | None
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except AppImportError as exc:
-        worker.heartbeat.set_reason(str(exc))
+        worker.heartbeat.set_reason(str(exc))  # the master prints this line and stops
+        details = import_traceback(exc)
+        if details:
+            worker.log.debug("The application failed to load:\n%s", details.rstrip("\n"))
         code = APP_LOAD_ERROR
     except BaseException as exc:
         reason = f"worker failed to boot: {type(exc).__name__}: {exc}"

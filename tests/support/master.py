@@ -19,9 +19,14 @@ import time
 PIDAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pidapp.py")
 
 
-def write_app(directory) -> str:
-    """Copy tests/support/pidapp.py into directory (where the master is started)."""
-    shutil.copyfile(PIDAPP, os.path.join(str(directory), "pidapp.py"))
+def write_app(directory, name: str = "pidapp", source: str | None = None) -> str:
+    """Copy tests/support/pidapp.py into directory (where the master is started), or write `source` there as the
+    module `name`."""
+    if source is None:
+        shutil.copyfile(PIDAPP, os.path.join(str(directory), f"{name}.py"))
+    else:
+        with open(os.path.join(str(directory), f"{name}.py"), "w") as handle:
+            handle.write(source)
     return str(directory)
 
 
