@@ -1,6 +1,7 @@
 """--reload: workers restart when the app's source (or a --reload-extra-file) changes; the Reloader without servers."""
 import os
 import sys
+import time
 
 import pytest
 
@@ -27,12 +28,8 @@ with open(os.path.join(HERE, "data.txt")) as handle:
 
 
 def write_module(directory, body: str, source: str = APP) -> None:
-    """Rewrite hello.py in place (as an editor does), with a new mtime even within the same clock tick."""
-    path = os.path.join(str(directory), "hello.py")
-    before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
+    """Rewrite hello.py in place, as an editor does (each version differs in size: no stale .pyc)."""
     write_app(directory, "hello", source.format(body=body) if "{body" in source else source)
-    if before:
-        os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
 def body_of(port: int, path: str = "/") -> str:
@@ -95,6 +92,7 @@ def test_reloader_notices_changes(tmp_path, engine):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "page.html").write_text("<p>")
+    time.sleep(0.02)  # files modified just before (10 ms) a Reloader starts count as changed: it may have missed them
     reloader = Reloader([str(extra), str(later), str(templates / "*.html")], engine)
     try:
         assert reloader.engine == engine
@@ -119,12 +117,13 @@ def _fresh(old, extra, engine):
 def test_reloader_sees_modules_imported_later(tmp_path, monkeypatch):
     (tmp_path / "late_module_for_reload.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    time.sleep(0.02)
     reloader = Reloader([], "poll")
     try:
         __import__("late_module_for_reload")
         assert reloader.changed() is None  # first sight: recorded
         path = tmp_path / "late_module_for_reload.py"
-        path.write_text("X = 22\n")
+        path.write_text("X = 222\n")
         assert reloader.changed() == str(path)
     finally:
         sys.modules.pop("late_module_for_reload", None)
@@ -167,3 +166,24 @@ def test_reload_settings():
     with pytest.raises(ConfigError, match="reload-engine"):
         load_config(["--reload-engine", "fsevents", "m:app"], {}, config_default_dir=None)
 
+
+def test_reload_settings_from_each_source(tmp_path):
+    from fastwsgi.config import ENV_ARGS, load_config
+
+    (tmp_path / "fastwsgi.conf.py").write_text("reload = True\nreload_engine = 'poll'\nreload_extra_files = ['x']\n")
+    cfg = load_config([], {}, config_default_dir=str(tmp_path))
+    assert (cfg.reload, cfg.reload_engine, cfg.reload_extra_files) == (True, "poll", ["x"])
+    cfg = load_config(["--reload-extra-file", "z"], {ENV_ARGS: "--reload-engine inotify --reload-extra-file y"},
+                      config_default_dir=str(tmp_path))
+    assert (cfg.reload_engine, cfg.reload_extra_files) == ("inotify", ["z"])  # a higher source replaces the list
+    assert load_config(["--reload"], {}, config_default_dir=None).sources["reload"] == "command line"
+
+
+
+def test_no_setting_is_shadowed_by_a_config_attribute():
+    """cfg.reload must be the setting, not a method of Config (it once was: every worker ran the reloader)."""
+    from fastwsgi.config import Config, load_config
+    from fastwsgi.settings import SETTINGS
+
+    assert [s.name for s in SETTINGS if hasattr(Config, s.name)] == []
+    assert load_config(["m:app"], {}, config_default_dir=None).reload is False

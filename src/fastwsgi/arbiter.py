@@ -434,7 +434,7 @@ class Arbiter:
         """SIGHUP: re-read the config, start new workers, retire the old ones once the new ones serve."""
         old_cfg = self.cfg
         try:
-            cfg = old_cfg.reload()
+            cfg = old_cfg.reread()
         except ConfigError as exc:
             self.log.error("Reload failed, keeping the current settings: %s", exc)
             return

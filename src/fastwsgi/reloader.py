@@ -205,7 +205,7 @@ class Reloader:
             else:
                 self.extra_files.add(os.path.abspath(entry))
         self.signatures: dict = {}
-        self.started = time.time_ns()
+        self.started = time.time_ns() - 10_000_000  # file times come from a coarser clock (one kernel tick)
         self.pending: list = []  # first seen already modified since we started: maybe imported stale
         self.watched_dirs: set = set()
         self.polled: set = set()  # inotify engine: files whose directory cannot be watched
@@ -241,12 +241,11 @@ class Reloader:
         A file first seen with an mtime after this Reloader was made (not in the future) may have changed while the
         worker imported it (a race with the editor): it is reported as changed, costing at most one extra restart.
         """
-        now = time.time_ns()
         for path in self.files():
             if path in self.signatures:
                 continue
             signature = self.signatures[path] = _signature(path)
-            if signature is not None and self.started <= signature[0] <= now:
+            if signature is not None and self.started <= signature[0] <= time.time_ns() + 1_000_000_000:
                 self.pending.append(path)
             if self.inotify is not None:
                 directory = os.path.dirname(path)
