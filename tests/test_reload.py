@@ -74,7 +74,7 @@ def test_import_error_is_served_then_fixed(app_dir):
     master = Master(["--reload", "hello:application"], app_dir)
     write_module(app_dir, "", source="def application(environ, start_response):\n    return [b'x'\n")
     wait_for(lambda: body_of(master.port).startswith("500 "), 10, interval=0.2, what="the error page")
-    status, body, _ = get(master.port)
+    _, body, _ = get(master.port)
     assert "SyntaxError" in body and "hello.py" in body
     write_module(app_dir, "fixed")
     wait_for(lambda: body_of(master.port) == "200 fixed", 10, interval=0.2, what="the fixed app")
@@ -143,7 +143,7 @@ def test_error_files_and_error_app(tmp_path):
     bad.write_text("def f(:\n")
     try:
         compile(bad.read_text(), str(bad), "exec")
-    except SyntaxError as exc:
+    except SyntaxError:
         try:
             raise RuntimeError("cannot import 'broken'") from None
         except RuntimeError as wrapped:

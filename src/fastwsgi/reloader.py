@@ -64,7 +64,7 @@ def _library_dirs() -> tuple:
         path = sysconfig.get_paths().get(scheme_path)
         if path:
             dirs.add(os.path.realpath(path))
-    for path in [*getattr(site, "getsitepackages", lambda: [])(), site.getusersitepackages()]:
+    for path in [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]:
         dirs.add(os.path.realpath(path))
     dirs.add(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))
     return tuple(sorted(path.rstrip(os.sep) + os.sep for path in dirs))

@@ -31,10 +31,7 @@ def metric_prefix(prefix: str) -> str:
 def resolve(address: str) -> tuple:
     """(family, sockaddr) of a validated statsd address: HOST:PORT, [V6]:PORT or unix:PATH."""
     if address.startswith("unix:"):
-        path = address[5:]
-        if path.startswith("//"):
-            path = path[2:]
-        return socket.AF_UNIX, path
+        return socket.AF_UNIX, address[5:].removeprefix("//")
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     family, _, _, _, sockaddr = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)[0]
