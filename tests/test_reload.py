@@ -92,7 +92,7 @@ def test_reloader_notices_changes(tmp_path, engine):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "page.html").write_text("<p>")
-    time.sleep(0.02)  # files modified just before (10 ms) a Reloader starts count as changed: it may have missed them
+    time.sleep(0.02)  # catch-up: files modified just before (10 ms) a Reloader starts may count as changed
     reloader = Reloader([str(extra), str(later), str(templates / "*.html")], engine)
     try:
         assert reloader.engine == engine
@@ -117,7 +117,6 @@ def _fresh(old, extra, engine):
 def test_reloader_sees_modules_imported_later(tmp_path, monkeypatch):
     (tmp_path / "late_module_for_reload.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    time.sleep(0.02)
     reloader = Reloader([], "poll")
     try:
         __import__("late_module_for_reload")
@@ -127,6 +126,21 @@ def test_reloader_sees_modules_imported_later(tmp_path, monkeypatch):
         assert reloader.changed() == str(path)
     finally:
         sys.modules.pop("late_module_for_reload", None)
+        reloader.close()
+
+
+def test_catch_up_reports_files_modified_during_the_import(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reloader = Reloader([], "poll")
+    try:
+        path = tmp_path / "raced_module_for_reload.py"
+        path.write_text("X = 1\n")  # saved by the editor while the worker was importing the app
+        __import__("raced_module_for_reload")
+        reloader.refresh(catch_up=True)
+        assert reloader.changed() == str(path)
+        assert reloader.changed() is None
+    finally:
+        sys.modules.pop("raced_module_for_reload", None)
         reloader.close()
 
 

@@ -1,15 +1,15 @@
 """--reload: notice that the application's source changed, so that the worker can exit and be replaced.
 
-For development only. The watcher lives in each worker and is checked from the loop's once-a-second tick (no
-thread): `Reloader.changed()` returns the first changed file or None, and the worker then stops gracefully, exactly
+For development only. The watcher lives in each worker and is checked from the loop's once-a-second tick, not in a
+thread as in gunicorn (a thread would contend with the request loop for the GIL and need a signal to stop the
+worker): `Reloader.changed()` returns the first changed file or None, and the worker then stops gracefully, exactly
 as for --max-requests; the master spawns a fresh worker, which imports the application again. --reload therefore
 implies no --preload (an application imported in the master would be inherited unchanged by every new worker).
 
 Watched files: the source of every loaded module that lives outside the standard library, site-packages and
-fastwsgi itself (as gunicorn does, re-read whenever sys.modules grows), plus --reload-extra-file entries (glob
+fastwsgi itself (gunicorn watches every module; the list is re-read whenever sys.modules grows), plus --reload-extra-file entries (glob
 patterns re-expanded on every check). A file counts as changed when its (mtime, size, inode) differs from the first
-one seen, or it appeared or vanished (or was modified after the worker started but before it was first
-seen).
+one seen, or it appeared or vanished (or, for the files of the app's first import, changed during that import).
 
 Engines: "inotify" (Linux, libc's inotify through ctypes, no dependency) watches the directories of those files and
 only stats the files named in events; "poll" stats every watched file on each check; "auto" is inotify when
@@ -224,7 +224,7 @@ class Reloader:
     def add_files(self, paths: Iterable[str]) -> None:
         """Watch these files too (e.g. the file with the syntax error that stopped the app from importing)."""
         self.extra_files.update(os.path.abspath(path) for path in paths)
-        self.refresh()
+        self.refresh(catch_up=True)
 
     def files(self) -> set:
         if len(sys.modules) != self._modules_seen:
@@ -235,17 +235,19 @@ class Reloader:
             found.update(glob.glob(pattern, recursive=True))
         return found
 
-    def refresh(self) -> None:
+    def refresh(self, catch_up: bool = False) -> None:
         """Record a first signature for files not seen before; watch their directories (inotify).
 
-        A file first seen with an mtime after this Reloader was made (not in the future) may have changed while the
-        worker imported it (a race with the editor): it is reported as changed, costing at most one extra restart.
+        `catch_up` (right after the app was imported): a file first seen with an mtime after this Reloader was made
+        (and not in the future) may have changed while the worker imported it, a race with an editor saving twice:
+        it is reported as changed, costing at most one extra restart. Files found later (lazy imports, new glob
+        matches) start from what they are when first seen, as in gunicorn.
         """
         for path in self.files():
             if path in self.signatures:
                 continue
             signature = self.signatures[path] = _signature(path)
-            if signature is not None and self.started <= signature[0] <= time.time_ns() + 1_000_000_000:
+            if catch_up and signature is not None and self.started <= signature[0] <= time.time_ns() + 10**9:
                 self.pending.append(path)
             if self.inotify is not None:
                 directory = os.path.dirname(path)

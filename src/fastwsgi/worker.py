@@ -76,7 +76,7 @@ class Worker:
         if self.app is None:
             self.app = self._load_app()
         if self.reloader is not None:
-            self.reloader.refresh()  # the modules the app just imported
+            self.reloader.refresh(catch_up=True)  # the modules the app just imported
         sockets = reuse_port_twins(self.listeners, self.cfg.backlog) if self.cfg.reuse_port else self.listeners
         self.own_sockets = [sock for sock in sockets if sock not in self.listeners]
         from fastwsgi._core import Loop
