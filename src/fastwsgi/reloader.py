@@ -7,9 +7,10 @@ as for --max-requests; the master spawns a fresh worker, which imports the appli
 implies no --preload (an application imported in the master would be inherited unchanged by every new worker).
 
 Watched files: the source of every loaded module that lives outside the standard library, site-packages and
-fastwsgi itself (gunicorn watches every module; the list is re-read whenever sys.modules grows), plus --reload-extra-file entries (glob
-patterns re-expanded on every check). A file counts as changed when its (mtime, size, inode) differs from the first
-one seen, or it appeared or vanished (or, for the files of the app's first import, changed during that import).
+fastwsgi itself (gunicorn watches every module; the list is re-read whenever sys.modules grows), plus
+--reload-extra-file entries (glob patterns re-expanded on every check). A file counts as changed when its (mtime,
+size, inode) differs from the first one seen, or it appeared or vanished (or, for the files of the app's first
+import, changed during that import).
 
 Engines: "inotify" (Linux, libc's inotify through ctypes, no dependency) watches the directories of those files and
 only stats the files named in events; "poll" stats every watched file on each check; "auto" is inotify when
