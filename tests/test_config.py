@@ -42,8 +42,14 @@ SAMPLES = {
     "errorlog": [("-", "-"), ("/tmp/e1.log", "/tmp/e1.log"), ("/tmp/e2.log", "/tmp/e2.log")],
     "loglevel": [("debug", "debug"), ("WARNING", "warning"), ("error", "error")],
     "proc_name": [("one", "one"), ("two", "two"), ("three", "three")],
+    "statsd_host": [("localhost", "localhost:8125"), ("10.0.0.1:9125", "10.0.0.1:9125"),
+                    ("unix:/run/s.sock", "unix:/run/s.sock")],
+    "statsd_prefix": [("a", "a"), ("b.", "b."), ("c.d", "c.d")],
+    "dogstatsd_tags": [("env:a", "env:a"), ("env:b,x:y", "env:b,x:y"), ("c", "c")],
+    "reload_engine": [("poll", "poll"), ("inotify", "inotify"), ("AUTO", "auto")],
+    "reload_extra_files": [("a.txt", ["a.txt"]), ("b.txt", ["b.txt"]), ("t/*.html", ["t/*.html"])],
 }
-FLAGS = {"reuse_port", "preload_app", "check_config", "print_config"}  # store_true
+FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload"}  # store_true
 OFF_FLAGS = {"sendfile"}  # store_false: on unless the flag is given
 VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config"]
 

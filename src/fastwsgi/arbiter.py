@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi import systemd
+from fastwsgi import statsd, systemd
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
@@ -116,6 +116,7 @@ class Arbiter:
         self.retire_deadline = 0.0
         self.systemd = False
         self.stopping = False
+        self.statsd: statsd.Statsd | None = None
         self.start_environ = dict(os.environ)
         self.start_cwd = os.getcwd()
         self.start_args = self._start_args()
@@ -139,6 +140,7 @@ class Arbiter:
         if OLD_MASTER_ENV in os.environ:
             self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
         self.log.info("Starting fastwsgi %s", version())
+        self.statsd = statsd.install(cfg, self.log)
         cfg.on_starting(self)
         os.environ.update(cfg.env)
         if cfg.pidfile:
@@ -157,7 +159,7 @@ class Arbiter:
         self.listeners = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask, inherited=fds)
         for sock in self.listeners:
             self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
-        if cfg.preload_app and self.app is None:
+        if cfg.preload_app and not cfg.reload and self.app is None:  # --reload: the workers import it
             self.app = load_app(cfg.app_uri)
 
     def init_signals(self) -> None:
@@ -210,6 +212,9 @@ class Arbiter:
                 self.murder_workers()
                 self.manage_workers()
                 self.check_ready()
+                if self.statsd is not None:
+                    self.statsd.gauge("gunicorn.workers", len(self.active_workers()))
+                    self.statsd.flush(every=1.0)
         except StopIteration:
             self.halt()
         except HaltServer as exc:
@@ -428,7 +433,7 @@ class Arbiter:
         """SIGHUP: re-read the config, start new workers, retire the old ones once the new ones serve."""
         old_cfg = self.cfg
         try:
-            cfg = old_cfg.reload()
+            cfg = old_cfg.reread()
         except ConfigError as exc:
             self.log.error("Reload failed, keeping the current settings: %s", exc)
             return
@@ -441,6 +446,7 @@ class Arbiter:
         except ConfigError as exc:
             self.log.error("Reload: %s", exc)
         self.log = self.logs.error
+        self.statsd = statsd.install(cfg, self.log)
         if (cfg.bind, cfg.reuse_port) != (old_cfg.bind, old_cfg.reuse_port) and not self.systemd:
             try:
                 new = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask)
@@ -550,6 +556,8 @@ class Arbiter:
             self.cfg.on_exit(self)
         finally:
             self.logs.flush()
+            if self.statsd is not None:
+                self.statsd.flush()
             for fd in self.pipe:
                 try:
                     os.close(fd)

@@ -175,7 +175,7 @@ class Config:
         lines.append(f"{'app_uri':26} = {self.app_uri!r}")
         return "\n".join(lines)
 
-    def reload(self) -> Config:
+    def reread(self) -> Config:
         """A fresh Config from the same argv and env args, re-reading the config file (SIGHUP)."""
         return load_config(self.argv, {ENV_ARGS: self.env_args}, config_default_dir=self.base_dir)
 

@@ -199,6 +199,39 @@ def hook(arity: int) -> Callable[[Any], Callable]:
     return validate
 
 
+def reload_engine(value: Any) -> str:
+    text = string(value).strip().lower()
+    if text not in RELOAD_ENGINES:
+        raise ValueError("expected one of " + ", ".join(RELOAD_ENGINES))
+    return text
+
+
+RELOAD_ENGINES = ("auto", "poll", "inotify")
+
+
+def statsd_address(value: Any) -> str | None:
+    """HOST:PORT (port 8125 when omitted), [V6ADDR]:PORT, or unix:PATH / unix://PATH (a datagram socket)."""
+    if value is None:
+        return None
+    text = string(value).strip()
+    if text.startswith("unix:"):
+        if not text[5:].lstrip("/"):
+            raise ValueError("expected HOST:PORT or unix:PATH")
+        return text
+    host, port = text, "8125"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("expected HOST:PORT or unix:PATH")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT or unix:PATH")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 # ------------------------------------------------------------------------------------------------------------ defaults
 
 def default_bind() -> list:
@@ -346,6 +379,36 @@ SETTINGS: tuple = (
        help="Error log file; '-' is stderr."),
     _s("loglevel", "Logging", log_level, "info", "--log-level", meta="LEVEL",
        help="Error log level: debug, info, warning, error, critical."),
+    _s("statsd_host", "Logging", statsd_address, None, "--statsd-host", meta="STATSD_ADDR",
+       help="Send gunicorn's statsd metrics to this address (HOST:PORT, default port 8125, or unix:PATH) over "
+            "UDP. Off unless given.",
+       extra="Workers count requests in memory and send about once a second, packed into datagrams of at most "
+             "1400 bytes; the master sends the worker count and its own log counters. Metrics (each after "
+             "`--statsd-prefix`): `gunicorn.requests` (counter), `gunicorn.request.status.<code>` (counters), "
+             "`gunicorn.request.duration` (timer in ms; above 100 requests a second per worker a uniform sample "
+             "of 100 is sent with its `@rate`, so statsd still counts every request), `gunicorn.workers` (gauge), "
+             "`gunicorn.log.critical`, `gunicorn.log.error`, `gunicorn.log.warning`, `gunicorn.log.exception` "
+             "(counters of error-log lines)."),
+    _s("statsd_prefix", "Logging", string, "", "--statsd-prefix", meta="STATSD_PREFIX",
+       help="Prefix of every statsd metric name; a trailing '.' is added when missing."),
+    _s("dogstatsd_tags", "Logging", string, "", "--dogstatsd-tags", meta="DOGSTATSD_TAGS",
+       help="Comma-separated DogStatsD tags appended to every metric, e.g. 'env:prod,app:shop' (sent as |#tags)."),
+    # Debugging
+    _s("reload", "Debugging", boolean, False, "--reload", action="store_true",
+       help="Restart workers when the application's code changes. For development only; implies no --preload.",
+       extra="Watched: the source of every module the worker has loaded from outside the standard library, "
+             "site-packages and fastwsgi, plus `--reload-extra-file`. Each worker checks once a second; on a change "
+             "it logs the file, stops gracefully (as for `--max-requests`) and the master starts a fresh worker, "
+             "which imports the application again. With `--preload` the application would be imported once in "
+             "the master, so `--reload` turns preloading off. When the changed code fails to import, the worker "
+             "answers every request with a 500 showing the error (its traceback, to any client: never in "
+             "production) and keeps watching the files involved."),
+    _s("reload_engine", "Debugging", reload_engine, "auto", "--reload-engine", meta="STRING",
+       help="How --reload notices changes: inotify (Linux, through libc; watches the files' directories), poll "
+            "(stats every watched file once a second) or auto (inotify when available)."),
+    _s("reload_extra_files", "Debugging", string_list, [], "--reload-extra-file", meta="FILES", action="append",
+       help="Also restart workers when this file changes (templates, configuration); globs such as "
+            "'templates/**/*.html' are expanded on every check. Repeatable; with --reload only."),
     # Process naming
     _s("proc_name", "Process naming", optional_string, None, "-n", "--name", meta="STRING",
        help="Name in process titles (needs setproctitle); defaults to the application spec.",

@@ -13,8 +13,11 @@ import sys
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
+from fastwsgi import statsd
 from fastwsgi.app_loader import import_traceback, load_app
+from fastwsgi.errors import AppImportError
 from fastwsgi.logs import Logs
+from fastwsgi.reloader import Reloader, error_app, error_files
 from fastwsgi.settings import LOOP_SETTINGS
 from fastwsgi.sockets import reuse_port_twins
 
@@ -52,6 +55,8 @@ class Worker:
         self.own_sockets: list = []
         self.booted = False
         self._reopen_logs = False
+        self.statsd: statsd.Statsd | None = None
+        self.reloader: Reloader | None = None
 
     def __repr__(self) -> str:
         return f"<Worker pid={self.pid} age={self.age}>"
@@ -64,8 +69,14 @@ class Worker:
         random.seed()
         set_proc_title(f"fastwsgi: worker [{self.cfg.proc_title}]")
         self._drop_privileges()
+        self.statsd = statsd.install(self.cfg, self.log)
+        if self.cfg.reload:
+            self.reloader = Reloader(self.cfg.reload_extra_files, self.cfg.reload_engine)
+            self.log.warning("Reloader is on (%s). Use in development only!", self.reloader.engine)
         if self.app is None:
-            self.app = load_app(self.cfg.app_uri)
+            self.app = self._load_app()
+        if self.reloader is not None:
+            self.reloader.refresh(catch_up=True)  # the modules the app just imported
         sockets = reuse_port_twins(self.listeners, self.cfg.backlog) if self.cfg.reuse_port else self.listeners
         self.own_sockets = [sock for sock in sockets if sock not in self.listeners]
         from fastwsgi._core import Loop
@@ -76,9 +87,24 @@ class Worker:
         self.heartbeat.state = hb.SERVING
         self.heartbeat.beat()
 
+    def _load_app(self) -> Callable:
+        """Import the app. With --reload, an import error whose files are known is served as a 500 (and those
+        files watched) instead of stopping the server: the developer fixes the file and the worker restarts."""
+        try:
+            return load_app(self.cfg.app_uri)
+        except AppImportError as exc:
+            files = error_files(exc) if self.reloader is not None else set()
+            if not files or self.reloader is None:
+                raise
+            self.reloader.add_files(files)
+            self.log.error("%s; serving the error until a watched file changes", exc)
+            return error_app(exc)
+
     def run(self) -> None:
         self.loop.run()
         self.heartbeat.state = hb.STOPPING
+        if self.statsd is not None:
+            self.statsd.flush()
 
     def loop_options(self) -> dict:
         """The Loop's options: every loop setting of the registry as configured, and the worker's wiring."""
@@ -108,24 +134,37 @@ class Worker:
         return lambda environ: hook(worker, environ)
 
     def _post_request(self) -> Callable[[dict, str, list, int, float], None] | None:
-        access = self.logs.log_access if self.logs.access_formatter is not None else None
+        """One callable for the loop: statsd, the access log and the post_request hook, those in use only."""
+        calls: list = []
+        if self.statsd is not None:
+            calls.append(self.statsd.request)
+        if self.logs.access_formatter is not None:
+            calls.append(self.logs.log_access)
         hook = self.cfg.post_request if self.cfg.sources.get("post_request") != "default" else None
-        if hook is None:
-            return access
-        worker = self
-        if access is None:
-            return lambda environ, status, headers, nbytes, seconds: hook(worker, environ, status, headers)
+        if hook is not None:
+            worker = self
+            calls.append(lambda environ, status, headers, nbytes, seconds: hook(worker, environ, status, headers))
+        if len(calls) <= 1:
+            return calls[0] if calls else None
 
-        def both(environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:
-            access(environ, status, headers, nbytes, seconds)
-            hook(worker, environ, status, headers)
+        def every(environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:
+            for call in calls:
+                call(environ, status, headers, nbytes, seconds)
 
-        return both
+        return every
 
     def tick(self) -> None:
-        """Called by the loop about once a second: beat, flush buffered log lines, notice an orphaned worker."""
+        """Called by the loop about once a second: beat, flush buffered log lines and metrics, notice an orphaned
+        worker or (--reload) changed code."""
         self.heartbeat.beat()
         self.logs.flush()
+        if self.statsd is not None:
+            self.statsd.flush()
+        if self.reloader is not None and self.heartbeat.state == hb.SERVING:
+            changed = self.reloader.changed()
+            if changed is not None:
+                self.log.info("Worker reloading: %s modified", changed)
+                self.stop(graceful=True)
         if self._reopen_logs:
             self._reopen_logs = False
             self.logs.reopen()
