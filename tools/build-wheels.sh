@@ -22,25 +22,15 @@ VERSIONS=("$@")
 WORK=$ROOT/build/wheels
 WHEELHOUSE=$ROOT/wheelhouse
 
-log() { printf '\n=== build-wheels: %s\n' "$*"; }
+source tools/find-python.sh
 
-find_python() {  # $1 = 3.X -> path of that CPython, or nothing
-    local v=$1 full
-    if command -v pyenv >/dev/null 2>&1; then
-        full=$(pyenv versions --bare --skip-aliases 2>/dev/null | grep -E "^${v//./\\.}\.[0-9]+$" | sort -t. -k3 -n | tail -1 || true)
-        if [ -n "$full" ] && [ -x "$(pyenv root)/versions/$full/bin/python$v" ]; then
-            echo "$(pyenv root)/versions/$full/bin/python$v"
-            return
-        fi
-    fi
-    command -v "python$v" 2>/dev/null || true
-}
+log() { printf '\n=== build-wheels: %s\n' "$*"; }
 
 declare -A PY
 FOUND=()
 for v in "${VERSIONS[@]}"; do
     p=$(find_python "$v")
-    if [ -n "$p" ] && "$p" -c 'import sys; sys.exit(sys.implementation.name != "cpython")' 2>/dev/null; then
+    if [ -n "$p" ]; then
         PY[$v]=$p
         FOUND+=("$v")
         echo "build-wheels: CPython $v: $p"
