@@ -1,7 +1,11 @@
-"""Build the Cython extension fastwsgi._core from ext/.
+"""Build the Cython extension fastwsgi._core from ext/ (metadata lives in pyproject.toml).
 
-Switches (environment variables):
-  FASTWSGI_DEBUG=1     keep asserts, add line tracing off, build with -O0 -g
+Switches (environment variables, read at build time):
+  FASTWSGI_DEBUG=1     a debug build: -O0 -g, C asserts and Cython `assert` statements kept, boundscheck and
+                       wraparound on, line tracing compiled in (linetrace, CYTHON_TRACE, CYTHON_TRACE_NOGIL: the
+                       module is visible to coverage and sys.settrace/sys.monitoring, and is much slower), and
+                       the C macro FASTWSGI_DEBUG=1. Without it: -O2, no bounds or wraparound checks, and Cython
+                       `assert`s compiled out (CYTHON_WITHOUT_ASSERTIONS).
   FASTWSGI_ANNOTATE=1  write Cython's HTML annotation next to the sources
 """
 import os
@@ -11,24 +15,50 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTWSGI_DEBUG") == "1"
 
+if DEBUG:
+    # -UNDEBUG: Python's own CFLAGS carry -DNDEBUG, which would drop C assert()s.
+    compile_args = ["-O0", "-g", "-UNDEBUG"]
+    macros = [("FASTWSGI_DEBUG", "1"), ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+else:
+    compile_args = ["-O2"]
+    macros = [("FASTWSGI_DEBUG", "0"), ("CYTHON_WITHOUT_ASSERTIONS", "1")]
+
+# cythonize regenerates the C only when a source is newer than it: a stamp makes a change of mode regenerate it too.
+MODE = "debug" if DEBUG else "release"
+MODE_STAMP = os.path.join("build", "cython-mode")
+
+
+def last_mode():
+    try:
+        with open(MODE_STAMP) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 extension = Extension(
     "fastwsgi._core",
     ["ext/fastwsgi/_core.pyx"],
-    extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
-    define_macros=[("FASTWSGI_DEBUG", "1" if DEBUG else "0")],
+    extra_compile_args=compile_args,
+    define_macros=macros,
 )
 
-setup(
-    ext_modules=cythonize(
-        [extension],
-        language_level=3,
-        include_path=["ext"],
-        annotate=os.environ.get("FASTWSGI_ANNOTATE") == "1",
-        compiler_directives={
-            "boundscheck": DEBUG,
-            "wraparound": DEBUG,
-            "cdivision": True,
-            "embedsignature": True,
-        },
-    ),
+ext_modules = cythonize(
+    [extension],
+    language_level=3,
+    include_path=["ext"],
+    annotate=os.environ.get("FASTWSGI_ANNOTATE") == "1",
+    force=last_mode() != MODE,
+    compiler_directives={
+        "boundscheck": DEBUG,
+        "wraparound": DEBUG,
+        "linetrace": DEBUG,
+        "cdivision": True,
+        "embedsignature": True,
+    },
 )
+os.makedirs("build", exist_ok=True)
+with open(MODE_STAMP, "w") as f:
+    f.write(MODE)
+
+setup(ext_modules=ext_modules)

@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
-# Install what the test suite needs on a fresh machine: the package itself (compiled) with its test extras,
-# and, where apt is available and we are root, the Debian tools some tests use (they skip loudly without them).
+# Install what the test suite needs on a fresh machine: fastwsgi itself, built from its sdist (so a source or test
+# file missing from the sdist fails here), with its test extras, and, where apt is available and we are root, the
+# Debian tools some tests use (they skip loudly without them). Needs a C compiler and the Python headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q ".[test]"
+echo "install.sh: building the sdist, then fastwsgi from it (Cython + C compile, quiet for about a minute)" >&2
+python -m pip install -q build
+rm -f dist/fastwsgi-*.tar.gz
+if ! out=$(python -m build --sdist --outdir dist . 2>&1); then
+    echo "$out" >&2
+    exit 1
+fi
+sdist=$(ls dist/fastwsgi-*.tar.gz)
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # Every tracked file that the build or the tests read must be in the sdist (MANIFEST.in).
+    missing=$(comm -23 <(git ls-files ext src tests docs examples LICENSE README.md setup.py pyproject.toml | LC_ALL=C sort) \
+                       <(tar tzf "$sdist" | sed 's|^[^/]*/||' | LC_ALL=C sort))
+    if [ -n "$missing" ]; then
+        echo "install.sh: tracked files missing from $sdist (see MANIFEST.in):" $missing >&2
+        exit 1
+    fi
+fi
+python -m pip install -q "$sdist[test]"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     if ! command -v curl >/dev/null 2>&1; then
         (apt-get update -qq && apt-get install -y -qq curl) >/dev/null 2>&1 || echo "install.sh: could not install curl" >&2
