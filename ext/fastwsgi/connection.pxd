@@ -35,7 +35,7 @@ cdef class Connection(Watcher):
 
     @staticmethod
     cdef Connection new(Loop loop, int fd, Parser parser)
-    cdef int set_state(self, ConnState state) except -1      # raises on a transition the diagram does not have
+    cdef inline int set_state(self, ConnState state) except -1   # raises on a transition the diagram does not have
     # reading
     cdef int on_readable(self) except -1
     cdef int received(self, const char *data, Py_ssize_t n) except -1   # through the parser; follow its progress

@@ -78,7 +78,7 @@ cdef class Connection(Watcher):
         self.deadline = loop.now + loop.header_timeout
         return self
 
-    cdef int set_state(self, ConnState state) except -1:
+    cdef inline int set_state(self, ConnState state) except -1:
         if state != self.state and not (TRANSITIONS[<int>self.state] & (1u << <int>state)):
             raise AssertionError(f"connection state {STATE_NAMES[<int>self.state]} -> {STATE_NAMES[<int>state]}")
         self.state = state
