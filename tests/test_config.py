@@ -28,6 +28,7 @@ SAMPLES = {
     "limit_request_fields": [("10", 10), ("20", 20), ("30", 30)],
     "limit_request_field_size": [("100", 100), ("200", 200), ("300", 300)],
     "limit_request_body": [("1000", 1000), ("2000", 2000), ("0", 0)],
+    "body_buffer_size": [("65536", 65536), ("0", 0), ("1048576", 1048576)],
     "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
     "chdir": [("/tmp", "/tmp"), ("/", "/"), ("/usr", "/usr")],
     "pythonpath": [("/a", ["/a"]), ("/b,/c", ["/b", "/c"]), ("/d", ["/d"])],
@@ -218,13 +219,13 @@ def test_settings_reach_the_loop(tmp_path):
                            "--header-timeout", "4", "--body-timeout", "5", "--send-timeout", "6",
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
-                           "--forwarded-allow-ips", "", "--no-sendfile"])
+                           "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
-        multiprocess=True, forwarded_allow_ips=None, sendfile=False)
+        body_buffer_size=555, multiprocess=True, forwarded_allow_ips=None, sendfile=False)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

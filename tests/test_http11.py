@@ -102,12 +102,18 @@ def test_chunked_request_body_large(connect):
     assert result["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_expect_100_not_sent_when_app_does_not_read(connect):
+def test_expect_100_sent_and_body_read_before_the_app_answers(connect):
+    """The loop reads the body before the app runs (the app never waits on the client): the 100 goes out as it
+    starts reading, and an app that ignores the body still leaves the connection usable (RFC 9110 10.1.1)."""
     c = connect()
     c.send(request("POST", "/noread", [("Expect", "100-continue"), ("Content-Length", "10")]))
-    resp = c.read_response("POST")
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert c.read_exact(len(interim), "100 Continue") == interim
+    c.send(b"0123456789")
+    resp = c.read_final("POST")
     assert resp.status == 200 and resp.body == b"ignored"
-    assert b"100 Continue" not in c.received
+    assert resp.get("Connection") != "close"
+    assert c.request(request("GET", "/qs?next")).body == b"next"
 
 
 def test_expect_100_sent_when_app_reads_then_body_awaited(connect):

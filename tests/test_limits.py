@@ -152,28 +152,45 @@ def test_within_limits_live(limited):
         assert resp.json()["HTTP_X_8"] == "v" * 200
 
 
-def test_worker_connections_stops_accepting_without_dropping(serve):
+def test_worker_connections_sheds_the_oldest_connection_without_a_head(serve):
+    """At worker_connections a new client is not refused while some connection has not sent a head: the oldest of
+    those is closed to make room (a crowd of slow clients cannot lock the worker); the others stay served."""
     srv = serve("tests.support.apps:hello", fresh=True, worker_connections=5, header_timeout=30)
     held = client.open_raw(srv.port, 5)
     try:
         time.sleep(0.3)
         with client.Client(srv.port, timeout=5) as extra:
             extra.send(head())
-            extra.sock.settimeout(1.0)
-            with pytest.raises(socket.timeout):
-                extra.sock.recv(100)                   # queued in the backlog, not accepted
-            # the accepted ones are still served
-            held[0].sendall(head())
-            held[0].settimeout(5)
-            assert held[0].recv(100).startswith(b"HTTP/1.1 200")
-            for s in held[1:3]:
-                s.close()
-            extra.sock.settimeout(5)
-            assert extra.read_final().status == 200   # a slot freed: accepted and served
-        for s in held[3:]:
+            assert extra.read_final().status == 200   # accepted and served at once
+        assert client.closed_by_peer(held[0], 2.0), "the oldest connection without a head was not the one shed"
+        for s in held[2:]:
             s.sendall(head())
             s.settimeout(5)
             assert s.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_worker_connections_waits_when_every_connection_is_busy(serve):
+    """Connections sending a body are busy (not shed): a new client waits in the backlog, without being dropped,
+    until one of them is done and idle."""
+    srv = serve("tests.support.apps:hello", fresh=True, worker_connections=3, header_timeout=30, body_timeout=30)
+    held = client.open_raw(srv.port, 3)
+    try:
+        for s in held:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        time.sleep(0.3)
+        with client.Client(srv.port, timeout=5) as extra:
+            extra.send(head())
+            extra.sock.settimeout(1.0)
+            with pytest.raises(socket.timeout):
+                extra.sock.recv(100)                   # queued in the backlog, not accepted
+            held[0].sendall(b"56789")                  # its body is whole: answered, then idle
+            held[0].settimeout(5)
+            assert held[0].recv(100).startswith(b"HTTP/1.1 200")
+            extra.sock.settimeout(5)
+            assert extra.read_final().status == 200   # the idle one made room
     finally:
         for s in held:
             s.close()
@@ -252,20 +269,19 @@ def test_unlimited_request_line_beyond_64k(serve):
     assert env["QUERY_STRING"] == query and env["PATH_INFO"] == "/environ/long"
 
 
-def test_worker_connections_pauses_accepting(serve):
+def test_worker_connections_sheds_the_oldest_idle_connection(serve):
+    """With every slot held by idle keep-alive connections, a new client is served at once and the oldest idle
+    connection is closed (nginx reuses idle connections at worker_connections the same way)."""
     s = serve(ROUTER, fresh=True, worker_connections=3, keepalive=10.0)
     held = [client.Client(s.port) for _ in range(3)]
     try:
         for i, c in enumerate(held):
             assert c.request(request("GET", f"/qs?held{i}")).body == f"held{i}".encode()
-        with client.Client(s.port) as extra:  # the kernel completes the handshake; the server must not accept yet
-            extra.send(request("GET", "/qs?extra"))
-            extra.sock.settimeout(0.7)
-            with pytest.raises(TimeoutError):
-                extra.read_final()
-            extra.sock.settimeout(5)
-            held.pop().close()
-            assert extra.read_final().body == b"extra"
+        with client.Client(s.port, timeout=5) as extra:
+            assert extra.request(request("GET", "/qs?extra")).body == b"extra"
+        assert held[0].is_closed(2.0)
+        for i, c in enumerate(held[1:], 1):
+            assert c.request(request("GET", f"/qs?again{i}")).body == f"again{i}".encode()
     finally:
         for c in held:
             c.close()

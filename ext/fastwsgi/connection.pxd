@@ -3,7 +3,7 @@ cdef enum ConnState:
     CONN_IDLE = 1          # keep-alive, nothing received of the next request
     CONN_HEAD = 2          # a request head is arriving
     CONN_APP = 3           # serving: an app call, its response going out, or requests queued behind it
-    CONN_DRAIN = 4         # the app is done, the rest of its body is being read and dropped
+    CONN_BODY = 4          # the body of the next request to serve is arriving (the app runs once it is all here)
     CONN_LINGER = 5        # answered and half-closed: reading and dropping what the client still sends
     CONN_CLOSED = 6        # closed, or the peer is gone and the connection closes at the end of this step
     # docs/architecture.md draws the transitions; set_state() refuses any other
@@ -30,7 +30,8 @@ cdef class Connection(Watcher):
         bint closing                # no request after the ones in progress: close once their answers are out
         bint deferred               # in loop.deferred: its answers go out at the end of this wakeup
         long long linger_bytes      # read and dropped while lingering
-        double deadline             # monotonic time at which the sweep closes this connection (0: none)
+        double deadline             # monotonic time at which the sweep calls expire() (0: none)
+        double since                # monotonic time the connection was accepted or its last answer went out
         double started              # monotonic start of the active request (post_request timing)
 
     @staticmethod
@@ -39,7 +40,6 @@ cdef class Connection(Watcher):
     # reading
     cdef int on_readable(self) except -1
     cdef int received(self, const char *data, Py_ssize_t n) except -1   # through the parser; follow its progress
-    cdef int read_body(self) except -1       # for wsgi.input: block until one more piece of body (or an error)
     # serving
     cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
     cdef int finish_step(self) except -1     # step's end: flush, then keep alive, linger or close
@@ -61,6 +61,7 @@ cdef class Connection(Watcher):
     cdef int send_file(self) except -1       # 1: done, 0: EAGAIN
     cdef int set_interest(self, unsigned int events) except -1
     # ending
+    cdef int expire(self) except -1           # the deadline passed: 408 for a stalled body, else close
     cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close
     cdef int close(self) except -1
-    cdef bint is_idle(self)
+    cdef bint sheddable(self)                 # may be closed to make room at worker_connections (no head yet, idle)

@@ -11,8 +11,8 @@ cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between respon
 cdef Py_ssize_t DEFER_MAX = 64 * 1024          # answers up to this size may wait for the end of the wakeup
 cdef double DEFER_TIME = 0.001                 # ... for this many seconds at most (slow apps)
 cdef double LINGER_TIME = 2.0                 # seconds a closing connection keeps reading what the client still sends
+cdef double STOP_IDLE_GRACE = 2.0             # seconds an idle keep-alive connection is kept while the loop stops
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
-cdef long long DRAIN_MAX = 1024 * 1024        # unread body we read and drop to keep a connection alive
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 # the states each state may move to (docs/architecture.md); a state may always stay as it is
@@ -20,14 +20,14 @@ cdef unsigned int TRANSITIONS[7]         # bit n set: ConnState n allowed next
 for _state, _next in {
     CONN_NEW: (CONN_IDLE, CONN_HEAD, CONN_LINGER, CONN_CLOSED),
     CONN_IDLE: (CONN_HEAD, CONN_LINGER, CONN_CLOSED),
-    CONN_HEAD: (CONN_APP, CONN_LINGER, CONN_CLOSED),
-    CONN_APP: (CONN_IDLE, CONN_HEAD, CONN_DRAIN, CONN_LINGER, CONN_CLOSED),
-    CONN_DRAIN: (CONN_APP, CONN_LINGER, CONN_CLOSED),
+    CONN_HEAD: (CONN_BODY, CONN_APP, CONN_LINGER, CONN_CLOSED),
+    CONN_BODY: (CONN_APP, CONN_LINGER, CONN_CLOSED),
+    CONN_APP: (CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_LINGER, CONN_CLOSED),
     CONN_LINGER: (CONN_CLOSED,),
     CONN_CLOSED: (),
 }.items():
     TRANSITIONS[<int>_state] = sum([1 << <int>_s for _s in _next])
-cdef tuple STATE_NAMES = ("NEW", "IDLE", "HEAD", "APP", "DRAIN", "LINGER", "CLOSED")
+cdef tuple STATE_NAMES = ("NEW", "IDLE", "HEAD", "APP", "BODY", "LINGER", "CLOSED")
 
 cdef extern from *:
     """
@@ -75,7 +75,8 @@ cdef class Connection(Watcher):
         self.resp = Response.new(self.write, loop.logger)
         self.interest = EPOLLIN
         self.state = CONN_NEW
-        self.deadline = loop.now + loop.header_timeout
+        self.since = loop.now
+        self.deadline = loop.now + loop.header_timeout      # the head's time counts from accept
         return self
 
     cdef inline int set_state(self, ConnState state) except -1:
@@ -113,58 +114,12 @@ cdef class Connection(Watcher):
         parser.feed(data, n)
         if parser.upgraded:
             self.closing = True                 # served as plain HTTP, then closed
-        if (self.state == CONN_IDLE or self.state == CONN_NEW) and (parser.cur is not None or parser.queued()):
-            self.set_state(CONN_HEAD)           # a request began: the head has header_timeout to arrive
-            self.deadline = self.loop.now + self.loop.header_timeout
-        if self.state == CONN_HEAD and parser.queued():
-            self.set_state(CONN_APP)
-        return 0
-
-    cdef int read_body(self) except -1:
-        """For wsgi.input: flush what is pending (a 100 Continue first if asked), then read and feed one piece,
-        waiting up to body_timeout. Errors are recorded on the Input (which raises them to the app)."""
-        cdef Loop loop = self.loop
-        cdef Request req = self.active
-        cdef Input inp = <Input>req.input
-        cdef pollfd pfd
-        cdef ssize_t n
-        cdef int r, ms = <int>(loop.body_timeout * 1000) if loop.body_timeout > 0 else -1
-        if inp.expect_continue:
-            inp.expect_continue = False
-            req.expect_continue = False
-            if not self.resp.head_sent:
-                self.append(CONTINUE_100)
-        if self.wpos < self.wbuf.len:
-            self.flush_blocking(loop.send_timeout)
-        if self.parser.stopped:
-            inp.error = IOError("request body ended early")
-            return 0
-        while True:
-            n = recv(self.fd, loop.rbuf, loop.rbuf_size, 0)
-            if n > 0:
-                self.received(loop.rbuf, n)
-                return 0
-            if n == 0:
-                self.parser.fail(400, "request body ended early")     # answered if the client still reads
-                inp.error = IOError("client disconnected while sending the body")
-                break
-            if errno == EINTR:
-                continue
-            if errno != EAGAIN:
-                inp.error = IOError(errno, strerror(errno).decode())
-                break
-            pfd.fd = self.fd
-            pfd.events = POLLIN
-            with nogil:
-                r = poll(&pfd, 1, ms)
-            if r == 0:
-                self.parser.fail(408, "timed out reading the request body")
-                inp.error = TimeoutError("timed out reading the request body")
-                break
-            if r < 0 and errno == EINTR:
-                PyErr_CheckSignals()
-        self.closing = True
-        self.parser.stopped = True
+        if self.state == CONN_BODY:
+            self.deadline = self.loop.now + self.loop.body_timeout     # between two reads, as nginx counts it
+        elif (self.state == CONN_IDLE or self.state == CONN_NEW) and (parser.cur is not None or parser.queued()):
+            # a request began: its head has header_timeout from accept or from the previous answer
+            self.set_state(CONN_HEAD)
+            self.deadline = self.since + self.loop.header_timeout
         return 0
 
     # -- serving --
@@ -172,7 +127,6 @@ cdef class Connection(Watcher):
     cdef int step(self) except -1:
         cdef Parser parser = self.parser
         cdef Request req
-        cdef Input inp
         while self.state != CONN_CLOSED:
             if self.active is not None:
                 if self.drive() == 0:
@@ -181,29 +135,31 @@ cdef class Connection(Watcher):
             if not parser.queued():
                 break
             req = parser.first()
-            if not req.handled:
-                self.run_app(req)
-                continue
-            if not req.complete and type(req.input) is not Input:
-                self.closing = True         # a bodyless request cut short by a parse error: nothing to drain
-            elif not req.complete:
-                # the app left body unread: read and drop a bounded amount, else close
-                inp = <Input>req.input
-                inp.discard = True
-                if (req.expect_continue or parser.stopped
-                        or (req.content_length >= 0 and req.content_length - inp.received > DRAIN_MAX)
-                        or inp.received > DRAIN_MAX):
-                    self.closing = True
-                else:
-                    self.set_state(CONN_DRAIN)
-                    self.deadline = self.loop.now + self.loop.body_timeout
+            if req.handled:
+                parser.pop()
+                if self.closing:
+                    parser.clear()
                     break
-            elif self.state == CONN_DRAIN:
-                self.set_state(CONN_APP)    # its body is all read: serve what follows
-            parser.pop()
-            if self.closing:
-                parser.clear()
+                continue
+            if not req.complete:
+                if parser.stopped:
+                    # its body will never be whole (malformed, too large): the app is not called; the error is
+                    # answered (without a body to a HEAD request)
+                    parser.clear()
+                    if parser.error_status and not self.closing:
+                        self.append(error_response(parser.error_status, self.loop.date_line, req.is_head))
+                        self.closing = True
+                    break
+                # the body is arriving: the loop reads it, the app runs once it is all here
+                if req.expect_continue:
+                    req.expect_continue = False
+                    if not req.http10:
+                        self.append(CONTINUE_100)   # RFC 9110 10.1.1: we are about to read the body
+                if self.state != CONN_BODY:
+                    self.set_state(CONN_BODY)
+                    self.deadline = self.loop.now + self.loop.body_timeout
                 break
+            self.run_app(req)
         if self.state == CONN_CLOSED:
             return self.close()
         if parser.error_status and not self.closing and not parser.queued() and self.active is None:
@@ -238,26 +194,30 @@ cdef class Connection(Watcher):
 
     cdef int finish_step(self) except -1:
         cdef Parser parser = self.parser
+        cdef Loop loop = self.loop
         cdef int r = self.flush()
         if self.state == CONN_CLOSED:
             return self.close()
         if r == 0:
             return 0
         if self.closing and not parser.queued() and self.active is None:
-            if parser.error_status or parser.cur is not None:
-                return self.linger()
+            if parser.error_status or parser.cur is not None or loop.stopping:
+                return self.linger()        # the client may still be sending: let it read the answer
             return self.close()
-        if parser.queued() or self.state == CONN_DRAIN:
-            return 0
+        if parser.queued():
+            return 0                        # a body is arriving (CONN_BODY)
+        self.since = loop.now
         if parser.cur is not None:
             if self.state != CONN_HEAD:
                 self.set_state(CONN_HEAD)
-                self.deadline = self.loop.now + self.loop.header_timeout
+                self.deadline = loop.now + loop.header_timeout
         else:
             self.set_state(CONN_IDLE)
-            self.deadline = self.loop.now + self.loop.keepalive
-            if self.loop.stopping:
-                return self.close()
+            # while the loop stops, an idle connection stays a little: a request it sends is answered (and told
+            # Connection: close) instead of meeting a closed socket
+            self.deadline = loop.now + (min(loop.keepalive, STOP_IDLE_GRACE) if loop.stopping else loop.keepalive)
+            if not loop.accepting and not loop.stopping:
+                loop.set_accepting(True)    # an idle connection can make room at worker_connections
         return 0
 
     cdef int run_app(self, Request req) except -1:
@@ -270,8 +230,6 @@ cdef class Connection(Watcher):
         if not req.keep_alive or loop.stopping or loop.keepalive <= 0:
             self.closing = True
         resp.begin(req.is_head, req.http10, not self.closing, loop.date_line)
-        if type(req.input) is Input:
-            (<Input>req.input).conn = self
         if loop.post_request is not None:
             self.started = monotonic()
         try:
@@ -366,10 +324,7 @@ cdef class Connection(Watcher):
                         loop.logger.exception("Error closing the app's response")
         if req is not None:
             if type(req.input) is Input:
-                # the app is done with wsgi.input: drop its links (an error's traceback holds the app's frames,
-                # whose environ holds the input: a cycle the GC would have to find)
-                (<Input>req.input).conn = None
-                (<Input>req.input).error = None
+                (<Input>req.input).release()    # the app is done with wsgi.input: its memory and file go now
             if loop.post_request is not None:
                 try:
                     loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
@@ -388,10 +343,7 @@ cdef class Connection(Watcher):
         if self.resp.head_sent:
             self.set_state(CONN_CLOSED)     # the client already has part of the response: abort the connection
         else:
-            # answer 500 (or the parse error that broke this request's body while the app read it: 400, 413...);
-            # the failed response has put nothing into the buffer (its head was not sent)
-            if self.parser.error_status and req is not None and not req.complete:
-                status = self.parser.error_status
+            # answer 500; the failed response has put nothing into the buffer (its head was not sent)
             self.resp.fail(&self.wbuf, status)
         self.stream = None
         self.sf_file = None
@@ -543,8 +495,19 @@ cdef class Connection(Watcher):
         self.deadline = self.loop.now + LINGER_TIME
         return self.set_interest(EPOLLIN)
 
-    cdef bint is_idle(self):
-        return self.state == CONN_IDLE and self.active is None and not self.parser.queued()
+    cdef int expire(self) except -1:
+        if self.state == CONN_BODY and self.active is None and self.wpos == self.wbuf.len:
+            # a stalled body: the app was never called; answer 408 as nginx does for client_body_timeout
+            self.parser.clear()
+            self.parser.fail(408, "timed out reading the request body")
+            self.parser.stopped = True
+            self.append(error_response(408, self.loop.date_line, False))
+            self.closing = True
+            return self.finish_step()
+        return self.close()
+
+    cdef bint sheddable(self):
+        return (self.state == CONN_NEW or self.state == CONN_HEAD or self.state == CONN_IDLE) and not self.deferred
 
     cdef int close(self) except -1:
         cdef Loop loop = self.loop

@@ -1,22 +1,23 @@
 cdef class Input:
-    # wsgi.input of one request with a body. Bytes arrive through feed() (the parser's on_body); when the app wants
-    # more than is buffered, fill() asks the connection serving it to read the socket (blocking up to body_timeout).
+    # wsgi.input of one request with a body: the whole body, read by the loop before the app is called (the app
+    # never waits on the client). Up to `memory` bytes are kept in memory; a larger body is spooled to an anonymous
+    # temporary file ($TMPDIR), so an upload costs disk, not memory.
     cdef:
-        Connection conn        # the connection serving the request (set when its app is called); None once done
-        bytearray buf          # received, not yet read by the app: buf[pos:]
+        bytearray buf          # the body in memory: buf[pos:] not yet read by the app (None once spooled)
         Py_ssize_t pos
+        object file            # the spooled body (tempfile.TemporaryFile), or None
+        Py_ssize_t memory      # bytes kept in memory at most (body_buffer_size)
         bint complete          # the parser saw the end of this body
-        bint discard           # the app is done: drop what still arrives (draining)
-        bint expect_continue   # send "100 Continue" before the first socket read
         long long received     # body bytes seen so far
-        object error           # exception to raise to the app (client gone, malformed body, timeout)
 
     @staticmethod
-    cdef Input new(bint expect_continue)
-    cdef int feed(self, bytes data) except -1
-    cdef int fill(self) except -1          # one more piece of body from the socket; raises on error
-    cdef bytes take(self, Py_ssize_t n)    # n bytes from buf (n <= available)
-    cdef Py_ssize_t available(self)        # bytes buffered, not yet read
+    cdef Input new(Py_ssize_t memory)
+    cdef int feed(self, bytes data) except -1    # the parser's on_body: into memory, or into the file
+    cdef int finish(self) except -1              # the body is complete: rewind the file for the app
+    cdef bytes take(self, Py_ssize_t n)          # n bytes from buf (n <= available)
+    cdef Py_ssize_t available(self)              # bytes in memory, not yet read
+    cdef object spooled(self)                    # the file of a spooled body (ValueError once released)
+    cdef int release(self) except -1             # the app is done: free the memory, delete the file
 
 
 cdef class EmptyInput:

@@ -1,8 +1,10 @@
-# wsgi.input: a streaming reader over one request body. It never reads past the body: the parser hands it exactly
-# the body bytes, and it asks the connection for more only while the body is incomplete.
+# wsgi.input: the body of one request, complete before the app is called. It never holds more than the body: the
+# parser hands it exactly the body bytes. In memory up to body_buffer_size, then in an anonymous temporary file.
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import tempfile as _tempfile
 
 cdef Py_ssize_t COMPACT_AT = 65536
 
@@ -11,72 +13,78 @@ cdef Py_ssize_t COMPACT_AT = 65536
 cdef class Input:
 
     @staticmethod
-    cdef Input new(bint expect_continue):
+    cdef Input new(Py_ssize_t memory):
         cdef Input self = Input.__new__(Input)
         self.buf = bytearray()
-        self.pos = 0
-        self.expect_continue = expect_continue
+        self.memory = memory
         return self
 
     cdef int feed(self, bytes data) except -1:
         self.received += len(data)
-        if not self.discard:
-            if self.pos and self.pos == PyByteArray_GET_SIZE(self.buf):
-                del self.buf[:]
-                self.pos = 0
+        if self.file is not None:
+            self.file.write(data)
+        elif PyByteArray_GET_SIZE(self.buf) + len(data) > self.memory:
+            # too big for memory: spool what came so far and the rest to a file (nginx's client_body_buffer_size)
+            self.file = _tempfile.TemporaryFile()
+            self.file.write(self.buf)
+            self.file.write(data)
+            self.buf = None
+        else:
             self.buf += data
         return 0
 
-    cdef int fill(self) except -1:
-        if self.error is not None:
-            raise self.error
-        if self.conn is None:
-            raise IOError("client disconnected")
-        self.conn.read_body()
-        if self.error is not None:
-            raise self.error
+    cdef int finish(self) except -1:
+        self.complete = True
+        if self.file is not None:
+            self.file.seek(0)
+        return 0
+
+    cdef int release(self) except -1:
+        self.buf = None
+        self.pos = 0
+        if self.file is not None:
+            self.file.close()
+            self.file = None
         return 0
 
     cdef bytes take(self, Py_ssize_t n):
         cdef bytes out = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self.buf) + self.pos, n)
         self.pos += n
-        if self.pos == PyByteArray_GET_SIZE(self.buf):
-            del self.buf[:]
-            self.pos = 0
-        elif self.pos >= COMPACT_AT:
+        if self.pos >= COMPACT_AT and self.pos * 2 >= PyByteArray_GET_SIZE(self.buf):
             del self.buf[:self.pos]
             self.pos = 0
         return out
 
     cdef Py_ssize_t available(self):
-        return PyByteArray_GET_SIZE(self.buf) - self.pos
+        return PyByteArray_GET_SIZE(self.buf) - self.pos if self.buf is not None else 0
 
     def read(self, size=-1):
         cdef Py_ssize_t n = -1 if size is None else size
-        if n < 0:
-            while not self.complete:
-                self.fill()
-            return self.take(self.available())
-        while self.available() < n and not self.complete:
-            self.fill()
-        return self.take(min(n, self.available()))
+        if self.buf is None:
+            return self.spooled().read(n)
+        if n < 0 or n > self.available():
+            n = self.available()
+        return self.take(n)
 
     def readline(self, size=-1):
         cdef Py_ssize_t limit = -1 if size is None else size
-        cdef Py_ssize_t scanned = 0, avail, upto
+        cdef Py_ssize_t avail, upto
         cdef const char *base
         cdef const char *nl
-        while True:
-            avail = self.available()
-            base = PyByteArray_AS_STRING(self.buf) + self.pos
-            upto = avail if limit < 0 else min(avail, limit)
-            nl = <const char *>memchr(base + scanned, b"\n", upto - scanned)
-            if nl != NULL:
-                return self.take(nl - base + 1)
-            if (limit >= 0 and avail >= limit) or self.complete:
-                return self.take(upto)
-            scanned = upto
-            self.fill()
+        if self.buf is None:
+            return self.spooled().readline(limit)
+        avail = self.available()
+        base = PyByteArray_AS_STRING(self.buf) + self.pos
+        upto = avail if limit < 0 else min(avail, limit)
+        nl = <const char *>memchr(base, b"\n", upto)
+        if nl != NULL:
+            return self.take(nl - base + 1)
+        return self.take(upto)
+
+    cdef object spooled(self):
+        if self.file is None:
+            raise ValueError("I/O operation on a request body the app is done with")
+        return self.file
 
     def readlines(self, hint=-1):
         cdef list lines = []

@@ -55,6 +55,7 @@ cdef class Loop:
     cdef int update_clock(self) except -1
     cdef int accept_from(self, Listener lst) except -1   # up to accept_batch, while accepting
     cdef int accept_one(self, Listener lst) except -1    # 1 if a connection was accepted and registered
+    cdef Connection victim(self)                         # the one to close to make room (None: every one is busy)
     cdef int register(self, Watcher w, unsigned int events) except -1
     cdef int set_accepting(self, bint on) except -1
     cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst

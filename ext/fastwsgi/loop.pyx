@@ -163,13 +163,33 @@ cdef class Loop:
 
     cdef int accept_from(self, Listener lst) except -1:
         cdef int _
+        cdef Connection victim
         for _ in range(self.accept_batch):
-            if not self.accepting or self.accept_one(lst) == 0:
+            if not self.accepting:
                 return 0
+            victim = None
             if len(self.conns) >= self.worker_connections:
-                self.set_accepting(False)
+                victim = self.victim()
+                if victim is None:
+                    self.set_accepting(False)   # every connection is busy: new clients wait in the backlog
+                    return 0
+            if self.accept_one(lst) == 0:
                 return 0
+            if victim is not None:
+                victim.close()
         return 0
+
+    cdef Connection victim(self):
+        """The connection to close to make room at worker_connections, as nginx does: the oldest that has not sent
+        a whole head yet (a slow client), else the oldest idle keep-alive one; None when every one is busy."""
+        cdef Connection conn, idle = None
+        for conn in self.conns.values():            # in accept order: the oldest first
+            if conn.sheddable():
+                if conn.state != CONN_IDLE:
+                    return conn
+                if idle is None:
+                    idle = conn
+        return idle
 
     cdef int accept_one(self, Listener lst) except -1:
         """Accept one connection from lst and watch it; 1, or 0 when none is queued (or accept() failed)."""
@@ -277,18 +297,25 @@ cdef class Loop:
                 on_stop, self.on_stop = self.on_stop, None
                 on_stop()
             for conn in list(self.conns.values()):
-                if conn.is_idle() or now >= self.stop_deadline:
+                if now >= self.stop_deadline:
                     conn.close()
                 elif conn.state == CONN_NEW and conn.deadline > now + NEW_CONN_GRACE:
                     # accepted just before the stop: its request is probably on the way; serve it if it comes soon
                     conn.deadline = now + NEW_CONN_GRACE
+                elif conn.state == CONN_IDLE and conn.deadline > now + STOP_IDLE_GRACE:
+                    # kept-alive: its client may be sending the next request; answer it (Connection: close)
+                    conn.deadline = now + STOP_IDLE_GRACE
             if not self.conns:
                 self.running = False
         else:
             if not self.accepting and len(self.conns) < self.worker_connections:
                 self.set_accepting(True)
         for conn in [c for c in self.conns.values() if 0 < (<Connection>c).deadline < now]:
-            conn.close()
+            try:
+                conn.expire()
+            except Exception:
+                self.logger.exception("internal error on fd %d; closing it", conn.fd)
+                conn.close()
         if self.on_tick is not None:
             self.on_tick()
         return 0

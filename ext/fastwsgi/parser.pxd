@@ -6,6 +6,7 @@ cdef struct Limits:
     long long request_fields         # 431 beyond
     long long request_field_size     # 431 beyond
     long long request_body           # 413 beyond (0: unlimited)
+    long long body_buffer_size       # a request body beyond this is spooled to a temporary file
     long long head                   # the whole head, derived from the three above (0: unlimited)
 
 

@@ -41,6 +41,7 @@ cdef Limits make_limits(dict options):
     limits.request_fields = options["limit_request_fields"]
     limits.request_field_size = options["limit_request_field_size"]
     limits.request_body = options["limit_request_body"]
+    limits.body_buffer_size = options["body_buffer_size"]
     if limits.request_fields > 0 and limits.request_field_size > 0:
         limits.head = (limits.request_line + 16 + limits.request_fields * (limits.request_field_size + 2) + 2)
     else:
@@ -206,7 +207,7 @@ cdef class Parser:
                 self.fail(413, "body larger than limit_request_body")
                 raise _ParseStop()
         if req.has_body:
-            req.input = Input.new(req.expect_continue)
+            req.input = Input.new(self.limits.body_buffer_size)
         else:
             req.input = EMPTY_INPUT
         env[K_INPUT] = req.input
@@ -225,14 +226,13 @@ cdef class Parser:
         inp.feed(body)
         if 0 < self.limits.request_body < inp.received:
             self.fail(413, "body larger than limit_request_body")
-            inp.error = IOError("request body larger than the limit")
             raise _ParseStop()
 
     def on_message_complete(self):
         cdef Request req = self.cur
         req.complete = True
         if req.has_body:
-            (<Input>req.input).complete = True
+            (<Input>req.input).finish()
         self.cur = None
 
     # -- feeding --
@@ -285,9 +285,6 @@ cdef class Parser:
             self.stopped = True
             if not self.error_status:
                 self.fail(400, str(exc) or "malformed request")
-            req = self.cur
-            if req is not None and req.has_body and req.input is not None and (<Input>req.input).error is None:
-                (<Input>req.input).error = IOError("malformed request body")
             return 0
         # bytes of a head still incomplete after this piece: llhttp buffers an unterminated field without limit.
         # Counted from the piece after the one where the head started (that piece may hold the end of the previous

@@ -34,6 +34,7 @@ class Loop:
         limit_request_fields: int = 100,      # 431 beyond
         limit_request_field_size: int = 8190,  # 431 beyond
         limit_request_body: int = 0,          # 413 beyond (0: unlimited)
+        body_buffer_size: int = 262144,       # a request body beyond this is spooled to a temporary file
         forwarded_allow_ips: list[str] | None = None,  # peers ("*": any) whose X-Forwarded-Proto: https,
                                               # X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make the scheme https
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send

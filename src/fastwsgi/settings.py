@@ -343,6 +343,12 @@ SETTINGS: tuple = (
        loop=True, help="Largest header field in bytes; larger gets 431."),
     _s("limit_request_body", "Security", non_negative_int, 0, "--limit-request-body", meta="INT", loop=True,
        help="Largest request body in bytes; larger gets 413 (0: unlimited)."),
+    _s("body_buffer_size", "Security", non_negative_int, 256 * 1024, "--body-buffer-size", meta="BYTES", loop=True,
+       help="Request bodies are read whole by the worker before the app is called (a slow client costs memory, "
+            "never a worker). Up to this many bytes of a body stay in memory; a larger body is spooled to an "
+            "anonymous temporary file in $TMPDIR (nginx's client_body_buffer_size). Memory cost: at most this much "
+            "per connection sending a body, so worker_connections x this in the worst case.",
+       default_doc="262144 (256 KiB)"),
     _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS", loop=True,
        default_factory=default_forwarded_allow_ips, default_doc="$FORWARDED_ALLOW_IPS or 127.0.0.1,::1",
        help="Comma-separated peer addresses trusted to set X-Forwarded-Proto/-Ssl/-Protocol ('*': any)."),
