@@ -9,6 +9,7 @@ repository root as working directory. Each `command()` returns the argv (before 
 cannot run that configuration (e.g. several workers). `threads` > 1 asks for that many app threads per worker
 (gunicorn's `--threads`); `app_slots()` says how many app calls each peer can then run at once.
 """
+import functools
 import hashlib
 import os
 import shutil
@@ -142,8 +143,10 @@ def ours_has_cli():
         return False
 
 
+@functools.cache
 def ours_has_threads():
-    """Whether our CLI knows `--threads` (app calls on a thread pool per worker; issue 12)."""
+    """Whether our CLI knows `--threads` (app calls on a thread pool per worker; issue 12). Asked once per process:
+    run.py installs every venv before the first command()."""
     exe = venv_dir("ours") / "bin" / "fastwsgi"
     try:
         out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=20,

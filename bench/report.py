@@ -126,8 +126,8 @@ def _thread_cells(scenario, cell, rps):
 
 def _threads_note(scenario, cells):
     """Lines under a threaded scenario's table: how the CPUs are shared, and ours without --threads."""
-    lines = ["Server and wrk (`-t2`) share CPUs 0 and 1 (no pinning is possible with 2 workers on 2 cores), so "
-             "`server CPU busy %` is of one core (up to 200) and wrk's share is not separated out."]
+    lines = [("Server and wrk (`-t2`) share CPUs 0 and 1 (no pinning is possible with 2 workers on 2 cores), so "
+              "`server CPU busy %` is of one core (up to 200) and wrk's share is not separated out.")]
     if scenario.block_s:
         lines.append(f"`thread ceiling req/s` = processes × threads / {scenario.block_s * 1000:g} ms (the mean time an "
                      "app call blocks): the most any server with that many app threads can answer.")
