@@ -1,10 +1,12 @@
-"""Start a server that has only a Python API: `python launch.py SERVER MODULE:ATTR HOST PORT [WORKERS] [many]`.
+"""Start a server that has only a Python API:
+`python launch.py SERVER MODULE:ATTR HOST PORT [WORKERS] [many] [threads=N]`.
 
 Run with the server's own venv interpreter and the repository root as working directory (so `bench.apps.*`
 imports). SERVER is one of: bjoern, cfastwsgi (the unrelated PyPI `fastwsgi` C server), meinheld, waitress,
 ours (our `fastwsgi.run`, used until the CLI exists). With WORKERS > 1, servers that can share a listening socket
 (bjoern, meinheld) bind first and then fork; the others refuse. `many` raises connection limits and idle
-timeouts for the idle-connection scenarios.
+timeouts for the idle-connection scenarios. `threads=N` runs app calls on N threads (waitress; ours once its
+run() takes `threads`, issue 12); the other servers refuse it.
 """
 import importlib
 import os
@@ -32,12 +34,16 @@ def fork_workers(workers):
 
 def main():
     server, target, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    many = len(sys.argv) > 6 and sys.argv[6] == "many"
+    rest = sys.argv[5:]
+    workers = int(rest.pop(0)) if rest and rest[0].isdigit() else 1
+    many = "many" in rest
+    threads = next((int(arg.split("=", 1)[1]) for arg in rest if arg.startswith("threads=")), 1)
     sys.path.insert(0, os.getcwd())
     app = load(target)
     if workers > 1 and server not in ("bjoern", "meinheld"):
         sys.exit(f"launch.py: {server} has no multi-worker mode here")
+    if threads > 1 and server not in ("waitress", "ours"):
+        sys.exit(f"launch.py: {server} has no app threads here")
     if server == "bjoern":
         import bjoern
         bjoern.listen(app, host, port)
@@ -60,11 +66,14 @@ def main():
         fastwsgi.run(wsgi_app=app, host=host, port=port)
     elif server == "waitress":
         import waitress
-        waitress.serve(app, host=host, port=port, threads=1, _quiet=True,
+        waitress.serve(app, host=host, port=port, threads=threads, _quiet=True,
                        **({"connection_limit": 20000, "backlog": 4096} if many else {}))
     elif server == "ours":
         import fastwsgi
-        fastwsgi.run(app, host, port, **({"worker_connections": 20000, "keepalive": 300.0} if many else {}))
+        options = {"worker_connections": 20000, "keepalive": 300.0} if many else {}
+        if threads > 1:
+            options["threads"] = threads
+        fastwsgi.run(app, host, port, **options)
     else:
         sys.exit(f"launch.py: unknown server {server!r}")
 

@@ -6,8 +6,10 @@ HEAD or its uncommitted changes under src/, ext/, setup.py, pyproject.toml diffe
 
 Every Python peer serves the same files, bench/apps/<app>.py, imported as `bench.apps.<app>:app` with the
 repository root as working directory. Each `command()` returns the argv (before `taskset`) or None when the peer
-cannot run that configuration (e.g. several workers).
+cannot run that configuration (e.g. several workers). `threads` > 1 asks for that many app threads per worker
+(gunicorn's `--threads`); `app_slots()` says how many app calls each peer can then run at once.
 """
+import functools
 import hashlib
 import os
 import shutil
@@ -141,13 +143,46 @@ def ours_has_cli():
         return False
 
 
-def command(peer, app, port, workers, workdir, many_conns=False):
+@functools.cache
+def ours_has_threads():
+    """Whether our CLI knows `--threads` (app calls on a thread pool per worker; issue 12). Asked once per process:
+    run.py installs every venv before the first command()."""
+    exe = venv_dir("ours") / "bin" / "fastwsgi"
+    try:
+        out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=20,
+                             cwd=tempfile.gettempdir())
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "--threads" in out.stdout
+
+
+# Peers that can run app calls on threads, for the blocking scenarios (gunicorn's sync worker turns itself into
+# gthread when --threads > 1; the single-threaded event loops would only measure one call at a time).
+THREADED_PEERS = ("ours", "gunicorn-gthread", "granian", "waitress", "uwsgi")
+
+
+def app_slots(peer, workers, threads):
+    """(processes, threads each) that `command()` gives `peer`: how many app calls it can run at once."""
+    if threads <= 1:
+        return workers, 1
+    if peer == "waitress":
+        return 1, threads  # one process only
+    if peer == "ours":
+        return workers, threads if ours_has_threads() else 1
+    return workers, threads
+
+
+def command(peer, app, port, workers, workdir, many_conns=False, threads=1):
     """argv for `peer` serving bench/apps/<app>.py on 127.0.0.1:port with `workers` processes, or None.
 
     many_conns: raise the peer's connection limit and idle keep-alive timeout where it has them (the idle
     connection scenarios measure the loop's cost per idle connection, not default limits).
+    threads: app threads per worker (> 1 only for THREADED_PEERS; others get None). waitress has no worker
+    processes: it runs as one process with `threads` threads whatever `workers` says.
     """
-    argv = _command(peer, app, port, workers, workdir)
+    if threads > 1 and peer not in THREADED_PEERS:
+        return None
+    argv = _command(peer, app, port, workers, workdir, threads)
     if argv is None or not many_conns:
         return argv
     if peer == "ours" and argv[0].endswith("fastwsgi"):
@@ -163,7 +198,7 @@ def command(peer, app, port, workers, workdir, many_conns=False):
     return argv
 
 
-def _command(peer, app, port, workers, workdir):
+def _command(peer, app, port, workers, workdir, threads=1):
     target = f"bench.apps.{app}:app"
     host = "127.0.0.1"
     if peer == "nginx":
@@ -172,15 +207,22 @@ def _command(peer, app, port, workers, workdir):
     launch = [str(vbin / "python"), str(HERE / "launch.py")]
     if peer == "ours":
         if ours_has_cli():
-            return [str(vbin / "fastwsgi"), "-w", str(workers), "-b", f"{host}:{port}", target]
-        return launch + ["ours", target, host, str(port)] if workers == 1 else None
+            # --threads only once the CLI has it (issue 12); until then ours runs single-threaded and the report
+            # says so (app_slots).
+            with_threads = ["--threads", str(threads)] if threads > 1 and ours_has_threads() else []
+            return [str(vbin / "fastwsgi"), "-w", str(workers), *with_threads, "-b", f"{host}:{port}", target]
+        if workers != 1:
+            return None
+        return launch + ["ours", target, host, str(port)] + ([f"threads={threads}"] if threads > 1 else [])
     if peer in ("bjoern", "meinheld"):
         return launch + [peer, target, host, str(port), str(workers)]
+    if peer == "waitress" and threads > 1:
+        return launch + [peer, target, host, str(port), "1", f"threads={threads}"]
     if peer in ("cfastwsgi", "waitress"):
         return launch + [peer, target, host, str(port)] if workers == 1 else None
     if peer == "granian":
         return [str(vbin / "granian"), "--interface", "wsgi", "--workers", str(workers),
-                "--runtime-threads", "1", "--blocking-threads", "1", "--no-ws", "--no-access-log",
+                "--runtime-threads", "1", "--blocking-threads", str(threads), "--no-ws", "--no-access-log",
                 "--log-level", "warning", "--working-dir", str(REPO), "--host", host, "--port", str(port),
                 target]
     if peer == "uwsgi":
@@ -189,12 +231,12 @@ def _command(peer, app, port, workers, workdir):
         # wrk counts every close as a read error.
         argv = [str(vbin / "uwsgi"), "--http-socket", f"{host}:{port}", "--module", target,
                 "--add-header", "Connection: close",
-                "--pythonpath", str(REPO), "--processes", str(workers), "--threads", "1", "--disable-logging",
+                "--pythonpath", str(REPO), "--processes", str(workers), "--threads", str(threads), "--disable-logging",
                 "--need-app", "--die-on-term", "--listen", "1024", "--max-fd", "20000"]
         return argv + (["--master"] if workers > 1 else [])
     if peer in ("gunicorn-sync", "gunicorn-gthread"):
         kind = peer.split("-")[1]
-        return [str(vbin / "gunicorn"), "-w", str(workers), "-k", kind, "--threads", "1",
+        return [str(vbin / "gunicorn"), "-w", str(workers), "-k", kind, "--threads", str(threads),
                 "-b", f"{host}:{port}", "--chdir", str(REPO), "--log-level", "warning", target]
     raise ValueError(peer)
 

@@ -74,6 +74,8 @@ def load_table(scenario, cells, order, max_noise):
         head += ["requests", "RSS start MB", "RSS end MB"]
     if scenario.app == "files" or scenario.app == "echo":
         head.insert(4, "MB/s")
+    if scenario.server_threads > 1:
+        head += ["processes × threads"] + (["thread ceiling req/s", "% of ceiling"] if scenario.block_s else [])
     rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
     for peer in order:
         cell = cells.get(peer)
@@ -100,8 +102,42 @@ def load_table(scenario, cells, order, max_noise):
         if scenario.kind == "soak":
             row += [_fmt(_med(cell, "requests"), ",.0f"), _fmt(_med(cell, "rss_start") / 1e6, ".1f"),
                     _fmt(_med(cell, "rss_end") / 1e6, ".1f")]
+        if scenario.server_threads > 1:
+            row += _thread_cells(scenario, cell, rps)
         rows.append(row)
     return rows
+
+
+def _slots(cell):
+    """(processes, threads) the peer ran with (recorded per run), or None."""
+    rec = cell["ok"][0] if cell["ok"] else None
+    return (rec["procs"], rec["threads"]) if rec and "procs" in rec else None
+
+
+def _thread_cells(scenario, cell, rps):
+    """processes × threads, and for blocking apps the ceiling: app calls at once / mean seconds blocked."""
+    slots = _slots(cell)
+    out = [f"{slots[0]} × {slots[1]}" if slots else "—"]
+    if scenario.block_s:
+        ceiling = slots[0] * slots[1] / scenario.block_s if slots else None
+        out += [_fmt(ceiling), _fmt(_ratio(rps, ceiling) and 100 * _ratio(rps, ceiling), ".0f")]
+    return out
+
+
+def _threads_note(scenario, cells):
+    """Lines under a threaded scenario's table: how the CPUs are shared, and ours without --threads."""
+    lines = [("Server and wrk (`-t2`) share CPUs 0 and 1 (no pinning is possible with 2 workers on 2 cores), so "
+              "`server CPU busy %` is of one core (up to 200) and wrk's share is not separated out.")]
+    if scenario.block_s:
+        lines.append(f"`thread ceiling req/s` = processes × threads / {scenario.block_s * 1000:g} ms (the mean time an "
+                     "app call blocks): the most any server with that many app threads can answer.")
+    ours = _slots(cells["ours"]) if "ours" in cells else None
+    if ours and ours[1] == 1:
+        lines.append("**fastwsgi (ours) ran single-threaded (1 app thread per worker): its CLI has no `--threads` "
+                     "yet (issue 12).**")
+    if "waitress" in cells:
+        lines.append("waitress has no worker processes: it runs as one process with 8 threads.")
+    return lines
 
 
 def _per_conn(cell):
@@ -178,6 +214,8 @@ def render(data):
             out.append(_md(rss_table(cells, order)))
         else:
             out.append(_md(load_table(scenario, cells, order, cfg.get("max_noise", 10))))
+            if scenario.server_threads > 1:
+                out += ["", " ".join(_threads_note(scenario, cells))]
         na = [peers.LABELS[p] for p in order if p not in data["commands"].get(name, {})]
         if na:
             out += ["", f"Not applicable: {', '.join(na)}."]

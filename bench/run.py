@@ -4,6 +4,7 @@
     python bench/run.py --quick               # 3 s runs, 1 s warm-up: a smoke test
     python bench/run.py --scenarios hello --peers nginx,ours,bjoern
     python bench/run.py --scenarios all --runs 5
+    python bench/run.py --scenarios blocking  # issue 12: blocking apps, 2 workers x 8 threads (see README)
     python bench/run.py --install             # apt-get wrk/nginx/libev-dev if missing, (re)build every venv
 
 See bench/README.md. Stops every process it started, on success, error, Ctrl-C or SIGTERM.
@@ -32,10 +33,11 @@ HERE = measure.HERE
 
 
 def parse_args(argv):
+    sets = ", ".join(f"{name} = {'+'.join(members)}" for name, members in scenarios.SETS.items())
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenarios", default=",".join(scenarios.QUICK_SET),
-                   help=f"comma-separated, or 'all' (known: {', '.join(scenarios.SCENARIOS)}; "
+                   help=f"comma-separated, or 'all' (known: {', '.join(scenarios.SCENARIOS)}; sets: {sets}; "
                         f"default: {','.join(scenarios.QUICK_SET)})")
     p.add_argument("--peers", default="all", help=f"comma-separated (known: {', '.join(peers.ALL_PEERS)})")
     p.add_argument("--runs", type=int, default=3, help="runs per server and scenario (median; at least 3)")
@@ -61,6 +63,7 @@ def parse_args(argv):
     if args.quick:
         args.duration, args.warmup = 3, 1
     args.scenarios = list(scenarios.SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
+    args.scenarios = [n for name in args.scenarios for n in scenarios.SETS.get(name, [name])]  # e.g. blocking
     args.peers = list(peers.ALL_PEERS) if args.peers == "all" else args.peers.split(",")
     for name in args.scenarios:
         if name not in scenarios.SCENARIOS:

@@ -2,6 +2,7 @@
 
 A run returns a dict of numbers (see `measure_run`); failures raise measure.BenchError and are recorded.
 """
+import os
 import shlex
 import shutil
 import subprocess
@@ -32,6 +33,9 @@ class Scenario:
     ready_body: bytes = b""    # POST this body in the readiness check
     expect: object = None      # callable(body) -> bool for the readiness check
     peers_only: tuple = field(default_factory=tuple)  # restrict to these peers (empty: all)
+    server_threads: int = 1    # app threads per worker (gunicorn's --threads); see peers.app_slots
+    block_s: float = 0.0       # mean seconds an app call blocks (GIL released): the thread ceiling is slots / this
+    private_tmp: bool = False  # the server's TMPDIR is the run's work directory (removed after the run)
 
 
 def _hello(body):
@@ -57,13 +61,33 @@ SCENARIOS = {s.name: s for s in [
 ]}
 QUICK_SET = ["hello", "pipeline", "flask"]
 
+# Issue 12, blocking apps served concurrently: 2 workers x 8 app threads (waitress: 1 process x 8 threads) on both
+# cores, shared with wrk -t2 -c64, as in workers2. `--scenarios blocking` runs the whole set.
+_THREADED = dict(workers=2, server_threads=8, threads=2, conns=64, server_cpus="0,1", wrk_cpus="0,1",
+                 peers_only=peers.THREADED_PEERS, expect=_hello)
+BLOCKING_SET = ["block-all", "block-tenth", "hello-threads", "sqlite"]
+SCENARIOS.update({s.name: s for s in [
+    Scenario("block-all", "every request blocks 20 ms (GIL released), 2 workers x 8 threads, wrk -t2 -c64, "
+             "both cores", app="blocking", script="block.lua", args=(1,), block_s=0.02, **_THREADED),
+    Scenario("block-tenth", "one request in ten blocks 20 ms, 2 workers x 8 threads, wrk -t2 -c64, both cores",
+             app="blocking", script="block.lua", args=(10,), block_s=0.002, **_THREADED),
+    Scenario("hello-threads", "hello world, 2 workers x 8 threads, wrk -t2 -c64, both cores", **_THREADED),
+    Scenario("sqlite", "SQLite SELECT by primary key (1,000 rows, a file db per worker), 2 workers x 8 threads, "
+             "wrk -t2 -c64, both cores", app="sqlite_pk", private_tmp=True,
+             **{**_THREADED, "expect": lambda b: b.startswith(b'{"id": ')}),
+]})
+SETS = {"blocking": BLOCKING_SET}
+
 
 _PORT_MARK = 54321
 
 
 def describe_commands(scenario, peer, seconds, workdir):
     """The exact server and load-generator command lines (PORT stands for the ephemeral port)."""
-    argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir, bool(scenario.idle))
+    if scenario.peers_only and peer not in scenario.peers_only:
+        return None
+    argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir, bool(scenario.idle),
+                         threads=scenario.server_threads)
     if argv is None:
         return None
     server = shlex.join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
@@ -89,11 +113,13 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
     server = holder = None
     try:
         port = measure.free_port()
-        argv = peers.command(peer, scenario.app, port, scenario.workers, workdir, bool(scenario.idle))
-        if argv is None:
+        argv = peers.command(peer, scenario.app, port, scenario.workers, workdir, bool(scenario.idle),
+                             threads=scenario.server_threads)
+        if argv is None or (scenario.peers_only and peer not in scenario.peers_only):
             raise BenchError("configuration not supported by this peer")
         log = logdir / f"{tag}.log"
-        server = measure.spawn(argv, cpus=scenario.server_cpus, cwd=str(peers.REPO), log=log)
+        env = {**os.environ, "TMPDIR": workdir} if scenario.private_tmp else None
+        server = measure.spawn(argv, cpus=scenario.server_cpus, cwd=str(peers.REPO), log=log, env=env)
         sid = server.pid
         measure.wait_ready(server, port, method="POST" if scenario.ready_body else "GET",
                            body=scenario.ready_body, expect=scenario.expect)
@@ -108,6 +134,8 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
             measure.run_wrk(wrk(warmup), cpus=scenario.wrk_cpus, seconds=warmup, cwd=str(peers.REPO))
         _alive(server)
         result = {}
+        if scenario.server_threads > 1:
+            result["procs"], result["threads"] = peers.app_slots(peer, scenario.workers, scenario.server_threads)
         if scenario.idle:
             holder = measure.Holder(sys.executable, port, scenario.idle, cpus=scenario.wrk_cpus,
                                     cwd=str(peers.REPO))
