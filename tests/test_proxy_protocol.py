@@ -11,6 +11,7 @@ from fastwsgi.config import load_config
 from fastwsgi.errors import ConfigError
 from tests.support import client
 from tests.support.client import PROXY_V2_SIGNATURE, closed_after, proxy_v1, proxy_v2, request
+from tests.support.master import Master
 from tests.support.server import ROUTER, checked_server
 
 GET = request("GET", "/environ")
@@ -229,3 +230,26 @@ def test_malformed_header_logged(pp):
         c.send(GET)
         closed_after(c)
     pp.wait_log("PROXY protocol: no PROXY header from 127.0.0.1; closing the connection", mark)
+
+
+def test_through_the_master(app_dir):
+    """--proxy-protocol and --proxy-allow-from reach the workers: the access log names the proxied client."""
+    master = Master(["--proxy-protocol", "v1", "--proxy-allow-from", "127.0.0.1", "--access-logfile", "-",
+                     "--access-logformat", "%(h)s %(s)s", "pidapp:app"], app_dir, wait=False)
+    try:
+        port = int(master.wait_log(r"Listening at: http://127\.0\.0\.1:(\d+)")[0])
+        deadline = time.monotonic() + 15
+        while True:                             # the worker may not be accepting yet
+            try:
+                resp = client.fetch(port, preamble=proxy_v1("198.51.100.23"))
+                break
+            except (OSError, client.Closed):
+                assert time.monotonic() < deadline, master.log()
+                time.sleep(0.1)
+        assert resp.status == 200
+        master.wait_log(r"198\.51\.100\.23 200")
+        with client.Client(port) as c:          # no header: closed by the worker
+            c.send(GET)
+            assert closed_after(c)[1] == b""
+    finally:
+        master.stop()
