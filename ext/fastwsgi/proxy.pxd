@@ -16,10 +16,9 @@ cdef class ProxyHeader:
     cdef:
         int modes                # PP_V1 | PP_V2: the versions accepted
         bint allowed             # the peer may send a header (proxy_allow_ips); checked by proxy_received()
-        bint done                # the whole header was read (addr/port set, or None: keep the socket's)
         Py_ssize_t got           # header bytes read so far
         Py_ssize_t total         # v2: the header's whole length once its fixed part is in (0: not known yet)
-        unsigned char buf[108]   # the first min(got, PP_V1_MAX + 1) bytes of the header
+        unsigned char buf[108]   # the header's first bytes: the whole v1 line, or v2's first PP_KEEP
         str addr                 # REMOTE_ADDR and REMOTE_PORT from the header, or None (LOCAL, UNKNOWN, AF_UNSPEC)
         str port
         str error                # why the header was refused (feed returned -2)

@@ -1,4 +1,4 @@
-# The PROXY protocol (https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt). With proxy_protocol on, every
+# The PROXY protocol (https://www.haproxy.org/download/1.8/doc/proxy-protocol.txt). With proxy_protocol on, every
 # connection must begin with one header, v1 ("PROXY TCP4 1.2.3.4 5.6.7.8 1234 80\r\n", at most 107 bytes) or v2 (a
 # 12-byte signature, version/command, family/transport, a 16-bit length, the addresses, TLVs). As the spec asks, the
 # receiver does not guess: a connection without a valid header is closed without an answer (its peer is not
@@ -134,7 +134,6 @@ cdef class ProxyHeader:
         cdef long sport
         cdef unsigned char packed[16]
         cdef unsigned char other[16]
-        self.done = True
         if size >= 7 and memcmp(line, b"UNKNOWN", 7) == 0 and (size == 7 or line[7] == b" "):
             return 0            # the proxy does not know the client: keep the socket's addresses
         if size < 5 or memcmp(line, b"TCP", 3) != 0 or line[4] != b" " or (line[3] != b"4" and line[3] != b"6"):
@@ -165,7 +164,6 @@ cdef class ProxyHeader:
 
     cdef int finish_v2(self) except -1:
         cdef unsigned char fam = self.buf[13] >> 4
-        self.done = True
         if (self.buf[12] & 0xF) == 0 or fam == 0 or fam == 3:
             return 0            # LOCAL (the proxy's own connection, e.g. a health check), AF_UNSPEC or AF_UNIX
         if fam == 1:
