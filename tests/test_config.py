@@ -30,6 +30,8 @@ SAMPLES = {
     "limit_request_body": [("1000", 1000), ("2000", 2000), ("0", 0)],
     "body_buffer_size": [("65536", 65536), ("0", 0), ("1048576", 1048576)],
     "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
+    "proxy_protocol": [("v1", "v1"), ("V2", "v2"), ("auto", "auto")],
+    "proxy_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,::1", ["1.2.3.4", "::1"])],
     "chdir": [("/tmp", "/tmp"), ("/", "/"), ("/usr", "/usr")],
     "pythonpath": [("/a", ["/a"]), ("/b,/c", ["/b", "/c"]), ("/d", ["/d"])],
     "raw_env": [("A=1", ["A=1"]), ("B=2", ["B=2"]), ("C=x=y", ["C=x=y"])],
@@ -219,17 +221,20 @@ def test_settings_reach_the_loop(tmp_path):
                            "--header-timeout", "4", "--body-timeout", "5", "--send-timeout", "6",
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
-                           "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile"])
+                           "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile",
+                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
-        body_buffer_size=555, multiprocess=True, forwarded_allow_ips=None, sendfile=False)
+        body_buffer_size=555, multiprocess=True, forwarded_allow_ips=None, sendfile=False, proxy_protocol="v2",
+        proxy_allow_ips=["10.0.0.1", "10.0.0.2"])
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))
     assert 50 <= jittered.max_requests <= 60
     assert jittered.loop_options()["forwarded_allow_ips"] == ["127.0.0.1", "::1"]  # checked in the core
+    assert jittered.loop_options()["proxy_protocol"] == "off"
     assert "pre_request" not in jittered.loop_options()  # no hook: no per-request Python call
     assert "post_request" not in jittered.loop_options()  # no access log, no hook: no per-request callback

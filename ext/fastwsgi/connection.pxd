@@ -16,6 +16,7 @@ cdef class Connection(Watcher):
         Loop loop
         Parser parser
         Response resp
+        ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
         object stream               # iterator still being drained into the socket, or None

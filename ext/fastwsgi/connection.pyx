@@ -103,6 +103,8 @@ cdef class Connection(Watcher):
                 return 0
             if self.parser.stopped:
                 return self.close()
+            if self.proxy is not None:
+                return proxy_received(self, loop.rbuf, n)
             self.received(loop.rbuf, n)
             return self.step()
         if n == 0 or (errno != EAGAIN and errno != EINTR):

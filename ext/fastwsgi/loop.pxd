@@ -47,6 +47,8 @@ cdef class Loop:
         object on_tick
         object on_stop               # called once when a stop begins (from the sweep, not a signal handler)
         frozenset forwarded_allow_ips  # peers whose X-Forwarded-Proto/-Protocol/-Ssl set wsgi.url_scheme
+        int proxy_protocol            # PP_V1 | PP_V2: every connection begins with a PROXY header (0: off)
+        frozenset proxy_allow_ips     # peers allowed to send one ("*": any; a UNIX socket peer always is)
         object pre_request
         object post_request
         object logger

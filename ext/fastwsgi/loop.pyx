@@ -98,6 +98,8 @@ cdef class Loop:
         self.on_stop = opts["on_stop"]
         allowed = opts["forwarded_allow_ips"]
         self.forwarded_allow_ips = frozenset(allowed) if allowed else None
+        self.proxy_protocol = proxy_modes(opts["proxy_protocol"])
+        self.proxy_allow_ips = frozenset(opts["proxy_allow_ips"] or ())
         self.pre_request = opts["pre_request"]
         self.post_request = opts["post_request"]
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
@@ -226,6 +228,8 @@ cdef class Loop:
             trusted = (not remote_addr or "*" in self.forwarded_allow_ips or remote_addr in self.forwarded_allow_ips)
         # no environ per connection (an idle one costs memory): each request's copy gets the peer address
         conn = Connection.new(self, fd, Parser.new(lst.base_env, remote_addr, remote_port, trusted, self.limits))
+        if self.proxy_protocol:
+            conn.proxy = ProxyHeader.new(self.proxy_protocol, proxy_allowed(self.proxy_allow_ips, remote_addr))
         self.conns[fd] = conn
         self.register(conn, EPOLLIN)
         return 1

@@ -103,6 +103,7 @@ cdef extern from "<arpa/inet.h>" nogil:
     enum:
         INET6_ADDRSTRLEN
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
+    int inet_pton(int af, const char *src, void *dst)     # 1: parsed, 0: not an address of that family
 
 cdef extern from "<sys/epoll.h>" nogil:
     ctypedef union epoll_data_t:

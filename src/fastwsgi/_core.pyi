@@ -37,6 +37,8 @@ class Loop:
         body_buffer_size: int = 262144,       # a request body beyond this is spooled to a temporary file
         forwarded_allow_ips: list[str] | None = None,  # peers ("*": any) whose X-Forwarded-Proto: https,
                                               # X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make the scheme https
+        proxy_protocol: str = "off",          # "v1", "v2", "auto": every connection begins with a PROXY header
+        proxy_allow_ips: list[str] = ["127.0.0.1", "::1"],  # peers ("*": any) allowed to send it (else 403)
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
         multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
         url_scheme: str = "http",
@@ -55,6 +57,13 @@ def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 
 def debug_counters() -> dict[str, int]: ...
+
+def parse_proxy_header(
+    data: bytes, chunks: list[int] | None = None, mode: str = "auto"
+) -> tuple[str | None, str | None, bytes] | None:
+    """Feed a PROXY protocol header (and what follows) as a connection does, whole or in pieces of the given sizes:
+    (REMOTE_ADDR, REMOTE_PORT, the bytes after the header), both None when the socket's addresses are kept; None
+    if incomplete; ValueError(reason) if refused."""
 
 def parse_request_bytes(data: bytes, chunks: list[int] | None = None, **options: Any) -> list[dict[str, Any]]:
     """Parse raw request bytes as the loop does (fed whole or in pieces of the given sizes); the environ of each
@@ -91,6 +100,7 @@ class Parser:
     def on_headers_complete(self) -> None: ...
     def on_body(self, body: bytes) -> None: ...
     def on_message_complete(self) -> None: ...
+class ProxyHeader: ...
 class Watcher: ...
 class Connection(Watcher):
     """One client socket."""

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         kwargs: dict = {"dest": setting.name, "help": _help_text(setting), "action": setting.action}
         if setting.action not in FLAG_ACTIONS:
             kwargs["metavar"] = setting.meta or "VALUE"
+        if setting.const is not None:
+            kwargs.update(nargs="?", const=setting.const)
         section.add_argument(*setting.flags, **kwargs)
     parser.add_argument("app_uri", nargs="?", metavar="APP_MODULE",
                         help="the WSGI application, e.g. myproject.wsgi:app")

@@ -32,6 +32,8 @@ def _flags(setting: Setting) -> str:
     if setting.action in FLAG_ACTIONS:
         return ", ".join(f"`{flag}`" for flag in setting.flags)
     meta = setting.meta or "VALUE"
+    if setting.const is not None:
+        meta = f"[{meta}]"
     text = ", ".join(f"`{flag} {meta}`" for flag in setting.flags)
     return text + (" (repeatable)" if setting.action == "append" else "")
 

@@ -209,6 +209,20 @@ def reload_engine(value: Any) -> str:
 RELOAD_ENGINES = ("auto", "poll", "inotify")
 
 
+def proxy_mode(value: Any) -> str:
+    """off, v1, v2 or auto; a boolean is auto or off (gunicorn's older spelling)."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    text = string(value).strip().lower()
+    text = {"false": "off", "0": "off", "none": "off", "true": "auto", "1": "auto"}.get(text, text)
+    if text not in PROXY_MODES:
+        raise ValueError("expected one of " + ", ".join(PROXY_MODES))
+    return text
+
+
+PROXY_MODES = ("off", "v1", "v2", "auto")
+
+
 def statsd_address(value: Any) -> str | None:
     """HOST:PORT (port 8125 when omitted), [V6ADDR]:PORT, or unix:PATH / unix://PATH (a datagram socket)."""
     if value is None:
@@ -272,6 +286,7 @@ class Setting:
     default_doc: str | None = None
     hook_args: str = ""           # for hooks: the documented signature
     loop: bool = False            # an option of the worker's request loop (fastwsgi._core.Loop), same name
+    const: Any = None             # the value of the flag given alone (its value is then optional)
     extra: str = field(default="")  # longer text for the docs only
 
     def default_value(self) -> Any:
@@ -352,6 +367,20 @@ SETTINGS: tuple = (
     _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS", loop=True,
        default_factory=default_forwarded_allow_ips, default_doc="$FORWARDED_ALLOW_IPS or 127.0.0.1,::1",
        help="Comma-separated peer addresses trusted to set X-Forwarded-Proto/-Ssl/-Protocol ('*': any)."),
+    _s("proxy_protocol", "Security", proxy_mode, "off", "--proxy-protocol", meta="MODE", const="auto", loop=True,
+       help="Every connection begins with a PROXY protocol header (haproxy's send-proxy, stunnel's protocol = proxy) "
+            "giving the client's address, which becomes REMOTE_ADDR/REMOTE_PORT: v1 (text), v2 (binary), auto "
+            "(either) or off. The flag alone means auto.",
+       extra="The header is required: a connection that does not begin with a valid one (within header_timeout) is "
+             "closed without an answer, as the PROXY protocol specification asks; a v2 LOCAL header (a proxy's "
+             "health check) keeps the socket's addresses, and so do v1 UNKNOWN and v2 AF_UNSPEC. A valid header from "
+             "a peer not in `proxy_allow_ips` is answered 403 and the connection closed. Unlike gunicorn, which "
+             "also serves connections without a header, fastwsgi does not guess. On the command line put the app "
+             "before a bare `--proxy-protocol`, or give the mode."),
+    _s("proxy_allow_ips", "Security", comma_list, ["127.0.0.1", "::1"], "--proxy-allow-from", meta="IPS", loop=True,
+       default_doc="127.0.0.1,::1",
+       help="Comma-separated peer addresses allowed to send a PROXY protocol header ('*': any). A peer on a UNIX "
+            "socket always is."),
     # Server mechanics
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),

@@ -312,10 +312,33 @@ class Client:
         return True
 
 
-def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT, host="127.0.0.1"):
-    """One request on a new connection; returns the final response."""
+def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT, host="127.0.0.1",
+          preamble=b""):
+    """One request on a new connection (after the preamble: a PROXY header); returns the final response."""
     with Client(port, host=host, timeout=timeout) as c:
-        return c.request(request(method, target, headers, body, version), method)
+        return c.request(preamble + request(method, target, headers, body, version), method)
+
+
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v1(src="203.0.113.7", dst="192.0.2.1", sport=4242, dport=80, proto=None):
+    """A PROXY protocol v1 line; proto defaults to TCP4 or TCP6 from src ("UNKNOWN": no addresses)."""
+    if proto == "UNKNOWN":
+        return b"PROXY UNKNOWN\r\n"
+    proto = proto or ("TCP6" if ":" in src else "TCP4")
+    return f"PROXY {proto} {src} {dst} {sport} {dport}\r\n".encode()
+
+
+def proxy_v2(src="203.0.113.7", dst="192.0.2.1", sport=4242, dport=80, command="PROXY", tlvs=b""):
+    """A PROXY protocol v2 header: PROXY over TCP4/TCP6 (from src), or LOCAL (no addresses); tlvs appended."""
+    if command == "LOCAL":
+        return PROXY_V2_SIGNATURE + b"\x20\x00" + struct.pack(">H", len(tlvs)) + tlvs
+    family = socket.AF_INET6 if ":" in src else socket.AF_INET
+    block = (socket.inet_pton(family, src) + socket.inet_pton(family, dst) + struct.pack(">HH", sport, dport)
+             + tlvs)
+    return PROXY_V2_SIGNATURE + (b"\x21\x21" if family == socket.AF_INET6 else b"\x21\x11") + struct.pack(
+        ">H", len(block)) + block
 
 
 def pattern(size):

@@ -57,6 +57,9 @@ class Server:
         self.host = host
         self.validate = validate
         self.options = options
+        # what a connection must begin with: a PROXY header that keeps the socket's addresses, when required
+        mode = options.get("proxy_protocol", "off")
+        self.preamble = {"off": b"", "v1": client.proxy_v1(proto="UNKNOWN")}.get(mode, client.proxy_v2(command="LOCAL"))
         listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, 0))
@@ -82,7 +85,7 @@ class Server:
                 raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
             try:
                 with client.Client(self.port, host=self.host, timeout=1.0) as c:
-                    c.send(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    c.send(self.preamble + b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     if c.sock.recv(16).startswith(b"HTTP/1."):
                         return
             except OSError:
@@ -156,7 +159,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                counters = client.fetch(self.port, "GET", target, host=self.host).json()
+                counters = client.fetch(self.port, "GET", target, host=self.host, preamble=self.preamble).json()
             except (OSError, ValueError, client.WireError, client.Closed) as e:
                 return f"cannot read debug_counters(): {e!r}"
             if counters == {"connections": 1, "requests": 1}:
