@@ -29,6 +29,8 @@ SAMPLES = {
     "limit_request_field_size": [("100", 100), ("200", 200), ("300", 300)],
     "limit_request_body": [("1000", 1000), ("2000", 2000), ("0", 0)],
     "body_buffer_size": [("65536", 65536), ("0", 0), ("1048576", 1048576)],
+    "threads": [("2", 2), ("8", 8), ("1", 1)],
+    "worker_class": [("gthread", "gthread"), ("sync", "sync"), ("gunicorn.workers.gthread.ThreadWorker", "gthread")],
     "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
     "proxy_protocol": [("v1", "v1"), ("V2", "v2"), ("auto", "auto")],
     "proxy_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,::1", ["1.2.3.4", "::1"])],
@@ -222,14 +224,14 @@ def test_settings_reach_the_loop(tmp_path):
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
                            "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile",
-                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2"])
+                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2", "--threads", "4"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
-        body_buffer_size=555, multiprocess=True, forwarded_allow_ips=None, sendfile=False, proxy_protocol="v2",
-        proxy_allow_ips=["10.0.0.1", "10.0.0.2"])
+        body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
+        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"])
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

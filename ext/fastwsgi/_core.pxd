@@ -3,6 +3,7 @@
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
 from fastwsgi.buffer cimport CBuf
+from fastwsgi.system cimport sem_t
 
 include "environ.pxd"
 include "strict.pxd"
@@ -11,5 +12,6 @@ include "parser.pxd"
 include "response.pxd"
 include "filewrapper.pxd"
 include "loop.pxd"
+include "pool.pxd"
 include "connection.pxd"
 include "proxy.pxd"

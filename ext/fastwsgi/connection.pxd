@@ -16,6 +16,8 @@ cdef class Connection(Watcher):
         Loop loop
         Parser parser
         Response resp
+        Job job                     # this connection's app calls on pool threads (--threads > 1), made on first use
+        bint in_thread              # the active request's app call runs on a pool thread (the Job owns resp)
         ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
@@ -47,6 +49,9 @@ cdef class Connection(Watcher):
     cdef bint defer(self) except -1          # hold a small answer until the wakeup's events are handled
     cdef int resume(self) except -1          # after the loop flushed a deferred answer: step() on
     cdef int run_app(self, Request req) except -1
+    cdef int dispatch(self, Request req) except -1    # the app call to a pool thread
+    cdef int from_job(self, Job job) except -1        # loop thread: take what the Job produced; go on once it is done
+    cdef int wake_job(self) except -1                 # end the Job's wait when enough was sent
     cdef int drive(self) except -1           # 1: response done, 0: blocked on the socket
     cdef int end_response(self) except -1
     cdef int app_error(self, str where) except -1

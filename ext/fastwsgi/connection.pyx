@@ -131,6 +131,8 @@ cdef class Connection(Watcher):
         cdef Request req
         while self.state != CONN_CLOSED:
             if self.active is not None:
+                if self.in_thread:
+                    return 0                   # its Job hands the answer over (from_job)
                 if self.drive() == 0:
                     return 0                   # blocked on the socket: EPOLLOUT resumes us
                 continue
@@ -232,6 +234,8 @@ cdef class Connection(Watcher):
         if not req.keep_alive or loop.stopping or loop.keepalive <= 0:
             self.closing = True
         resp.begin(req.is_head, req.http10, not self.closing, loop.date_line)
+        if loop.pool is not None:
+            return self.dispatch(req)
         if loop.post_request is not None:
             self.started = monotonic()
         try:
@@ -260,6 +264,52 @@ cdef class Connection(Watcher):
             self.stream = iter(result)
         except Exception:
             return self.app_error("reading the app's response")
+        return 0
+
+    cdef int dispatch(self, Request req) except -1:
+        cdef Job job = self.job
+        if job is None:
+            job = self.job = Job.new(self)
+        job.req = req
+        job.finished = job.abort = job.gone = False
+        job.started = monotonic()
+        self.in_thread = True
+        self.deadline = 0                   # no timeout of ours while the app runs (--timeout is the master's)
+        return self.loop.pool.submit(job)
+
+    cdef int from_job(self, Job job) except -1:
+        cdef Loop loop = self.loop
+        if job.obuf.len:
+            if self.fd >= 0:
+                cbuf_add(&self.wbuf, job.obuf.data, job.obuf.len)
+            job.obuf.len = 0
+        if not job.finished:
+            if self.fd >= 0:
+                if self.flush() == 1:
+                    self.set_interest(EPOLLIN)
+                if self.state == CONN_CLOSED:
+                    return self.close()
+                self.wake_job()
+            return 0
+        # the app call is over: the request is done
+        self.in_thread = False
+        self.active = None
+        job.req = None
+        if self.resp.must_close:
+            self.closing = True
+        loop.request_done()
+        if self.fd < 0:
+            self.job = None                 # closed while the app ran: break conn <-> job, resp -> conn
+            self.resp.start_response_cb = None
+            self.resp.write_cb = None
+            return 0
+        if job.abort:
+            return self.close()
+        return self.step()
+
+    cdef int wake_job(self) except -1:
+        if self.job is not None and self.job.waiting and self.wbuf.len - self.wpos <= self.job.wait_below:
+            self.job.wake()
         return 0
 
     cdef int drive(self) except -1:
@@ -371,6 +421,9 @@ cdef class Connection(Watcher):
     def write(self, data):
         """PEP 3333 write(), returned by start_response: push a body piece out now (blocking while the client is
         slow)."""
+        if self.in_thread:
+            self.job.write(data)            # from the app thread: the loop sends it
+            return
         if not self.resp.started:
             raise AssertionError("write() before start_response()")
         if self.state == CONN_CLOSED:
@@ -382,8 +435,10 @@ cdef class Connection(Watcher):
 
     cdef int on_writable(self) except -1:
         if self.flush() != 1:
+            self.wake_job()
             return 0
         self.set_interest(EPOLLIN)
+        self.wake_job()
         return self.step()
 
     cdef int flush(self) except -1:
@@ -518,7 +573,10 @@ cdef class Connection(Watcher):
             return 0
         self.set_state(CONN_CLOSED)
         self.fd = -1
-        if self.active is not None:
+        if self.in_thread:
+            self.job.gone = True            # the app thread stops producing; from_job ends the request
+            self.job.wake()
+        elif self.active is not None:
             self.stream = None
             self.sf_file = None
             self.end_response()
@@ -528,8 +586,10 @@ cdef class Connection(Watcher):
         if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
             loop.set_accepting(True)
         close(fd)
-        # break the cycles parser <-> httptools parser, resp -> bound methods -> resp / conn
+        # break the cycles parser <-> httptools parser, resp -> bound methods -> resp / conn, conn <-> job
         self.parser.release()
-        self.resp.start_response_cb = None
-        self.resp.write_cb = None
+        if not self.in_thread:
+            self.job = None
+            self.resp.start_response_cb = None
+            self.resp.write_cb = None
         return 0

@@ -52,7 +52,7 @@ cdef dict base_environ(dict options):
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": options["url_scheme"],
         "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
+        "wsgi.multithread": options["threads"] > 1,
         "wsgi.multiprocess": bool(options["multiprocess"]),
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,

@@ -40,6 +40,8 @@ cdef class Loop:
         double body_timeout
         double send_timeout
         int worker_connections
+        int threads                   # app threads (1: the app runs on the loop thread)
+        Pool pool                     # the app threads while run() runs, when threads > 1
         int accept_batch              # connections accepted per listener wakeup
         bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())
         long long max_requests

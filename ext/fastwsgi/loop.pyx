@@ -92,6 +92,7 @@ cdef class Loop:
         self.body_timeout = opts["body_timeout"]
         self.send_timeout = opts["send_timeout"]
         self.worker_connections = max(1, opts["worker_connections"])
+        self.threads = max(1, opts["threads"])
         self.max_requests = opts["max_requests"]
         self.limits = make_limits(opts)
         self.on_tick = opts["on_tick"]
@@ -234,6 +235,16 @@ cdef class Loop:
         self.register(conn, EPOLLIN)
         return 1
 
+    def busy_since(self):
+        """The monotonic start of the oldest app call running on an app thread, or None: a worker's heartbeat
+        reports no later than that, so a hung call gets the worker replaced after --timeout as in a sync worker."""
+        cdef Connection conn
+        cdef double oldest = 0
+        for conn in self.conns.values():
+            if conn.in_thread and (oldest == 0 or conn.job.started < oldest):
+                oldest = conn.job.started
+        return oldest or None
+
     def leave(self, sock):
         """Stop taking connections on the listening socket `sock` (one of ours, in a SO_REUSEPORT group): accept
         and serve every connection already queued on it, then shut it down at once (the fd stays valid), so that the
@@ -338,6 +349,10 @@ cdef class Loop:
         events = <epoll_event *>malloc(MAX_EVENTS * sizeof(epoll_event))
         if events == NULL:
             raise MemoryError()
+        if self.threads > 1:
+            self.pool = Pool.new(self, self.threads)
+            self.register(self.pool, EPOLLIN)
+            self.pool.start()
         self.running = True
         self.update_clock()
         self.next_tick = self.now + 1.0
@@ -382,6 +397,9 @@ cdef class Loop:
                 except Exception:
                     self.logger.exception("error closing a connection")
             self.set_accepting(False)
+            if self.pool is not None:
+                self.pool.stop()
+                self.pool = None
             close(self.epfd)
             self.epfd = -1
             self.running = False

@@ -31,9 +31,10 @@ class Heartbeat:
         self._map = mmap.mmap(-1, _PAGE, flags=mmap.MAP_SHARED)
         self.beat()
 
-    def beat(self) -> None:
-        """Worker: I am alive (cheap: one 8-byte store)."""
-        _BEAT.pack_into(self._map, 0, time.monotonic())
+    def beat(self, at: float | None = None) -> None:
+        """Worker: I am alive (cheap: one 8-byte store). `at`: report an earlier time instead of now (the start of
+        an app call still running on an app thread, so that a hung call counts as silence)."""
+        _BEAT.pack_into(self._map, 0, time.monotonic() if at is None else at)
 
     def last_beat(self) -> float:
         return _BEAT.unpack_from(self._map, 0)[0]

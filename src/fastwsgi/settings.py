@@ -172,6 +172,22 @@ def access_format(value: Any) -> str:
     return text
 
 
+WORKER_CLASSES = {
+    "sync": "sync", "gthread": "gthread",
+    "gunicorn.workers.sync.SyncWorker": "sync", "gunicorn.workers.gthread.ThreadWorker": "gthread",
+    "egg:gunicorn#sync": "sync", "egg:gunicorn#gthread": "gthread",
+}
+
+
+def worker_class(value: Any) -> str:
+    """sync or gthread (gunicorn's spellings too); the thread count (threads) decides how apps are called."""
+    text = string(value).strip()
+    if text not in WORKER_CLASSES:
+        raise ValueError(f"worker class {text!r} is not supported: fastwsgi runs sync and gthread workers "
+                         "(use --threads N for threads)")
+    return WORKER_CLASSES[text]
+
+
 def log_level(value: Any) -> str:
     text = string(value).strip().lower()
     if text not in LOG_LEVELS:
@@ -331,6 +347,13 @@ SETTINGS: tuple = (
     _s("workers", "Worker processes", positive_int, None, "-w", "--workers", meta="INT",
        default_factory=default_workers, default_doc="$WEB_CONCURRENCY or 1",
        help="Number of worker processes."),
+    _s("worker_class", "Worker processes", worker_class, "sync", "-k", "--worker-class", meta="STRING",
+       help="gunicorn's worker type: sync and gthread are accepted (the thread count decides: --threads); other "
+            "classes (gevent, eventlet, uvicorn workers...) are refused with one error line."),
+    _s("threads", "Worker processes", positive_int, 1, "--threads", meta="INT", loop=True,
+       help="App threads per worker. Above 1, each worker's loop keeps every socket, parses and reads bodies, and "
+            "app calls run on this many threads (gunicorn's gthread: a blocking app serves other clients "
+            "meanwhile); 1 calls the app on the loop thread."),
     _s("worker_connections", "Worker processes", positive_int, 1000, "--worker-connections", meta="INT", loop=True,
        help="Open connections per worker at most; beyond it the worker stops accepting."),
     _s("max_requests", "Worker processes", non_negative_int, 0, "--max-requests", meta="INT", loop=True,

@@ -156,7 +156,7 @@ class Worker:
     def tick(self) -> None:
         """Called by the loop about once a second: beat, flush buffered log lines and metrics, notice an orphaned
         worker or (--reload) changed code."""
-        self.heartbeat.beat()
+        self.heartbeat.beat(self.loop.busy_since() if self.loop is not None else None)
         self.logs.flush()
         if self.statsd is not None:
             self.statsd.flush()

@@ -15,6 +15,9 @@ import time
 
 from tests.support import client
 
+# FASTWSGI_TEST_THREADS=N runs every test server with N app threads (the whole wire suite over the threaded path)
+TEST_THREADS = int(os.environ.get("FASTWSGI_TEST_THREADS", "1"))
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -24,6 +27,7 @@ ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: 
 if os.getppid() != {parent}:
     sys.exit("test process gone")
 import fastwsgi
+
 sock = socket.socket(fileno={fd})
 mod, name = {target!r}.split(":")
 app = getattr(importlib.import_module(mod), name)
@@ -53,6 +57,8 @@ class Server:
     """A fastwsgi child process serving target on 127.0.0.1:port; its stdout+stderr go to a file."""
 
     def __init__(self, target, validate=False, host="127.0.0.1", **options):
+        if TEST_THREADS > 1:
+            options.setdefault("threads", TEST_THREADS)
         self.target = target
         self.host = host
         self.validate = validate

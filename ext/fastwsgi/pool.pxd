@@ -1,0 +1,45 @@
+# App threads (--threads N > 1): the loop thread keeps every socket, the parser and body buffering; a request whose
+# body is whole becomes a Job, run on one of N threads. The Job frames the app's answer into a buffer of its own;
+# the loop moves it into the connection's write buffer and sends it. One eventfd wakes the loop per burst of Jobs.
+
+cdef class Job:
+    # one connection's app calls on pool threads (made once per connection, reset per request)
+    cdef:
+        Connection conn
+        Request req
+        CBuf obuf                   # answer bytes framed on the app thread, not yet taken by the loop
+        bint finished               # the answer is complete (obuf holds its end); the loop takes the Job back
+        bint abort                  # the app failed after its head was out: the loop closes the connection
+        bint notified               # in the pool's done list, not yet seen by the loop
+        bint waiting                # the app thread waits for the loop to send what is pending (write(), backpressure)
+        bint gone                   # the connection closed: stop producing, write() raises
+        Py_ssize_t wait_below       # ... until at most this much is pending
+        double started              # monotonic time the app call was handed to a thread (heartbeat, post_request)
+        sem_t drained               # posted by the loop when the wait is over
+
+    @staticmethod
+    cdef Job new(Connection conn)
+    cdef int run(self) except -1                      # on a pool thread: the whole app call and its iteration
+    cdef int body(self, object data) except -1        # one body piece into obuf (framing by the Response)
+    cdef int emit(self, bint final) except -1         # hand obuf to the loop; wait if too much is pending
+    cdef int write(self, object data) except -1       # PEP 3333 write() from the app thread: wait until sent
+    cdef int wake(self) except -1                     # loop thread: end a wait (sent enough, or the connection closed)
+
+
+cdef class Pool(Watcher):
+    # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop
+    cdef:
+        Loop loop
+        object jobs                 # collections.deque of Jobs waiting for a thread
+        list done                   # Jobs with output for the loop (or finished), in order of completion
+        list threads
+        int nthreads
+        sem_t ready                 # one post per Job (or per thread to stop)
+        bint stopping
+
+    @staticmethod
+    cdef Pool new(Loop loop, int nthreads)
+    cdef int start(self) except -1
+    cdef int submit(self, Job job) except -1          # loop thread
+    cdef int notify(self, Job job) except -1          # app thread: the Job has output or is finished
+    cdef int stop(self) except -1                     # the threads end once idle

@@ -1,0 +1,217 @@
+# App threads: a Job runs the app (pre_request, the call, the iteration, close(), post_request) on a pool thread and
+# frames the answer into its own buffer; the loop thread moves that buffer into the connection's write buffer and
+# sends it (Connection.from_job). Everything the two threads share is touched with the GIL held and without a Python
+# call in between, so each hand-over is atomic; the GIL is released only around the waits (a thread waiting for a
+# Job, or for the loop to send) and the eventfd write. A thread wakes the loop once per burst: only the Job that
+# makes the done list non-empty writes the eventfd.
+
+from collections import deque as _deque
+import signal as _signal
+import threading as _threading
+
+cdef Py_ssize_t JOB_HIGH_WATER = 256 * 1024    # a streaming app thread waits while more than this is unsent ...
+cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
+
+
+@cython.final
+cdef class Job:
+
+    def __dealloc__(self):
+        cbuf_release(&self.obuf, 0)
+        sem_destroy(&self.drained)
+
+    @staticmethod
+    cdef Job new(Connection conn):
+        cdef Job self = Job.__new__(Job)
+        self.conn = conn
+        sem_init(&self.drained, 0, 0)
+        return self
+
+    cdef int run(self) except -1:
+        cdef Connection conn = self.conn
+        cdef Loop loop = conn.loop
+        cdef Response resp = conn.resp
+        cdef Request req = self.req
+        cdef Py_ssize_t total
+        result = None
+        try:
+            try:
+                if loop.pre_request is not None:
+                    loop.pre_request(req.environ)
+                result = loop.app(req.environ, resp.start_response_cb)
+                if type(result) is list and resp.started and not resp.head_sent:
+                    total = 0
+                    for item in <list>result:
+                        if type(item) is not bytes:
+                            total = -1
+                            break
+                        total += PyBytes_GET_SIZE(item)
+                    if total >= 0:
+                        if loop.stopping:
+                            resp.keep = False
+                        resp.send_head(&self.obuf, total if not resp.has_cl else -1)
+                for item in result:
+                    if self.gone:
+                        break
+                    self.body(item)
+                    if not resp.head_sent or type(result) is list:
+                        continue
+                    self.emit(False)        # PEP 3333: a yielded block goes out before the next is asked for
+                if self.gone:
+                    pass
+                elif resp.started:
+                    if not resp.head_sent and loop.stopping:
+                        resp.keep = False
+                    resp.finish(&self.obuf)
+                elif not resp.head_sent:
+                    loop.logger.error("Error handling request %s: the app returned without calling start_response()",
+                                      req.environ.get(K_RAW_URI))
+                    resp.fail(&self.obuf, 500)
+            except Exception:
+                loop.logger.exception("Error handling request %s (on an app thread)", req.environ.get(K_RAW_URI))
+                if resp.head_sent:
+                    self.abort = True       # the client has part of the answer: the connection is aborted
+                else:
+                    self.obuf.len = 0
+                    resp.fail(&self.obuf, 500)
+            finally:
+                if result is not None and type(result) is not list:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        try:
+                            close()
+                        except Exception:
+                            loop.logger.exception("Error closing the app's response")
+                result = None
+                if type(req.input) is Input:
+                    (<Input>req.input).release()
+            if loop.post_request is not None:
+                try:
+                    loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
+                except Exception:
+                    loop.logger.exception("Error in post_request")
+        finally:
+            self.finished = True
+            self.emit(True)
+        return 0
+
+    cdef int body(self, object data) except -1:
+        if not self.conn.resp.head_sent and self.conn.loop.stopping:
+            self.conn.resp.keep = False
+        return self.conn.resp.body(&self.obuf, data)
+
+    cdef int emit(self, bint final) except -1:
+        cdef Connection conn = self.conn
+        if not final and self.obuf.len + conn.wbuf.len - conn.wpos > JOB_HIGH_WATER:
+            # backpressure: the client reads slower than the app produces; wait (set before the loop can look)
+            self.wait_below = JOB_LOW_WATER
+            self.waiting = True
+        if not self.notified:
+            self.notified = True
+            conn.loop.pool.notify(self)
+        if self.waiting:
+            with nogil:
+                while sem_wait(&self.drained) != 0:
+                    pass
+        return 0
+
+    cdef int write(self, object data) except -1:
+        if self.gone:
+            raise IOError("client disconnected")
+        self.body(data)
+        self.wait_below = 0
+        self.waiting = True
+        self.emit(False)
+        if self.gone:
+            raise IOError("client disconnected")
+        return 0
+
+    cdef int wake(self) except -1:
+        if self.waiting:
+            self.waiting = False
+            sem_post(&self.drained)
+        return 0
+
+
+@cython.final
+cdef class Pool(Watcher):
+
+    def __dealloc__(self):
+        sem_destroy(&self.ready)
+        if self.fd >= 0:
+            close(self.fd)
+
+    @staticmethod
+    cdef Pool new(Loop loop, int nthreads):
+        cdef Pool self = Pool.__new__(Pool)
+        self.loop = loop
+        self.nthreads = nthreads
+        self.jobs = _deque()
+        self.done = []
+        self.threads = []
+        sem_init(&self.ready, 0, 0)
+        self.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(errno, strerror(errno).decode())
+        return self
+
+    cdef int start(self) except -1:
+        cdef int i
+        for i in range(self.nthreads):
+            thread = _threading.Thread(target=self._serve, name=f"fastwsgi-app-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return 0
+
+    def _serve(self):
+        """A pool thread: take Jobs until stop(). Signals stay with the loop thread (it is the one that waits in
+        epoll_wait and runs their handlers)."""
+        cdef Job job
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+        while True:
+            with nogil:
+                while sem_wait(&self.ready) != 0:
+                    pass
+            if self.stopping and not self.jobs:
+                return
+            job = self.jobs.popleft()
+            try:
+                job.run()
+            except BaseException:
+                self.loop.logger.exception("internal error on an app thread")
+
+    cdef int submit(self, Job job) except -1:
+        self.jobs.append(job)
+        sem_post(&self.ready)
+        return 0
+
+    cdef int notify(self, Job job) except -1:
+        cdef unsigned long long one = 1
+        self.done.append(job)
+        if PyList_GET_SIZE(self.done) == 1:
+            with nogil:
+                write(self.fd, &one, 8)
+        return 0
+
+    cdef int on_event(self, unsigned int events) except -1:
+        """Loop thread: the eventfd fired; take every Job with output, in order."""
+        cdef unsigned long long count
+        cdef list done = self.done
+        cdef Job job
+        read(self.fd, &count, 8)
+        self.done = []
+        for job in done:
+            job.notified = False
+            try:
+                job.conn.from_job(job)
+            except Exception:
+                self.loop.logger.exception("internal error on fd %d; closing it", job.conn.fd)
+                job.conn.close()
+        return 0
+
+    cdef int stop(self) except -1:
+        cdef int _
+        self.stopping = True
+        for _ in range(self.nthreads):
+            sem_post(&self.ready)
+        return 0
