@@ -9,6 +9,7 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport strlen
 from fastwsgi.system cimport *
 from fastwsgi.buffer cimport CBuf, cbuf_add, cbuf_consume, cbuf_release
+from fastwsgi.iterate cimport iter_next
 
 import logging
 import os

@@ -11,7 +11,7 @@ cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between respon
 cdef Py_ssize_t DEFER_MAX = 64 * 1024          # answers up to this size may wait for the end of the wakeup
 cdef double DEFER_TIME = 0.001                 # ... for this many seconds at most (slow apps)
 cdef double LINGER_TIME = 2.0                 # seconds a closing connection keeps reading what the client still sends
-cdef double STOP_IDLE_GRACE = 2.0             # seconds an idle keep-alive connection is kept while the loop stops
+cdef double STOP_IDLE_GRACE = 1.0             # seconds an idle keep-alive connection is kept while the loop stops
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -28,26 +28,6 @@ for _state, _next in {
 }.items():
     TRANSITIONS[<int>_state] = sum([1 << <int>_s for _s in _next])
 cdef tuple STATE_NAMES = ("NEW", "IDLE", "HEAD", "APP", "BODY", "LINGER", "CLOSED")
-
-cdef extern from *:
-    """
-    /* The next item of an iterator, or `end` once it is exhausted (StopIteration set or not, cleared): spares
-       the exception, traceback and except-clause matching that next() costs at the end of every streamed body. */
-    static PyObject *fw_iter_next(PyObject *it, PyObject *end) {
-        PyObject *item = Py_TYPE(it)->tp_iternext(it);
-        if (item != NULL)
-            return item;
-        if (PyErr_Occurred()) {
-            if (!PyErr_ExceptionMatches(PyExc_StopIteration))
-                return NULL;
-            PyErr_Clear();
-        }
-        Py_INCREF(end);
-        return end;
-    }
-    """
-    object iter_next "fw_iter_next" (object iterator, object end)   # iterator: from iter()
-
 
 cdef object ITER_END = object()
 
@@ -102,11 +82,17 @@ cdef class Connection(Watcher):
                     return self.close()
                 return 0
             if self.parser.stopped:
+                if self.active is not None or self.parser.queued():
+                    return 0                # answers are still to go out: what follows is dropped, then we close
                 return self.close()
             if self.proxy is not None:
                 return proxy_received(self, loop.rbuf, n)
             self.received(loop.rbuf, n)
             return self.step()
+        if n == 0 and self.active is not None:
+            # the client half-closed after its requests: answer them, then close (read events stop meanwhile)
+            self.closing = True
+            return self.set_interest(0)
         if n == 0 or (errno != EAGAIN and errno != EINTR):
             return self.close()
         return 0
@@ -272,6 +258,7 @@ cdef class Connection(Watcher):
             job = self.job = Job.new(self)
         job.req = req
         job.finished = job.abort = job.gone = False
+        job.sf_fd = -1
         job.started = monotonic()
         self.in_thread = True
         self.deadline = 0                   # no timeout of ours while the app runs (--timeout is the master's)
@@ -284,13 +271,17 @@ cdef class Connection(Watcher):
                 cbuf_add(&self.wbuf, job.obuf.data, job.obuf.len)
             job.obuf.len = 0
         if not job.finished:
-            if self.fd >= 0:
-                if self.flush() == 1:
-                    self.set_interest(EPOLLIN)
-                if self.state == CONN_CLOSED:
-                    return self.close()
-                self.wake_job()
-            return 0
+            if self.fd < 0:
+                return 0
+            if job.sf_file is not None:     # the head is in wbuf; the file goes with sendfile, the thread waits
+                self.sf_file, self.sf_fd, self.sf_off, self.sf_left = job.sf_file, job.sf_fd, job.sf_off, job.sf_left
+                job.sf_file = None
+                return self.on_writable()
+            if self.flush() == 1:
+                self.set_interest(EPOLLIN)
+            if self.state == CONN_CLOSED:
+                return self.close()
+            return self.wake_job()
         # the app call is over: the request is done
         self.in_thread = False
         self.active = None
@@ -304,6 +295,7 @@ cdef class Connection(Watcher):
             self.resp.write_cb = None
             return 0
         if job.abort:
+            self.flush()                    # what the app produced before it failed, as far as it goes now
             return self.close()
         return self.step()
 
@@ -434,6 +426,13 @@ cdef class Connection(Watcher):
     # -- writing --
 
     cdef int on_writable(self) except -1:
+        if self.in_thread and self.sf_file is not None:
+            if self.send_file() == 0:
+                return 0
+            if self.state == CONN_CLOSED:
+                return self.close()
+            self.set_interest(EPOLLIN)
+            return self.job.wake()          # the file is out: the thread closes it and ends the request
         if self.flush() != 1:
             self.wake_job()
             return 0

@@ -15,12 +15,18 @@ cdef class Job:
         bint gone                   # the connection closed: stop producing, write() raises
         Py_ssize_t wait_below       # ... until at most this much is pending
         double started              # monotonic time the app call was handed to a thread (heartbeat, post_request)
+        object sf_file              # a FileWrapper for the loop to send with sendfile(2) (the thread waits meanwhile)
+        int sf_fd
+        long long sf_off
+        long long sf_left
         sem_t drained               # posted by the loop when the wait is over
 
     @staticmethod
     cdef Job new(Connection conn)
     cdef int run(self) except -1                      # on a pool thread: the whole app call and its iteration
     cdef int body(self, object data) except -1        # one body piece into obuf (framing by the Response)
+    # the head now and the file by the loop's sendfile(2) while the thread waits; False: not a regular file
+    cdef bint hand_file(self, FileWrapper fw) except -1
     cdef int emit(self, bint final) except -1         # hand obuf to the loop; wait if too much is pending
     cdef int write(self, object data) except -1       # PEP 3333 write() from the app thread: wait until sent
     cdef int wake(self) except -1                     # loop thread: end a wait (sent enough, or the connection closed)

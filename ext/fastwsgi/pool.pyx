@@ -39,7 +39,10 @@ cdef class Job:
                 if loop.pre_request is not None:
                     loop.pre_request(req.environ)
                 result = loop.app(req.environ, resp.start_response_cb)
-                if type(result) is list and resp.started and not resp.head_sent:
+                if (type(result) is FileWrapper and loop.sendfile and resp.started and not resp.is_head
+                        and not resp.no_body and self.hand_file(<FileWrapper>result)):
+                    pass                    # the loop sent the file (or the connection closed meanwhile)
+                elif type(result) is list and resp.started and not resp.head_sent:
                     total = 0
                     for item in <list>result:
                         if type(item) is not bytes:
@@ -50,14 +53,14 @@ cdef class Job:
                         if loop.stopping:
                             resp.keep = False
                         resp.send_head(&self.obuf, total if not resp.has_cl else -1)
-                for item in result:
-                    if self.gone:
-                        break
+                for item in (() if self.sf_fd >= 0 else result):
+                    if self.gone or (type(result) is FileWrapper and resp.has_cl and resp.sent >= resp.content_length):
+                        break               # a file longer than its Content-Length: send what was announced
                     self.body(item)
                     if not resp.head_sent or type(result) is list:
                         continue
                     self.emit(False)        # PEP 3333: a yielded block goes out before the next is asked for
-                if self.gone:
+                if self.gone or self.sf_fd >= 0:
                     pass
                 elif resp.started:
                     if not resp.head_sent and loop.stopping:
@@ -95,6 +98,25 @@ cdef class Job:
             self.emit(True)
         return 0
 
+    cdef bint hand_file(self, FileWrapper fw) except -1:
+        cdef Response resp = self.conn.resp
+        cdef int fd
+        cdef long long offset, size
+        if not fw.sendfile_span(&fd, &offset, &size):
+            return False
+        self.sf_left = min(resp.content_length, size) if resp.has_cl else size
+        if self.conn.loop.stopping:
+            resp.keep = False
+        resp.send_head(&self.obuf, size)
+        resp.sent = 0
+        self.sf_fd = fd
+        self.sf_off = offset
+        self.sf_file = fw
+        self.wait_below = 0
+        self.waiting = True                 # until the loop has sent the file (Connection.from_job, on_writable)
+        self.emit(False)
+        return True
+
     cdef int body(self, object data) except -1:
         if not self.conn.resp.head_sent and self.conn.loop.stopping:
             self.conn.resp.keep = False
@@ -102,14 +124,16 @@ cdef class Job:
 
     cdef int emit(self, bint final) except -1:
         cdef Connection conn = self.conn
+        cdef bint wait
         if not final and self.obuf.len + conn.wbuf.len - conn.wpos > JOB_HIGH_WATER:
             # backpressure: the client reads slower than the app produces; wait (set before the loop can look)
             self.wait_below = JOB_LOW_WATER
             self.waiting = True
+        wait = self.waiting                 # the loop may end the wait (one post) before this thread waits
         if not self.notified:
             self.notified = True
-            conn.loop.pool.notify(self)
-        if self.waiting:
+            conn.loop.pool.notify(self)     # may release the GIL (the eventfd write)
+        if wait:
             with nogil:
                 while sem_wait(&self.drained) != 0:
                     pass
@@ -179,6 +203,7 @@ cdef class Pool(Watcher):
                 job.run()
             except BaseException:
                 self.loop.logger.exception("internal error on an app thread")
+            job = None                  # an idle thread holds no connection
 
     cdef int submit(self, Job job) except -1:
         self.jobs.append(job)
