@@ -269,7 +269,7 @@ def queued_then_term(master: Master, count: int, workers: list):
             resp = c.read_final()
             outcomes.append(resp.status)
         except (OSError, client.Closed) as exc:
-            outcomes.append(type(exc).__name__)
+            outcomes.append(f"{type(exc).__name__}: {exc}")
         finally:
             c.close()
     for h in holders:
@@ -334,3 +334,40 @@ def test_hup_keeps_the_listen_backlog_for_the_new_workers(retire_dir):
     thread.join(10)
     assert failures == [] and served[0] > 10
     assert master.stop() == 0
+
+
+def test_whole_host_term_serves_the_unix_socket_backlog(retire_dir):
+    """The same over a UNIX socket (nginx's upstream on the same host): queued connections are answered; once the
+    stop began the socket file is gone, so a new client fails to connect instead of waiting for a reset."""
+    path = str(retire_dir / "app.sock")
+    master = Master(["-b", f"unix:{path}", "-w", "1", "--graceful-timeout", "10", "retireapp:app"], retire_dir)
+    master.wait_workers(1)
+    holder = client.Client(master.port, timeout=10)
+    holder.send(b"GET /sleep/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
+    queued = []
+    for _ in range(10):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(path)
+        queued.append(s)
+    master.signal(signal.SIGTERM)
+    time.sleep(0.1)
+    for s in queued:
+        s.sendall(GET)
+    answers = []
+    for s in queued:
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except OSError as exc:
+            data += repr(exc).encode()
+        answers.append(data.split(b"\r\n", 1)[0])
+        s.close()
+    assert answers == [b"HTTP/1.1 200 OK"] * 10, answers
+    with pytest.raises(OSError):
+        socket.socket(socket.AF_UNIX).connect(path)
+    assert holder.read_final().status == 200
+    holder.close()
+    assert master.wait_exit(15) == 0

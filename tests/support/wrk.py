@@ -54,7 +54,7 @@ class Wrk:
 
     def __init__(self, url: str, connections: int = 20, seconds: float = 4.0, timeout: float = 3.0,
                  threads: int = 1, extra=()) -> None:
-        self.args = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{timeout}s",
+        self.args = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", f"{timeout:g}s",
                      *extra, url]
         self.seconds = seconds
         self.proc: subprocess.Popen | None = None
