@@ -248,9 +248,9 @@ cdef class Loop:
     def leave(self, sock):
         """Stop taking connections on the listening socket `sock` (one of ours, in a SO_REUSEPORT group): accept
         and serve every connection already queued on it, then shut it down at once (the fd stays valid), so that the
-        kernel sends new connections to the other sockets of the group. Shutting down resets what is queued, so only
-        a handshake that completes between the last accept and the shutdown (a syscall apart) is lost. Returns the
-        number of connections taken off the queue."""
+        kernel sends new connections to the other sockets of the group (or, when no socket is left, refuses them).
+        Shutting down a TCP socket resets what is queued, so only a handshake that completes between the last accept
+        and the shutdown (a syscall apart) is lost. Returns the number of connections taken off the queue."""
         cdef Listener lst
         cdef int n = 0
         for lst in self.listeners:
@@ -259,6 +259,8 @@ cdef class Loop:
                     n += 1
                 if shutdown(lst.fd, SHUT_RD) < 0:
                     raise OSError(errno, strerror(errno).decode())
+                while self.accept_one(lst):     # a UNIX socket keeps its queue (a TCP one has none left: EINVAL)
+                    n += 1
         return n
 
     def stop(self, graceful=True, timeout=30.0):
@@ -303,7 +305,9 @@ cdef class Loop:
 
     cdef int sweep(self) except -1:
         cdef Connection conn
-        cdef double now = self.now
+        cdef double now
+        self.update_clock()     # the wakeup's clock is late by its app calls: a grace given here must start now
+        now = self.now
         self.next_tick = now + 1.0
         if self.stopping:
             if self.accepting:

@@ -521,9 +521,13 @@ class Arbiter:
             return
         self.stopping = True
         systemd.notify("STOPPING=1")
-        unlink = self.reexec_pid == self.master_pid == 0 and not self.systemd
-        close_listeners(self.listeners, unlink=unlink)
+        # final: no new master (USR2) or old one, nor systemd, keeps these sockets; the workers then serve what waits
+        # in the listen backlog and shut the sockets down (refused, not queued and reset at exit)
+        final = self.reexec_pid == self.master_pid == 0 and not self.systemd
+        close_listeners(self.listeners, unlink=final)
         self.listeners = []
+        for worker in self.workers.values():
+            worker.heartbeat.final = final
         self.kill_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.workers and time.monotonic() < deadline:

@@ -2,9 +2,12 @@
 
 The master maps one anonymous MAP_SHARED page per worker before fork. The worker stamps CLOCK_MONOTONIC (the same
 clock in every process) from the loop's on_tick, about once a second, and records its state; the master reads the
-stamp to find silent workers. When a worker cannot load the app it leaves a one-line reason for the master.
+stamp to find silent workers. When a worker cannot load the app it leaves a one-line reason for the master. Before
+the TERM of a stop that ends the server, the master marks it final: the worker then serves what waits in the listen
+backlog and shuts the listening sockets down (worker.py), since no other process will accept from them.
 
-Layout: [0:8] last beat (double, monotonic seconds), [8:12] state (int32), [16:PAGE] reason (UTF-8, NUL-padded).
+Layout: [0:8] last beat (double, monotonic seconds), [8:12] state (int32), [12:16] final stop (int32, written by the
+master), [16:PAGE] reason (UTF-8, NUL-padded).
 """
 from __future__ import annotations
 
@@ -50,6 +53,15 @@ class Heartbeat:
     @state.setter
     def state(self, value: int) -> None:
         _STATE.pack_into(self._map, 8, value)
+
+    @property
+    def final(self) -> bool:
+        """Worker: the stop asked for ends the server (no new workers or new master take the sockets over)."""
+        return bool(_STATE.unpack_from(self._map, 12)[0])
+
+    @final.setter
+    def final(self, value: bool) -> None:
+        _STATE.pack_into(self._map, 12, int(value))
 
     def set_reason(self, text: str) -> None:
         data = text.encode("utf-8", "replace")[: _PAGE - _REASON_AT - 1]

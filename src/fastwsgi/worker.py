@@ -19,7 +19,7 @@ from fastwsgi.errors import AppImportError
 from fastwsgi.logs import Logs
 from fastwsgi.reloader import Reloader, error_app, error_files
 from fastwsgi.settings import LOOP_SETTINGS
-from fastwsgi.sockets import reuse_port_twins
+from fastwsgi.sockets import describe, reuse_port_twins
 
 
 def set_proc_title(title: str) -> None:
@@ -179,7 +179,22 @@ class Worker:
         # leave the reuse-port group now, even while an app call holds the loop (a stop from inside the loop,
         # max-requests, leaves through on_stop)
         self._leave_reuse_port_group()
+        if graceful and self.heartbeat.final:
+            self._leave_listeners()
         self.loop.stop(graceful=graceful, timeout=self.cfg.graceful_timeout)
+
+    def _leave_listeners(self) -> None:
+        """A stop that ends the server (the master's TERM, no new master): nobody will accept from the listening
+        sockets after us, and the kernel would queue connections there until our exit, then reset them. Accept and
+        serve what is queued, then shut the sockets down so that new connections are refused at once (the first
+        worker to get here does it for every worker sharing the socket)."""
+        for sock in self.listeners:
+            try:
+                taken = self.loop.leave(sock)
+            except OSError:
+                continue    # another worker shut it down first
+            if taken:
+                self.log.debug("Took %d queued connection(s) off %s before the final stop", taken, describe(sock))
 
     def _leave_reuse_port_group(self) -> None:
         """--reuse-port, as a stop begins: leave the group with our own listening sockets, so
