@@ -25,7 +25,9 @@ cdef enum:
 
 cdef struct FieldKey:
     uint64_t hash           # 0: an empty slot
-    PyObject *name          # bytes, as sent (a reference held by the table)
+    PyObject *name          # bytes, as sent (a reference held by the table) ...
+    const char *data        # ... its bytes
+    Py_ssize_t len
     PyObject *key           # str: the environ key, or DROPPED
     FieldKind kind
 

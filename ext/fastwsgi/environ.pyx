@@ -59,24 +59,26 @@ for _m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"
 cdef extern from *:
     """
     #include <stdint.h>
-    /* a hash of a header name read 8 bytes at a time; seeded per process (fw_name_seed) */
+    /* a hash of a header name read 8 bytes at a time (the last word overlapping the one before it: no byte-sized
+       tail); seeded per process (fw_name_seed) */
     static uint64_t fw_name_seed = 0x9E3779B97F4A7C15ULL;
     static inline uint64_t fw_name_hash(const char *s, Py_ssize_t n) {
-        uint64_t h = fw_name_seed ^ ((uint64_t)n * 0xff51afd7ed558ccdULL), w;
-        while (n >= 8) {
-            memcpy(&w, s, 8);
+        uint64_t h = fw_name_seed ^ ((uint64_t)n * 0xff51afd7ed558ccdULL), w = 0;
+        Py_ssize_t i;
+        if (n < 8) {
+            for (i = 0; i < n; i++)
+                w = (w << 8) | (unsigned char)s[i];
+            h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+            return (h ^ (h >> 29)) | 1;
+        }
+        for (i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
             h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
             h ^= h >> 29;
-            s += 8;
-            n -= 8;
         }
-        if (n > 0) {
-            w = 0;
-            memcpy(&w, s, (size_t)n);
-            h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-            h ^= h >> 29;
-        }
-        return h | 1;     /* never 0: 0 marks an empty slot */
+        memcpy(&w, s + n - 8, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        return (h ^ (h >> 29)) | 1;     /* never 0: 0 marks an empty slot */
     }
     """
     uint64_t fw_name_seed
@@ -130,8 +132,7 @@ cdef const FieldKey *field_key(const char *name, Py_ssize_t n) except NULL:
         if slot.hash == 0:
             free_slot = slot
             break
-        if (slot.hash == h and PyBytes_GET_SIZE(<object>slot.name) == n
-                and memcmp(PyBytes_AS_STRING(<object>slot.name), name, n) == 0):
+        if slot.hash == h and slot.len == n and memcmp(slot.data, name, n) == 0:
             return slot
     bname = PyBytes_FromStringAndSize(name, n)
     key = header_key_slow(bname)
@@ -145,6 +146,8 @@ cdef const FieldKey *field_key(const char *name, Py_ssize_t n) except NULL:
     Py_INCREF(bname)
     Py_INCREF(key)
     free_slot.name = <PyObject *>bname
+    free_slot.data = PyBytes_AS_STRING(bname)
+    free_slot.len = n
     free_slot.key = <PyObject *>key
     free_slot.kind = key_kind(key)
     return free_slot

@@ -67,7 +67,8 @@ cdef class Parser:
         Py_ssize_t qhead
         list values                 # the last request's field values (str) by position: reused when sent again
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
-        bint upgraded               # llhttp stopped after a request asking to upgrade (served as plain HTTP)
+        bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
+        bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)
         int error_status            # the first error found (4xx/5xx), 0: none
         str error_reason
         # framing

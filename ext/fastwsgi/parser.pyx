@@ -15,6 +15,9 @@ from cpython.buffer cimport PyBUF_READ
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
 from libc.string cimport strncasecmp
 
+cdef extern from "Python.h":
+    Py_ssize_t PyDict_GET_SIZE(dict d)
+
 cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
 cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
@@ -311,9 +314,8 @@ cdef class Parser:
         try:
             self.feed_data(PyMemoryView_FromMemory(<char *>p, n, PyBUF_READ))
         except HttpParserUpgrade:
-            # llhttp stops after a request that asks to upgrade (its body skipped); we serve it as plain HTTP and
-            # close after it
-            self.upgraded = True
+            # llhttp stops after a request that asks to upgrade (its body skipped): head_complete() knows
+            self.ll_upgrade = True
         except HttpParserError as exc:
             self.stop(400, str(exc) or "malformed request")
             return False
@@ -424,7 +426,7 @@ cdef class Parser:
         req.nfields = <int>nf
         # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
         # must be llhttp's before anything else is decided on this head
-        req.has_body = not self.upgraded and (flags.te or req.content_length > 0)
+        req.has_body = not self.ll_upgrade and (flags.te or req.content_length > 0)
         if not self.agree(0 if req.has_body else 1):
             return 0
         method = method_str(h, sp - h)
@@ -471,8 +473,8 @@ cdef class Parser:
         self.queue.append(req)
         if not req.has_body:
             self.message_end()
-        if self.upgraded:
-            self.stopped = True
+        if self.ll_upgrade:
+            self.upgraded = self.stopped = True     # served as plain HTTP, then the connection closes
         return 0
 
     cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
@@ -488,9 +490,9 @@ cdef class Parser:
             return 0
         key = <str>fk.key
         sval = self.value_str(i, v, vlen)
-        size = len(env)
+        size = PyDict_GET_SIZE(env)
         old = <str>PyDict_SetDefault(env, key, sval)     # one lookup; the size tells whether the name is new
-        if len(env) == size:
+        if PyDict_GET_SIZE(env) == size:
             # a repeated name: one line per RFC 9110 5.3 (cookies joined with "; "), or refused where a second
             # value would change how the message is handled
             if kind == FK_HOST or kind == FK_CONTENT_LENGTH or kind == FK_CONTENT_TYPE:
