@@ -1,7 +1,7 @@
 # Environ building: interned keys, cached HTTP_* names, latin-1 native strings, percent-decoding of PATH_INFO.
 # Byte-level only: nothing here knows about sockets.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
@@ -28,11 +28,10 @@ cdef str K_HTTP_TE = sys.intern("HTTP_TRANSFER_ENCODING")
 cdef str K_INPUT = sys.intern("wsgi.input")
 cdef str K_URL_SCHEME = sys.intern("wsgi.url_scheme")
 
-# gunicorn's default secure_scheme_headers: environ key -> the value meaning https (compared lower-cased)
+# gunicorn's default secure_scheme_headers (the values meaning https: parser.pyx, scheme_is_secure)
 cdef str K_HTTP_XF_PROTO = sys.intern("HTTP_X_FORWARDED_PROTO")
 cdef str K_HTTP_XF_PROTOCOL = sys.intern("HTTP_X_FORWARDED_PROTOCOL")
 cdef str K_HTTP_XF_SSL = sys.intern("HTTP_X_FORWARDED_SSL")
-cdef dict SECURE_SCHEME_VALUES = {K_HTTP_XF_PROTO: b"https", K_HTTP_XF_PROTOCOL: b"ssl", K_HTTP_XF_SSL: b"on"}
 
 cdef str K_HTTP_CONNECTION = sys.intern("HTTP_CONNECTION")
 cdef str K_HTTP_PROXY_CONNECTION = sys.intern("HTTP_PROXY_CONNECTION")

@@ -7,7 +7,6 @@
 # validated head bytes in one pass (no per-field callback or bytes object), with the limits and the checks llhttp
 # leaves to us (strict.pyx). Nothing here knows about sockets.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.memoryview cimport PyMemoryView_FromMemory
