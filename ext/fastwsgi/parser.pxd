@@ -31,6 +31,13 @@ cdef struct HeadFlags:
     int connection          # CONN_CLOSE / CONN_KEEP_ALIVE bits from Connection and Proxy-Connection
 
 
+cdef class ByteView:
+    # the bytes of one part, as a buffer for httptools' feed_data() (valid during that call only)
+    cdef:
+        const char *ptr
+        Py_ssize_t len
+
+
 cdef class Request:
     # one parsed request: its environ and body state
     cdef:
@@ -57,6 +64,7 @@ cdef class Parser:
     # parsing for good. After every part llhttp is fed, its count of begun and completed messages must equal ours.
     cdef:
         object feed_data            # the httptools parser's feed_data, bound once per connection
+        ByteView view               # what feed_data() is handed
         Limits limits
         dict base_env               # the listener's environ (shared), copied per request
         str remote_addr             # REMOTE_ADDR and REMOTE_PORT set on that copy (None: a UNIX socket, kept "")

@@ -9,8 +9,7 @@
 
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
-from cpython.memoryview cimport PyMemoryView_FromMemory
-from cpython.buffer cimport PyBUF_READ
+from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
 from libc.string cimport strncasecmp
 
@@ -116,6 +115,19 @@ cdef Limits make_limits(dict options):
 
 
 @cython.final
+cdef class ByteView:
+    """A read-only buffer over bytes the Parser does not own, pointed at each part before it goes to feed_data():
+    httptools takes the buffer and releases it before feed_data() returns (a memoryview per call would cost two
+    allocations)."""
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, <void *>self.ptr, self.len, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        pass
+
+
+@cython.final
 @cython.freelist(64)
 cdef class Request:
 
@@ -142,6 +154,7 @@ cdef class Parser:
     cdef Parser new(dict base_env, str remote_addr, str remote_port, bint trusted_proxy, Limits limits):
         cdef Parser self = Parser.__new__(Parser)
         self.feed_data = HttpRequestParser(self).feed_data
+        self.view = ByteView.__new__(ByteView)
         self.limits = limits
         self.base_env = base_env
         self.remote_addr = remote_addr
@@ -310,8 +323,10 @@ cdef class Parser:
         return i
 
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1:
+        self.view.ptr = p
+        self.view.len = n
         try:
-            self.feed_data(PyMemoryView_FromMemory(<char *>p, n, PyBUF_READ))
+            self.feed_data(self.view)
         except HttpParserUpgrade:
             # llhttp stops after a request that asks to upgrade (its body skipped): head_complete() knows
             self.ll_upgrade = True

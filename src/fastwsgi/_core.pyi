@@ -82,6 +82,8 @@ class Response:
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]: ...
 
+class ByteView:
+    """The bytes of one part of a request, as the buffer handed to httptools (not an API)."""
 class Request: ...
 class Parser:
     """One connection's request parser; httptools calls these (they are not an API)."""
