@@ -3,6 +3,7 @@
     python bench/callgrind.py                                  # ours (this checkout's build), hello, 1 connection
     python bench/callgrind.py --peer bjoern --app flask_hello --conns 50 --top 30
     python bench/callgrind.py --requests 2000,12000 --request browser
+    python bench/callgrind.py --request wrk --pipeline 16           # 16 requests per write
 
 The server runs twice under `valgrind --tool=callgrind` (Debian's valgrind), serving N1 and then N2 keep-alive
 requests from a client here (--conns connections, each sending its next request when the answer is in), and the
@@ -48,8 +49,11 @@ REQUESTS = {
 }
 
 
-def drive(port, total, conns, request, timeout=600.0):
-    """Send `total` requests over `conns` keep-alive connections; each answer must end with the hello body."""
+def drive(port, total, conns, request, timeout=600.0, depth=1):
+    """Send `total` requests over `conns` keep-alive connections, `depth` per write (pipelined when more than one);
+    each answer must end with the hello body."""
+    hello = peers.HELLO_BODY.encode()
+    request *= depth
     sel = selectors.DefaultSelector()
     socks = []
     sent = done = 0
@@ -71,7 +75,7 @@ def drive(port, total, conns, request, timeout=600.0):
                     raise ConnectionError("the server closed a connection")
                 buf = key.data
                 buf += data
-                if not buf.endswith(peers.HELLO_BODY.encode()):
+                if not buf.endswith(hello) or buf.count(hello) < depth:
                     continue
                 del buf[:]
                 done += 1
@@ -107,7 +111,7 @@ def server_argv(peer, app, port):
     return [str(python), str(peers.HERE / "launch.py"), peer, target, "127.0.0.1", str(port)]
 
 
-def count(peer, app, requests, conns, outdir, request=REQUESTS["small"]):
+def count(peer, app, requests, conns, outdir, request=REQUESTS["small"], depth=1):
     """Total instructions of one server run that answered `requests` requests; the callgrind file's path."""
     port = free_port()
     out = Path(outdir) / f"callgrind.{requests}.out"
@@ -119,7 +123,7 @@ def count(peer, app, requests, conns, outdir, request=REQUESTS["small"]):
         proc = subprocess.Popen(argv, cwd=peers.REPO, env=env, stdout=log, stderr=log, start_new_session=True)
         try:
             wait_port(port, proc)
-            drive(port, requests, conns, request)
+            drive(port, requests // depth, conns, request, depth=depth)
         finally:
             # SIGTERM: a background shell's children ignore SIGINT; callgrind writes its file on the fatal signal
             proc.send_signal(signal.SIGTERM)
@@ -157,6 +161,8 @@ def main():
     p.add_argument("--requests", default="2000,12000", help="N1,N2: requests in the two runs")
     p.add_argument("--request", default="small", choices=sorted(REQUESTS),
                    help="wrk: Host only; small: 3 fields (default); browser: 12 fields, a cookie and a query")
+    p.add_argument("--pipeline", type=int, default=1, metavar="DEPTH",
+                   help="send DEPTH requests per write (pipelined); N1 and N2 count requests")
     p.add_argument("--top", type=int, default=0, help="list the K functions with the largest self cost")
     args = p.parse_args()
     n1, n2 = (int(x) for x in args.requests.split(","))
@@ -169,9 +175,11 @@ def main():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
     with tempfile.TemporaryDirectory(prefix="fastwsgi-callgrind-") as tmp:
         request = REQUESTS[args.request]
-        total1, out1 = count(args.peer, args.app, n1, args.conns, tmp, request)
-        total2, out2 = count(args.peer, args.app, n2, args.conns, tmp, request)
-        print(f"{args.peer} {args.app} conns={args.conns} request={args.request}: {(total2 - total1) / (n2 - n1):,.0f} "
+        total1, out1 = count(args.peer, args.app, n1, args.conns, tmp, request, args.pipeline)
+        total2, out2 = count(args.peer, args.app, n2, args.conns, tmp, request, args.pipeline)
+        depth = f" pipeline={args.pipeline}" if args.pipeline > 1 else ""
+        print(f"{args.peer} {args.app} conns={args.conns} request={args.request}{depth}: "
+              f"{(total2 - total1) / (n2 - n1):,.0f} "
               f"user-space instructions per request ({n1} and {n2} requests)")
         if args.top:
             a, b = self_costs(out1), self_costs(out2)

@@ -47,6 +47,10 @@ SCENARIOS = {s.name: s for s in [
     Scenario("pipeline", "hello world, pipelined depth 16 (latency per batch of 16), wrk -t1 -c50",
              script="pipeline.lua", args=(16,), expect=_hello),
     Scenario("flask", "Flask hello app, keep-alive, wrk -t1 -c50", app="flask_hello", expect=_hello),
+    Scenario("browser", "hello world, a browser-sized GET (12 fields, a cookie, a query string: 540 bytes), "
+             "keep-alive, wrk -t1 -c50", script="browser.lua", args=(1,), expect=_hello),
+    Scenario("browser_pipeline", "the browser-sized GET pipelined depth 16 (latency per batch of 16), wrk -t1 -c50",
+             script="browser.lua", args=(16,), expect=_hello),
     Scenario("post64k", "64 KB POST echo, wrk -t1 -c50", app="echo", script="post.lua", args=(65536,),
              ready_body=b"x" * 65536, expect=lambda b: b == b"x" * 65536),
     Scenario("file10m", "10 MB file via wsgi.file_wrapper, wrk -t1 -c8", app="files", conns=8,

@@ -206,7 +206,8 @@ def test_header_values_latin1(env_of):
     ([("X-Forwarded-Protocol", "ssl")], "https"),
     ([("X-Forwarded-Ssl", "on")], "https"),
     ([("X-Forwarded-Proto", "http")], "http"),
-    ([("X-Forwarded-Proto", "http"), ("X-Forwarded-Ssl", "on")], "http"),   # the first one decides
+    ([("X-Forwarded-Proto", "https"), ("X-Forwarded-Ssl", "on")], "https"),  # two that agree
+    ([("X-Forwarded-Proto", "http"), ("X-Forwarded-Proto", "http")], "http"),
     ([], "http"),
 ])
 def test_forwarded_scheme_from_trusted_peer(serve, headers, scheme):
@@ -214,6 +215,27 @@ def test_forwarded_scheme_from_trusted_peer(serve, headers, scheme):
     untrusted = serve(ROUTER, forwarded_allow_ips=("10.9.9.9",))
     with client.Client(trusted.port) as c:
         assert environ_of(c, headers=headers)["wsgi.url_scheme"] == scheme
+    with client.Client(untrusted.port) as c:
+        assert environ_of(c, headers=headers)["wsgi.url_scheme"] == "http"
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Forwarded-Proto", "http"), ("X-Forwarded-Ssl", "on")],
+    [("X-Forwarded-Ssl", "on"), ("X-Forwarded-Protocol", "tls")],
+    [("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")],
+])
+def test_contradictory_scheme_headers_from_a_trusted_proxy_are_refused(serve, headers):
+    """Issue 13 item 6: gunicorn answers 400 "Contradictory scheme headers" (fastwsgi used to take the first); from
+    an untrusted peer the headers mean nothing and the request is served."""
+    raw = client.request("GET", "/environ", headers)
+    assert parse_request_bytes(raw, forwarded_allow_ips=("127.0.0.1",))[-1] == {
+        "error": 400, "reason": "Contradictory scheme headers"}
+    trusted = serve(ROUTER, forwarded_allow_ips=("127.0.0.1",))
+    untrusted = serve(ROUTER, forwarded_allow_ips=("10.9.9.9",))
+    with client.Client(trusted.port) as c:
+        c.send(raw)
+        assert c.read_final().status == 400
+        assert c.is_closed()
     with client.Client(untrusted.port) as c:
         assert environ_of(c, headers=headers)["wsgi.url_scheme"] == "http"
 

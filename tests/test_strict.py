@@ -80,6 +80,37 @@ def test_invalid_live(echo_server, name, raw, meta, mode):
         assert c.is_closed(), "bytes after the last response (a body on an answer to HEAD?)"
 
 
+# -- issue 13, items 4 and 5: request shapes llhttp's strict mode lets through and we refuse (the corpus has them too:
+# invalid/method_two_spaces, target_two_spaces, pipelined_then_two_spaces, content_type_twice) --------------------
+
+@pytest.mark.parametrize("line", [b"GET  / HTTP/1.1", b"GET /  HTTP/1.1", b"GET   /a?b HTTP/1.1", b"GET  /  HTTP/1.1"])
+def test_request_line_with_a_run_of_spaces_is_refused(echo_server, line):
+    raw = line + b"\r\nHost: x\r\n\r\n"
+    out = parse_request_bytes(raw)
+    assert out == [{"error": 400, "reason": "malformed request line"}], out
+    with client.Client(echo_server.port) as c:
+        c.send(raw)
+        resp = c.read_final()
+        assert resp.status == 400 and "close" in resp.connection_tokens, resp
+        assert c.is_closed()
+
+
+def test_one_space_each_is_still_served(echo_server):
+    with client.Client(echo_server.port) as c:
+        assert c.request(b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n").json()["PATH_INFO"] == "/a"
+
+
+@pytest.mark.parametrize("second", [b"text/plain", b"application/json"])
+def test_duplicate_content_type_is_refused(echo_server, second):
+    raw = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+           b"content-type: " + second + b"\r\n\r\nab")
+    assert parse_request_bytes(raw)[-1] == {"error": 400, "reason": "duplicate CONTENT_TYPE"}
+    with client.Client(echo_server.port) as c:
+        c.send(raw)
+        assert c.read_final().status == 400
+        assert c.is_closed()
+
+
 BAD = sorted(apps.BAD_RESPONSE)
 
 

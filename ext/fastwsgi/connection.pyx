@@ -555,8 +555,7 @@ cdef class Connection(Watcher):
         if self.state == CONN_BODY and self.active is None and self.wpos == self.wbuf.len:
             # a stalled body: the app was never called; answer 408 as nginx does for client_body_timeout
             self.parser.clear()
-            self.parser.fail(408, "timed out reading the request body")
-            self.parser.stopped = True
+            self.parser.stop(408, "timed out reading the request body")
             self.append(error_response(408, self.loop.date_line, False))
             self.closing = True
             return self.finish_step()

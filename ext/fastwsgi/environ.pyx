@@ -1,8 +1,11 @@
 # Environ building: interned keys, cached HTTP_* names, latin-1 native strings, percent-decoding of PATH_INFO.
 # Byte-level only: nothing here knows about sockets.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 
 cdef str K_METHOD = sys.intern("REQUEST_METHOD")
@@ -25,25 +28,142 @@ cdef str K_HTTP_TE = sys.intern("HTTP_TRANSFER_ENCODING")
 cdef str K_INPUT = sys.intern("wsgi.input")
 cdef str K_URL_SCHEME = sys.intern("wsgi.url_scheme")
 
-# gunicorn's default secure_scheme_headers: environ key -> the value meaning https (compared lower-cased)
+# gunicorn's default secure_scheme_headers (the values meaning https: parser.pyx, scheme_is_secure)
 cdef str K_HTTP_XF_PROTO = sys.intern("HTTP_X_FORWARDED_PROTO")
 cdef str K_HTTP_XF_PROTOCOL = sys.intern("HTTP_X_FORWARDED_PROTOCOL")
 cdef str K_HTTP_XF_SSL = sys.intern("HTTP_X_FORWARDED_SSL")
-cdef dict SECURE_SCHEME_VALUES = {K_HTTP_XF_PROTO: b"https", K_HTTP_XF_PROTOCOL: b"ssl", K_HTTP_XF_SSL: b"on"}
+
+cdef str K_HTTP_CONNECTION = sys.intern("HTTP_CONNECTION")
+cdef str K_HTTP_PROXY_CONNECTION = sys.intern("HTTP_PROXY_CONNECTION")
 
 cdef str PROTO_11 = sys.intern("HTTP/1.1")
 cdef str PROTO_10 = sys.intern("HTTP/1.0")
 cdef str EMPTY_STR = sys.intern("")
-cdef str DROPPED = sys.intern("<dropped>")   # marker in the header-key cache: a name we never put in environ
+cdef str DROPPED = sys.intern("<dropped>")   # a header name we never put in environ (it holds '_')
 
-# header name bytes (as sent) -> environ key, or DROPPED; bounded so random names cannot grow it forever
-cdef dict HEADER_KEYS = {}
-cdef Py_ssize_t HEADER_KEYS_MAX = 4096
-
-# request method bytes -> interned str
+# request methods llhttp knows by name (bytes) -> interned str; the common ones are matched without a lookup
+cdef str M_GET = sys.intern("GET")
+cdef str M_POST = sys.intern("POST")
+cdef str M_HEAD = sys.intern("HEAD")
+cdef str M_PUT = sys.intern("PUT")
 cdef dict METHODS = {}
 for _m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"):
     METHODS[_m.encode()] = sys.intern(_m)
+
+# -- header name -> environ key: a process-wide table in C, looked up with the name's bytes where they lie ----------
+# Open addressing, FIELD_KEYS_SIZE slots, at most FIELD_KEYS_MAX names (a client sending random names cannot grow it
+# forever) and FIELD_PROBES probes per lookup (nor make lookups slow): past either bound a name is mapped without
+# being cached. Names are kept as sent (case and all): a client spells a name the same way on every request.
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* a hash of a header name read 8 bytes at a time (the last word overlapping the one before it: no byte-sized
+       tail); seeded per process (fw_name_seed) */
+    static uint64_t fw_name_seed = 0x9E3779B97F4A7C15ULL;
+    static inline uint64_t fw_name_hash(const char *s, Py_ssize_t n) {
+        uint64_t h = fw_name_seed ^ ((uint64_t)n * 0xff51afd7ed558ccdULL), w = 0;
+        Py_ssize_t i;
+        if (n < 8) {
+            for (i = 0; i < n; i++)
+                w = (w << 8) | (unsigned char)s[i];
+            h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+            return (h ^ (h >> 29)) | 1;
+        }
+        for (i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+            h ^= h >> 29;
+        }
+        memcpy(&w, s + n - 8, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        return (h ^ (h >> 29)) | 1;     /* never 0: 0 marks an empty slot */
+    }
+    """
+    uint64_t fw_name_seed
+    uint64_t name_hash "fw_name_hash" (const char *s, Py_ssize_t n) noexcept nogil
+
+fw_name_seed = int.from_bytes(os.urandom(8), "little") | 1
+
+cdef FieldKey FIELD_KEYS[FIELD_KEYS_SIZE]
+cdef Py_ssize_t field_keys_used = 0
+cdef FieldKey UNCACHED_KEY              # the answer for a name the table has no room for
+
+
+cdef FieldKind key_kind(str key):
+    if key is DROPPED:
+        return FK_DROPPED
+    if key is K_CONTENT_LENGTH:
+        return FK_CONTENT_LENGTH
+    if key is K_CONTENT_TYPE:
+        return FK_CONTENT_TYPE
+    if key is K_HTTP_HOST:
+        return FK_HOST
+    if key is K_HTTP_TE:
+        return FK_TE
+    if key is K_HTTP_EXPECT:
+        return FK_EXPECT
+    if key is K_HTTP_CONNECTION or key is K_HTTP_PROXY_CONNECTION:
+        return FK_CONNECTION        # llhttp reads both for close/keep-alive/upgrade
+    if key is K_HTTP_COOKIE:
+        return FK_COOKIE
+    if key is K_HTTP_XF_PROTO:
+        return FK_XF_PROTO
+    if key is K_HTTP_XF_PROTOCOL:
+        return FK_XF_PROTOCOL
+    if key is K_HTTP_XF_SSL:
+        return FK_XF_SSL
+    return FK_PLAIN
+
+
+cdef const FieldKey *field_key(const char *name, Py_ssize_t n) except NULL:
+    """The environ key (and kind) of a header name, from the table; a new name is mapped and, room permitting,
+    cached. The answer is valid until the next call (an uncached name's entry is reused)."""
+    global field_keys_used
+    cdef uint64_t h = name_hash(name, n)
+    cdef Py_ssize_t i = <Py_ssize_t>(h & (FIELD_KEYS_SIZE - 1)), probe
+    cdef FieldKey *slot
+    cdef FieldKey *free_slot = NULL
+    cdef bytes bname
+    cdef str key
+    for probe in range(FIELD_PROBES):
+        slot = &FIELD_KEYS[(i + probe) & (FIELD_KEYS_SIZE - 1)]
+        if slot.hash == 0:
+            free_slot = slot
+            break
+        if slot.hash == h and slot.len == n and memcmp(slot.data, name, n) == 0:
+            return slot
+    bname = PyBytes_FromStringAndSize(name, n)
+    key = header_key_slow(bname)
+    if free_slot == NULL or field_keys_used >= FIELD_KEYS_MAX:
+        free_slot = &UNCACHED_KEY
+        Py_XDECREF(free_slot.name)
+        Py_XDECREF(free_slot.key)
+    else:
+        field_keys_used += 1
+        free_slot.hash = h
+    Py_INCREF(bname)
+    Py_INCREF(key)
+    free_slot.name = <PyObject *>bname
+    free_slot.data = PyBytes_AS_STRING(bname)
+    free_slot.len = n
+    free_slot.key = <PyObject *>key
+    free_slot.kind = key_kind(key)
+    return free_slot
+
+
+cdef str method_str(const char *s, Py_ssize_t n):
+    """REQUEST_METHOD of a method token llhttp accepted: an interned str for the common ones."""
+    if n == 3 and s[0] == b"G" and s[1] == b"E" and s[2] == b"T":
+        return M_GET
+    if n == 4 and memcmp(s, b"POST", 4) == 0:
+        return M_POST
+    if n == 4 and memcmp(s, b"HEAD", 4) == 0:
+        return M_HEAD
+    m = METHODS.get(PyBytes_FromStringAndSize(s, n))
+    if m is None:
+        return PyUnicode_DecodeLatin1(s, n, NULL)
+    return <str>m
 
 
 cdef dict base_environ(dict options):
@@ -90,7 +210,7 @@ cdef dict dict_with_room(dict d):
 
 
 cdef str header_key_slow(bytes name):
-    """HTTP_* key for a header name not cached yet. Names with '_' are dropped (they could pose as '-')."""
+    """HTTP_* key of a header name (field_key() caches it). Names with '_' are dropped (they could pose as '-')."""
     cdef str key
     if b"_" in name:
         key = DROPPED
@@ -102,8 +222,6 @@ cdef str header_key_slow(bytes name):
             key = K_CONTENT_LENGTH
         else:
             key = sys.intern("HTTP_" + key)
-    if len(HEADER_KEYS) < HEADER_KEYS_MAX:
-        HEADER_KEYS[name] = key
     return key
 
 
@@ -147,10 +265,8 @@ cdef str decode_path(const char *s, Py_ssize_t n):
         free(out)
 
 
-cdef int set_target(dict env, bytes url) except -1:
+cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1:
     """PATH_INFO, QUERY_STRING, RAW_URI and REQUEST_URI from the request-target."""
-    cdef const char *s = PyBytes_AS_STRING(url)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(url)
     cdef Py_ssize_t start = 0, q, end
     cdef const char *p
     cdef str raw = PyUnicode_DecodeLatin1(s, n, NULL)

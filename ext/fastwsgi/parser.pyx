@@ -1,38 +1,104 @@
-# Request parsing: llhttp (through httptools, strict mode) validates and frames the bytes; its callbacks build each
-# Request's environ, apply the limits and the checks llhttp leaves to us (strict.pyx), and queue the Request once
-# its head is complete. A callback never lets an error escape into C: it records the error and raises _ParseStop,
-# which makes feed_data() stop; feed() then marks the parser stopped. Nothing here knows about sockets.
+# Request parsing. We frame the byte stream ourselves: a head runs from its first byte (empty lines before it are
+# skipped, as llhttp skips them) to the first CRLF CRLF; a body is Content-Length bytes, or chunks up to the empty
+# line after the last chunk's trailer section. llhttp (through httptools, strict mode) is fed exactly those bytes,
+# part by part, and validates them: a head is only read once llhttp has accepted all of it, and after every part
+# llhttp's count of begun and completed messages (its only two callbacks besides on_body) must equal ours, so the
+# two can never frame the stream differently without the request being refused. The environ is built from the
+# validated head bytes in one pass (no per-field callback or bytes object), with the limits and the checks llhttp
+# leaves to us (strict.pyx). Nothing here knows about sockets.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
-from cpython.memoryview cimport PyMemoryView_FromMemory
-from cpython.buffer cimport PyBUF_READ
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
+from libc.string cimport strncasecmp
 
-cdef Py_ssize_t SEEN_NAMES_MAX = 16           # header names remembered per connection (header_key)
-cdef dict VERSIONS = {"1.1": PROTO_11, "1.0": PROTO_10}
+cdef extern from "Python.h":
+    Py_ssize_t PyDict_GET_SIZE(dict d)
+
+cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
+cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
+cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
+cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
+
+cdef enum:
+    CONN_CLOSE = 1
+    CONN_KEEP_ALIVE = 2
 
 cdef long long live_requests = 0
 
 
 class _ParseStop(Exception):
-    """Raised from a parser callback to stop llhttp; the reason is on the Parser."""
+    """Raised from on_body to stop llhttp; the reason is on the Parser."""
 
 
-cdef str line_version(const char *data, Py_ssize_t n):
-    """SERVER_PROTOCOL when the first line of data ends with " HTTP/1.1" or " HTTP/1.0" and CRLF, else None."""
-    cdef const char *nl = <const char *>memchr(data, b"\n", min(n, 8192))
-    cdef const char *v
-    if nl == NULL or nl - data < 11 or (nl - 1)[0] != b"\r":
-        return None
-    v = nl - 10
-    if memcmp(v, b" HTTP/1.", 8) != 0:
-        return None
-    if v[8] == b"1":
-        return PROTO_11
-    if v[8] == b"0":
-        return PROTO_10
-    return None
+cdef inline char byte_at(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t k) noexcept:
+    # byte k of prev + s, k counted from the start of s (negative: in prev); 0 before prev
+    if k >= 0:
+        return s[k]
+    if np + k >= 0:
+        return prev[np + k]
+    return 0
+
+
+cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t n) noexcept:
+    """Bytes of s up to and including the first CRLF CRLF of prev + s, else -1 (prev: the head so far, which holds
+    none)."""
+    cdef const char *p = <const char *>memchr(s, b"\n", n)
+    cdef Py_ssize_t i
+    while p != NULL:
+        i = p - s
+        if i >= 3:
+            if (p - 1)[0] == b"\r" and (p - 2)[0] == b"\n" and (p - 3)[0] == b"\r":
+                return i + 1
+        elif (byte_at(prev, np, s, i - 1) == b"\r" and byte_at(prev, np, s, i - 2) == b"\n"
+              and byte_at(prev, np, s, i - 3) == b"\r"):
+            return i + 1
+        p = <const char *>memchr(p + 1, b"\n", n - i - 1)
+    return -1
+
+
+cdef inline bint is_ows(char c) noexcept:
+    return c == b" " or c == b"\t"
+
+
+cdef inline int hexdigit(char c) noexcept:
+    if b"0" <= c <= b"9":
+        return c - 48
+    if b"a" <= c <= b"f":
+        return c - 87
+    if b"A" <= c <= b"F":
+        return c - 55
+    return -1
+
+
+cdef int connection_tokens(const char *s, Py_ssize_t n) noexcept:
+    """CONN_CLOSE / CONN_KEEP_ALIVE for the tokens of a Connection value (case-insensitive, as llhttp reads them)."""
+    cdef int flags = 0
+    cdef Py_ssize_t i = 0, start, end
+    while i < n:
+        while i < n and (s[i] == b"," or is_ows(s[i])):
+            i += 1
+        start = i
+        while i < n and s[i] != b",":
+            i += 1
+        end = i
+        while end > start and is_ows(s[end - 1]):
+            end -= 1
+        if end - start == 5 and strncasecmp(s + start, "close", 5) == 0:
+            flags |= CONN_CLOSE
+        elif end - start == 10 and strncasecmp(s + start, "keep-alive", 10) == 0:
+            flags |= CONN_KEEP_ALIVE
+    return flags
+
+
+cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept:
+    # gunicorn's secure_scheme_headers values (compared case-insensitively)
+    if kind == FK_XF_PROTO:
+        return n == 5 and strncasecmp(v, "https", 5) == 0
+    if kind == FK_XF_PROTOCOL:
+        return n == 3 and strncasecmp(v, "ssl", 3) == 0
+    return n == 2 and strncasecmp(v, "on", 2) == 0
 
 
 cdef Limits make_limits(dict options):
@@ -47,6 +113,19 @@ cdef Limits make_limits(dict options):
     else:
         limits.head = 0
     return limits
+
+
+@cython.final
+cdef class ByteView:
+    """A read-only buffer over bytes the Parser does not own, pointed at each part before it goes to feed_data():
+    httptools takes the buffer and releases it before feed_data() returns (a memoryview per call would cost two
+    allocations)."""
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, <void *>self.ptr, self.len, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        pass
 
 
 @cython.final
@@ -75,150 +154,32 @@ cdef class Parser:
     @staticmethod
     cdef Parser new(dict base_env, str remote_addr, str remote_port, bint trusted_proxy, Limits limits):
         cdef Parser self = Parser.__new__(Parser)
-        parser = HttpRequestParser(self)
-        self.feed_data = parser.feed_data
-        self.get_method = parser.get_method
-        self.get_http_version = parser.get_http_version
-        self.should_keep_alive = parser.should_keep_alive
+        self.feed_data = HttpRequestParser(self).feed_data
+        self.view = ByteView.__new__(ByteView)
         self.limits = limits
         self.base_env = base_env
         self.remote_addr = remote_addr
         self.remote_port = remote_port
         self.trusted_proxy = trusted_proxy
         self.queue = []
-        self.seen_names = []
+        self.values = []
         return self
 
-    # -- llhttp callbacks (from inside feed_data; errors are recorded, then _ParseStop stops llhttp) --
+    def __dealloc__(self):
+        cbuf_release(&self.hbuf, 0)
 
-    def on_url(self, bytes url):
-        # the first piece of a target starts the request (cheaper than an on_message_begin callback)
-        cdef Request req = self.cur
-        if req is None:
-            req = Request.new(self.base_env)
-            if self.remote_addr is not None:
-                req.environ[K_REMOTE_ADDR] = self.remote_addr
-                req.environ[K_REMOTE_PORT] = self.remote_port
-            req.url = url
-            self.cur = req
-            self.head_bytes = -1        # the head starts in the piece being fed: feed() counts from the next one
-        else:
-            req.url += url
-        if 0 < self.limits.request_line < PyBytes_GET_SIZE(req.url):
-            self.fail(414, "request line too long")
-            raise _ParseStop()
+    # -- llhttp callbacks (from inside feed_data): counting, and the body into the request's Input --
 
-    def on_header(self, bytes name, bytes value):
-        cdef Request req = self.cur
-        cdef dict env = req.environ
-        cdef str key, old
-        cdef object bad
-        cdef Py_ssize_t size
-        req.nfields += 1
-        if 0 < self.limits.request_fields < req.nfields:
-            self.fail(431, "too many header fields")
-            raise _ParseStop()
-        if 0 < self.limits.request_field_size < PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 2:
-            self.fail(431, "header field too large")
-            raise _ParseStop()
-        if req.input is not None:
-            # a trailer field (the head is complete): checked, never merged into the environ
-            bad = check_trailer(name)
-            if bad is not None:
-                self.fail(bad[0], bad[1])
-                raise _ParseStop()
-            return
-        value = strip_ows(value)
-        key = self.header_key(name, req.nfields - 1)
-        if key is DROPPED:
-            return
-        sval = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL)
-        size = len(env)
-        old = <str>PyDict_SetDefault(env, key, sval)     # one lookup; the size tells whether the name is new
-        if len(env) == size:
-            # a repeated name: one line per RFC 9110 5.3 (cookies joined with "; "), or refused where it matters
-            if key is K_HTTP_HOST or key is K_CONTENT_LENGTH:
-                self.fail(400, "duplicate " + key)
-                raise _ParseStop()
-            env[key] = old + ("; " if key is K_HTTP_COOKIE else ", ") + sval
-        if key is K_CONTENT_LENGTH:
-            req.content_length = parse_content_length(value)
-            if req.content_length < 0:
-                # llhttp reads up to 2**64-1 (and leading zeros); ours stops at 18 digits: never frame differently
-                self.fail(400, "Content-Length out of range")
-                raise _ParseStop()
-        elif key is K_HTTP_HOST:
-            bad = check_host(value)
-            if bad is not None:
-                self.fail(bad[0], bad[1])
-                raise _ParseStop()
-        elif key is K_HTTP_TE:
-            req.has_body = True
-        elif key is K_HTTP_EXPECT:
-            if value.lower() == b"100-continue":
-                req.expect_continue = True
-            else:
-                self.fail(417, "unsupported Expect")
-                raise _ParseStop()
-        elif self.trusted_proxy and (key is K_HTTP_XF_PROTO or key is K_HTTP_XF_PROTOCOL or key is K_HTTP_XF_SSL):
-            # gunicorn's secure_scheme_headers: the first one a trusted proxy sends decides wsgi.url_scheme
-            # (header_key() returns the interned keys: identity, not a dict lookup, on every field)
-            if req.secure == 0:
-                req.secure = 1 if value.lower() == SECURE_SCHEME_VALUES[key] else -1
+    def on_message_begin(self):
+        self.ll_begun += 1
 
-    def on_headers_complete(self):
-        cdef Request req = self.cur
-        cdef dict env = req.environ
-        cdef str proto
-        method = self.get_method()
-        m = METHODS.get(method)
-        if m is None:
-            m = method.decode("latin-1")
-        env[K_METHOD] = m
-        req.is_head = m == "HEAD"
-        proto = self.version_hint
-        if proto is None:
-            proto = VERSIONS.get(self.get_http_version())
-        else:
-            self.version_hint = None
-        if proto is None:
-            self.fail(505, "unsupported HTTP version")
-            raise _ParseStop()
-        env[K_PROTOCOL] = proto
-        req.http10 = proto is PROTO_10
-        if not req.http10 and K_HTTP_HOST not in env:
-            self.fail(400, "HTTP/1.1 request without Host")
-            raise _ParseStop()
-        bad = check_target(m, req.url)
-        if bad is None and req.has_body:            # has_body so far means a Transfer-Encoding field
-            bad = check_transfer_encoding(env[K_HTTP_TE], req.http10)
-        if bad is not None:
-            self.fail(bad[0], bad[1])
-            raise _ParseStop()
-        if PyBytes_AS_STRING(req.url)[0] != b"/":
-            authority = target_authority(req.url)
-            if authority is not None:
-                env[K_HTTP_HOST] = authority
-        set_target(env, req.url)
-        req.keep_alive = self.should_keep_alive()
-        if req.content_length > 0:
-            req.has_body = True
-            if 0 < self.limits.request_body < req.content_length:
-                self.fail(413, "body larger than limit_request_body")
-                raise _ParseStop()
-        if req.has_body:
-            req.input = Input.new(self.limits.body_buffer_size)
-        else:
-            req.input = EMPTY_INPUT
-        env[K_INPUT] = req.input
-        if req.secure > 0:
-            env[K_URL_SCHEME] = "https"
-        self.queue.append(req)
+    def on_message_complete(self):
+        self.ll_done += 1
 
     def on_body(self, bytes body):
         cdef Request req = self.cur
         cdef Input inp
-        if type(req.input) is not Input:
+        if req is None or type(req.input) is not Input:
             # llhttp framed a body we did not expect: our framing and llhttp's disagree, never guess
             self.fail(400, "unexpected request body")
             raise _ParseStop()
@@ -228,76 +189,419 @@ cdef class Parser:
             self.fail(413, "body larger than limit_request_body")
             raise _ParseStop()
 
-    def on_message_complete(self):
+    # -- feeding --
+
+    cdef int feed(self, const char *data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t pos = 0
+        while pos < n and not self.stopped:
+            if self.phase == PH_HEAD:
+                pos += self.feed_head(data + pos, n - pos)
+            elif self.phase == PH_LENGTH:
+                pos += self.feed_length(data + pos, n - pos)
+            else:
+                pos += self.feed_chunked(data + pos, n - pos)
+        return 0
+
+    cdef Py_ssize_t feed_head(self, const char *p, Py_ssize_t n) except -1:
+        cdef Py_ssize_t i = 0, end
+        cdef Request req
+        if self.cur is None:
+            while i < n and (p[i] == b"\r" or p[i] == b"\n"):
+                i += 1                  # empty lines before a request (llhttp skips them as well)
+            if i == n:
+                return n
+            req = Request.new(self.base_env)
+            if self.remote_addr is not None:
+                req.environ[K_REMOTE_ADDR] = self.remote_addr
+                req.environ[K_REMOTE_PORT] = self.remote_port
+            self.cur = req
+            self.begun += 1
+        if self.hbuf.len == 0:
+            end = head_end(NULL, 0, p + i, n - i)
+            if end > 0:
+                # the common case: the whole head in this piece, parsed where it lies
+                if self.llhttp(p + i, end):
+                    self.head_complete(p + i, end)
+                return i + end
+            cbuf_add(&self.hbuf, p + i, n - i)
+            self.line_scan = 0
+        else:
+            end = head_end(self.hbuf.data, self.hbuf.len, p, n)
+            if end > 0:
+                cbuf_add(&self.hbuf, p, end)
+                if self.llhttp(p, end):
+                    self.head_complete(self.hbuf.data, self.hbuf.len)
+                cbuf_release(&self.hbuf, HBUF_KEEP)
+                return end
+            cbuf_add(&self.hbuf, p, n)
+        # the head goes on in the next piece: llhttp checks what has come, the limits bound what we keep
+        if self.llhttp(p + i, n - i):
+            self.partial_head()
+        return n
+
+    cdef Py_ssize_t feed_length(self, const char *p, Py_ssize_t n) except -1:
+        cdef Py_ssize_t k = <Py_ssize_t>min(<long long>n, self.body_left)
+        if not self.llhttp(p, k):
+            return n
+        self.body_left -= k
+        if self.body_left == 0:
+            self.message_end()
+        else:
+            self.agree(0)
+        return k
+
+    cdef Py_ssize_t feed_chunked(self, const char *p, Py_ssize_t n) except -1:
+        """Find how far this piece goes into the chunked body (collecting trailer lines), feed llhttp that much, then
+        apply our checks to it."""
+        cdef Py_ssize_t i = 0, k
+        cdef const char *q
+        cdef int v
+        cdef bint ended = False
+        cdef int status = 0
+        cdef str reason = None
+        while i < n and not ended:
+            if self.chunk_state == CK_DATA or self.chunk_state == CK_DATA_END:
+                k = <Py_ssize_t>min(<long long>(n - i), self.body_left)
+                i += k
+                self.body_left -= k
+                if self.body_left == 0:
+                    if self.chunk_state == CK_DATA:
+                        self.chunk_state = CK_DATA_END
+                        self.body_left = 2
+                    else:
+                        self.chunk_state = CK_SIZE
+                        self.chunk_size = 0
+                continue
+            if self.chunk_state == CK_TRAILER:
+                q = <const char *>memchr(p + i, b"\n", n - i)
+                k = n if q == NULL else q - p + 1
+                cbuf_add(&self.hbuf, p + i, k - i)
+                i = k
+                if q == NULL:
+                    if 0 < self.limits.head < self.hbuf.len and not status:
+                        status, reason = 431, "trailer field too large"
+                elif self.hbuf.len <= 2:
+                    ended = True        # the empty line: the end of the message
+                    self.hbuf.len = 0
+                else:
+                    if not status:
+                        bad = self.trailer_line()
+                        if bad is not None:
+                            status, reason = bad
+                    self.hbuf.len = 0
+                continue
+            if self.chunk_state == CK_SIZE:
+                v = hexdigit(p[i])
+                if v >= 0:
+                    if self.chunk_size < CHUNK_SIZE_MAX:
+                        self.chunk_size = self.chunk_size * 16 + v
+                    elif not status:
+                        status, reason = 400, "chunk size too large"
+                    i += 1
+                    continue
+                self.chunk_state = CK_EXT
+            q = <const char *>memchr(p + i, b"\n", n - i)
+            if q == NULL:
+                i = n
+                continue
+            i = q - p + 1
+            if self.chunk_size == 0:
+                self.chunk_state = CK_TRAILER
+                self.hbuf.len = 0
+            else:
+                self.chunk_state = CK_DATA
+                self.body_left = self.chunk_size
+        if not self.llhttp(p, i):
+            return n
+        if status:
+            self.stop(status, reason)
+        elif ended:
+            cbuf_release(&self.hbuf, HBUF_KEEP)
+            self.message_end()
+        else:
+            self.agree(0)
+        return i
+
+    cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1:
+        self.view.ptr = p
+        self.view.len = n
+        try:
+            self.feed_data(self.view)
+        except HttpParserUpgrade:
+            # llhttp stops after a request that asks to upgrade (its body skipped): head_complete() knows
+            self.ll_upgrade = True
+        except HttpParserError as exc:
+            self.stop(400, str(exc) or "malformed request")
+            return False
+        return True
+
+    cdef bint agree(self, int completing) except -1:
+        if self.ll_begun == self.begun and self.ll_done == self.done + completing:
+            return True
+        self.stop(400, "request framing ambiguous")
+        return False
+
+    cdef int stop(self, int status, str reason) except -1:
+        self.fail(status, reason)
+        self.stopped = True
+        return 0
+
+    cdef int partial_head(self) except -1:
+        """A head still incomplete: llhttp buffers an unterminated field without limit, so the whole head is
+        bounded here, and a request line too long is refused before it ends."""
+        cdef const char *h = self.hbuf.data
+        cdef const char *sp
+        cdef const char *te
+        cdef Py_ssize_t n = self.hbuf.len
+        if 0 < self.limits.head < n:
+            return self.stop(431, "request head too large")
+        if self.line_scan < 0 or self.limits.request_line <= 0:
+            return 0
+        if memchr(h + self.line_scan, b"\n", n - self.line_scan) != NULL:
+            self.line_scan = -1             # the request line is in: checked with the whole head
+            return 0
+        self.line_scan = n
+        sp = <const char *>memchr(h, b" ", n)
+        if sp != NULL:
+            te = <const char *>memchr(sp + 1, b" ", n - (sp + 1 - h))
+            if (te - sp - 1 if te != NULL else h + n - sp - 1) > self.limits.request_line:
+                return self.stop(414, "request line too long")
+        return 0
+
+    # -- the environ from a validated head --
+
+    cdef int head_complete(self, const char *h, Py_ssize_t n) except -1:
+        """h: a head llhttp has accepted whole, from its first byte to its CRLF CRLF."""
         cdef Request req = self.cur
+        cdef dict env = req.environ
+        cdef HeadFlags flags
+        cdef const char *end = h + n - 2          # the empty line ending the head
+        cdef const char *le
+        cdef const char *sp
+        cdef const char *t
+        cdef const char *te
+        cdef const char *v
+        cdef const char *p
+        cdef const char *colon
+        cdef const char *ve
+        cdef Py_ssize_t tlen, nf = 0
+        cdef str method, proto = None
+        cdef object bad
+        flags.host = flags.te = False
+        flags.connection = 0
+        if 0 < self.limits.head < n:
+            return self.stop(431, "request head too large")
+        # the request line: method SP target SP version, one SP each (llhttp lets a run of SP through: two parsers
+        # behind each other could split such a line differently)
+        le = <const char *>memchr(h, b"\r", n)
+        sp = <const char *>memchr(h, b" ", le - h)
+        if sp == NULL or sp + 1 >= le or sp[1] == b" ":
+            return self.stop(400, "malformed request line")
+        t = sp + 1
+        te = <const char *>memchr(t, b" ", le - t)
+        if te == NULL:
+            tlen = le - t                           # no version: HTTP/0.9 (505 below)
+        else:
+            tlen = te - t
+            v = te + 1
+            if v == le or v[0] == b" ":
+                return self.stop(400, "malformed request line")
+            if le - v == 8 and memcmp(v, b"HTTP/1.", 7) == 0:
+                if v[7] == b"1":
+                    proto = PROTO_11
+                elif v[7] == b"0":
+                    proto = PROTO_10
+        if 0 < self.limits.request_line < tlen:
+            return self.stop(414, "request line too long")
+        # the fields: name ":" OWS value OWS CRLF (llhttp has checked the syntax)
+        p = le + 2
+        while p < end:
+            le = <const char *>memchr(p, b"\r", end - p)
+            colon = <const char *>memchr(p, b":", le - p) if le != NULL else NULL
+            if colon == NULL:
+                return self.stop(400, "malformed header field")
+            v = colon + 1
+            while v < le and is_ows(v[0]):
+                v += 1
+            ve = le
+            while ve > v and is_ows((ve - 1)[0]):
+                ve -= 1
+            nf += 1
+            if 0 < self.limits.request_fields < nf:
+                return self.stop(431, "too many header fields")
+            if 0 < self.limits.request_field_size < (colon - p) + (ve - v) + 2:
+                return self.stop(431, "header field too large")
+            if self.add_field(req, &flags, nf - 1, p, colon - p, v, ve - v):
+                return 0
+            p = le + 2
+        req.nfields = <int>nf
+        # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
+        # must be llhttp's before anything else is decided on this head
+        req.has_body = not self.ll_upgrade and (flags.te or req.content_length > 0)
+        if not self.agree(0 if req.has_body else 1):
+            return 0
+        method = method_str(h, sp - h)
+        env[K_METHOD] = method
+        req.is_head = method is M_HEAD
+        if proto is None:
+            return self.stop(505, "unsupported HTTP version")
+        env[K_PROTOCOL] = proto
+        req.http10 = proto is PROTO_10
+        if not req.http10 and not flags.host:
+            return self.stop(400, "HTTP/1.1 request without Host")
+        bad = check_target(method, t, tlen)
+        if bad is None and flags.te:
+            bad = check_transfer_encoding(env[K_HTTP_TE], req.http10)
+        if bad is not None:
+            return self.stop(bad[0], bad[1])
+        if t[0] != b"/":
+            authority = target_authority(t, tlen)
+            if authority is not None:
+                env[K_HTTP_HOST] = authority
+        set_target(env, t, tlen)
+        if req.http10:
+            req.keep_alive = (flags.connection & CONN_KEEP_ALIVE) != 0
+        else:
+            req.keep_alive = (flags.connection & CONN_CLOSE) == 0
+        if not req.has_body:
+            pass
+        elif flags.te:
+            self.phase = PH_CHUNKED
+            self.chunk_state = CK_SIZE
+            self.chunk_size = 0
+        else:
+            if 0 < self.limits.request_body < req.content_length:
+                return self.stop(413, "body larger than limit_request_body")
+            self.phase = PH_LENGTH
+            self.body_left = req.content_length
+        if req.has_body:
+            req.input = Input.new(self.limits.body_buffer_size)
+        else:
+            req.input = EMPTY_INPUT
+        env[K_INPUT] = req.input
+        if req.secure > 0:
+            env[K_URL_SCHEME] = "https"
+        self.queue.append(req)
+        if not req.has_body:
+            self.message_end()
+        if self.ll_upgrade:
+            self.upgraded = self.stopped = True     # served as plain HTTP, then the connection closes
+        return 0
+
+    cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
+                       const char *v, Py_ssize_t vlen) except -1:
+        cdef const FieldKey *fk = field_key(name, nlen)
+        cdef FieldKind kind = fk.kind
+        cdef dict env = req.environ
+        cdef str key, sval, old
+        cdef Py_ssize_t size
+        cdef int secure
+        cdef object bad
+        if kind == FK_DROPPED:
+            return 0
+        key = <str>fk.key
+        sval = self.value_str(i, v, vlen)
+        size = PyDict_GET_SIZE(env)
+        old = <str>PyDict_SetDefault(env, key, sval)     # one lookup; the size tells whether the name is new
+        if PyDict_GET_SIZE(env) == size:
+            # a repeated name: one line per RFC 9110 5.3 (cookies joined with "; "), or refused where a second
+            # value would change how the message is handled
+            if kind == FK_HOST or kind == FK_CONTENT_LENGTH or kind == FK_CONTENT_TYPE:
+                self.stop(400, "duplicate " + key)
+                return 1
+            env[key] = old + ("; " if kind == FK_COOKIE else ", ") + sval
+        if kind == FK_PLAIN or kind == FK_COOKIE or kind == FK_CONTENT_TYPE:
+            return 0
+        if kind == FK_CONTENT_LENGTH:
+            req.content_length = parse_digits(v, vlen)
+            if req.content_length < 0:
+                # llhttp reads up to 2**64-1 (and leading zeros); ours stops at 18 digits: never frame differently
+                self.stop(400, "Content-Length out of range")
+                return 1
+        elif kind == FK_HOST:
+            flags.host = True
+            bad = check_host(v, vlen)
+            if bad is not None:
+                self.stop(bad[0], bad[1])
+                return 1
+        elif kind == FK_CONNECTION:
+            flags.connection |= connection_tokens(v, vlen)
+        elif kind == FK_TE:
+            flags.te = True
+        elif kind == FK_EXPECT:
+            if vlen == 12 and strncasecmp(v, "100-continue", 12) == 0:
+                req.expect_continue = True
+            else:
+                self.stop(417, "unsupported Expect")
+                return 1
+        elif self.trusted_proxy:
+            # gunicorn's secure_scheme_headers from a trusted proxy decide wsgi.url_scheme; two that disagree are
+            # refused, as gunicorn does
+            secure = 1 if scheme_is_secure(kind, v, vlen) else -1
+            if req.secure != 0 and req.secure != secure:
+                self.stop(400, "Contradictory scheme headers")
+                return 1
+            req.secure = secure
+        return 0
+
+    cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n):
+        """The i-th field's value as a latin-1 str. A client sends the same values on every request of a connection
+        (User-Agent, Accept, Cookie...): the str made for the last request is reused when the bytes are the same."""
+        cdef list values = self.values
+        cdef object prev
+        cdef str s
+        if i < PyList_GET_SIZE(values):
+            prev = <object>PyList_GET_ITEM(values, i)
+            if (PyUnicode_GET_LENGTH(prev) == n and PyUnicode_KIND(prev) == PyUnicode_1BYTE_KIND
+                    and memcmp(PyUnicode_DATA(prev), v, n) == 0):
+                return <str>prev
+        s = PyUnicode_DecodeLatin1(v, n, NULL)
+        if n <= VALUE_MAX:
+            if i < PyList_GET_SIZE(values):
+                values[i] = s
+            elif i == PyList_GET_SIZE(values) and i < VALUES_MAX:
+                values.append(s)
+        return s
+
+    cdef int message_end(self) except -1:
+        cdef Request req = self.cur
+        if not self.agree(1):
+            return 0
         req.complete = True
         if req.has_body:
             (<Input>req.input).finish()
         self.cur = None
+        self.done += 1
+        self.phase = PH_HEAD
+        return 0
 
-    # -- feeding --
-
-    cdef str header_key(self, bytes name, Py_ssize_t i):
-        """Environ key of the i-th header field. A client sends the same names in the same order on every request
-        of a connection: compare with what it sent last time (memcmp) before hashing into the process cache."""
-        cdef list seen = self.seen_names
-        cdef Py_ssize_t j = 2 * i, n = PyBytes_GET_SIZE(name)
-        cdef object last
-        cdef str key
-        if j < PyList_GET_SIZE(seen):
-            last = <object>PyList_GET_ITEM(seen, j)
-            if PyBytes_GET_SIZE(last) == n and memcmp(PyBytes_AS_STRING(last), PyBytes_AS_STRING(name), n) == 0:
-                return <str>PyList_GET_ITEM(seen, j + 1)
-        key = HEADER_KEYS.get(name)
-        if key is None:
-            key = header_key_slow(name)
-        if j < PyList_GET_SIZE(seen):
-            seen[j] = name
-            seen[j + 1] = key
-        elif j == PyList_GET_SIZE(seen) and i < SEEN_NAMES_MAX:
-            seen.append(name)
-            seen.append(key)
-        return key
+    cdef object trailer_line(self):
+        """The trailer field line in hbuf (CRLF included): counted against the field limits, and refused if it is a
+        field that must not be sent as a trailer; (status, reason) then, else None. Never put in the environ: the app
+        may be reading the body already."""
+        cdef Request req = self.cur
+        cdef const char *p = self.hbuf.data
+        cdef const char *colon = <const char *>memchr(p, b":", self.hbuf.len)
+        cdef const char *v
+        cdef const char *ve = p + self.hbuf.len - 2
+        if colon == NULL or ve < colon:
+            return None                             # not a field: llhttp refuses it
+        v = colon + 1
+        while v < ve and is_ows(v[0]):
+            v += 1
+        while ve > v and is_ows((ve - 1)[0]):
+            ve -= 1
+        req.nfields += 1
+        if 0 < self.limits.request_fields < req.nfields:
+            return (431, "too many header fields")
+        if 0 < self.limits.request_field_size < (colon - p) + (ve - v) + 2:
+            return (431, "header field too large")
+        return check_trailer(p, colon - p)
 
     cdef int fail(self, int status, str reason) except -1:
         if not self.error_status:
             self.error_status = status
             self.error_reason = reason
-        return 0
-
-    cdef int feed(self, const char *data, Py_ssize_t n) except -1:
-        cdef Request req
-        if self.stopped:
-            return 0
-        self.version_hint = None
-        if self.cur is None:
-            # this piece starts a request line (or continues its method): read the version off the line's end, as
-            # llhttp reads it, and spare get_http_version() its str.format for the request (hot path)
-            self.version_hint = line_version(data, n)
-        try:
-            self.feed_data(PyMemoryView_FromMemory(<char *>data, n, PyBUF_READ))
-        except HttpParserUpgrade:
-            # llhttp stops after a request that asks to upgrade; we serve it as plain HTTP and close after it
-            self.upgraded = True
-            self.stopped = True
-            return 0
-        except HttpParserError as exc:
-            self.stopped = True
-            if not self.error_status:
-                self.fail(400, str(exc) or "malformed request")
-            return 0
-        # bytes of a head still incomplete after this piece: llhttp buffers an unterminated field without limit.
-        # Counted from the piece after the one where the head started (that piece may hold the end of the previous
-        # request's body): the limit holds within one read of slack and never counts another message's bytes.
-        req = self.cur
-        if req is not None and req.input is None:
-            if self.head_bytes < 0:
-                self.head_bytes = 0
-            else:
-                self.head_bytes += n
-            if 0 < self.limits.head < self.head_bytes:
-                self.fail(431, "request head too large")
-                self.stopped = True
         return 0
 
     # -- the queue of requests whose head is complete --
@@ -322,8 +626,10 @@ cdef class Parser:
 
     cdef int release(self) except -1:
         self.stopped = True
-        self.feed_data = self.get_method = self.get_http_version = self.should_keep_alive = None
+        self.feed_data = None
         self.cur = None
+        self.values = []
+        cbuf_release(&self.hbuf, 0)
         return self.clear()
 
 

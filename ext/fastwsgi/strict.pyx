@@ -3,7 +3,7 @@
 # Every check is a C-level scan or a dict lookup; the common request (origin-form target, no Transfer-Encoding)
 # pays one memchr and a short Host scan. docs/http-strictness.md lists each rule with its RFC and status.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, strncasecmp
 
@@ -50,11 +50,9 @@ cdef object check_transfer_encoding(str value, bint http10):
     return None
 
 
-cdef object check_target(str method, bytes url):
+cdef object check_target(str method, const char *s, Py_ssize_t n):
     """RFC 9112 3.2: origin-form for every method but CONNECT (authority-form) and OPTIONS (also '*'); absolute-form
     (http/https, no userinfo) for any method but CONNECT. No fragment anywhere."""
-    cdef const char *s = PyBytes_AS_STRING(url)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(url)
     cdef Py_ssize_t skip, i
     cdef char c
     if n == 0:
@@ -98,11 +96,9 @@ cdef object check_target(str method, bytes url):
     return check_path_escapes(s + i, n - i)
 
 
-cdef str target_authority(bytes url):
+cdef str target_authority(const char *s, Py_ssize_t n):
     """The authority of an absolute-form target (already checked), else None. RFC 9112 3.2.2: a server MUST use it
     instead of the Host field, so the application builds its URLs from the host the proxy routed on."""
-    cdef const char *s = PyBytes_AS_STRING(url)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(url)
     cdef Py_ssize_t start, i
     cdef const char *p
     if n == 0 or s[0] == b"/" or s[0] == b"*":
@@ -134,10 +130,9 @@ cdef object check_path_escapes(const char *s, Py_ssize_t n):
     return None
 
 
-cdef object check_host(bytes value):
+cdef object check_host(const char *value, Py_ssize_t n):
     """RFC 9112 3.2 / RFC 9110 7.2: a Host field value that is not uri-host[:port] is answered with 400."""
-    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(value)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+    cdef const unsigned char *s = <const unsigned char *>value
     cdef Py_ssize_t i
     if n == 0:
         return (400, "empty Host")
@@ -147,33 +142,27 @@ cdef object check_host(bytes value):
     return None
 
 
-cdef object check_trailer(bytes name):
-    if name.lower() in FORBIDDEN_TRAILERS:
+cdef object check_trailer(const char *name, Py_ssize_t n):
+    """A field of the trailer section (rare: a bytes object is fine here)."""
+    if PyBytes_FromStringAndSize(name, n).lower() in FORBIDDEN_TRAILERS:
         return (400, "forbidden field in the trailer section")
     return None
 
 
-cdef bytes strip_ows(bytes value):
-    """llhttp drops leading OWS but keeps trailing OWS; RFC 9110 5.5 excludes it from the field value."""
-    cdef const char *s = PyBytes_AS_STRING(value)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
-    if n == 0 or (s[n - 1] != b" " and s[n - 1] != b"\t"):
-        return value
-    while n > 0 and (s[n - 1] == b" " or s[n - 1] == b"\t"):
-        n -= 1
-    return value[:n]
+cdef long long parse_digits(const char *s, Py_ssize_t n) noexcept:
+    """A Content-Length value: 1 to 18 digits, else -1 (no sign, no blanks, no list)."""
+    cdef long long v = 0
+    cdef Py_ssize_t i
+    cdef char c
+    if n == 0 or n > 18:
+        return -1
+    for i in range(n):
+        c = s[i]
+        if c < b"0" or c > b"9":
+            return -1
+        v = v * 10 + (c - 48)
+    return v
 
 
 cdef long long parse_content_length(bytes value) except -2:
-    """A Content-Length value: 1 to 18 digits, else -1 (no sign, no blanks, no list)."""
-    cdef long long n = 0
-    cdef Py_ssize_t i
-    cdef char c
-    if not value or len(value) > 18:
-        return -1
-    for i in range(len(value)):
-        c = value[i]
-        if c < b"0" or c > b"9":
-            return -1
-        n = n * 10 + (c - 48)
-    return n
+    return parse_digits(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
