@@ -8,6 +8,7 @@ from fastwsgi.system cimport sem_t
 include "environ.pxd"
 include "strict.pxd"
 include "input.pxd"
+include "headscan.pxd"
 include "parser.pxd"
 include "response.pxd"
 include "filewrapper.pxd"

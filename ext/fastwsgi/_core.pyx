@@ -23,6 +23,7 @@ from fastwsgi.settings import LOOP_SETTINGS as _LOOP_SETTINGS
 include "environ.pyx"
 include "strict.pyx"
 include "input.pyx"
+include "headscan.pyx"
 include "parser.pyx"
 include "response.pyx"
 include "filewrapper.pyx"

@@ -31,6 +31,7 @@ cdef class Connection(Watcher):
         unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
         ConnState state             # written by set_state() only
         bint closing                # no request after the ones in progress: close once their answers are out
+        bint eof                    # the client half-closed: answer what it sent, then close
         bint deferred               # in loop.deferred: its answers go out at the end of this wakeup
         long long linger_bytes      # read and dropped while lingering
         double deadline             # monotonic time at which the sweep calls expire() (0: none)

@@ -91,7 +91,7 @@ cdef class Connection(Watcher):
             return self.step()
         if n == 0 and self.active is not None:
             # the client half-closed after its requests: answer them, then close (read events stop meanwhile)
-            self.closing = True
+            self.eof = True
             return self.set_interest(0)
         if n == 0 or (errno != EAGAIN and errno != EINTR):
             return self.close()
@@ -190,7 +190,7 @@ cdef class Connection(Watcher):
             return self.close()
         if r == 0:
             return 0
-        if self.closing and not parser.queued() and self.active is None:
+        if (self.closing or self.eof) and not parser.queued() and self.active is None:
             if parser.error_status or parser.cur is not None or loop.stopping:
                 return self.linger()        # the client may still be sending: let it read the answer
             return self.close()

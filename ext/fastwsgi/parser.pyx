@@ -21,84 +21,11 @@ cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
 cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
 
-cdef enum:
-    CONN_CLOSE = 1
-    CONN_KEEP_ALIVE = 2
-
 cdef long long live_requests = 0
 
 
 class _ParseStop(Exception):
     """Raised from on_body to stop llhttp; the reason is on the Parser."""
-
-
-cdef inline char byte_at(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t k) noexcept:
-    # byte k of prev + s, k counted from the start of s (negative: in prev); 0 before prev
-    if k >= 0:
-        return s[k]
-    if np + k >= 0:
-        return prev[np + k]
-    return 0
-
-
-cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t n) noexcept:
-    """Bytes of s up to and including the first CRLF CRLF of prev + s, else -1 (prev: the head so far, which holds
-    none)."""
-    cdef const char *p = <const char *>memchr(s, b"\n", n)
-    cdef Py_ssize_t i
-    while p != NULL:
-        i = p - s
-        if i >= 3:
-            if (p - 1)[0] == b"\r" and (p - 2)[0] == b"\n" and (p - 3)[0] == b"\r":
-                return i + 1
-        elif (byte_at(prev, np, s, i - 1) == b"\r" and byte_at(prev, np, s, i - 2) == b"\n"
-              and byte_at(prev, np, s, i - 3) == b"\r"):
-            return i + 1
-        p = <const char *>memchr(p + 1, b"\n", n - i - 1)
-    return -1
-
-
-cdef inline bint is_ows(char c) noexcept:
-    return c == b" " or c == b"\t"
-
-
-cdef inline int hexdigit(char c) noexcept:
-    if b"0" <= c <= b"9":
-        return c - 48
-    if b"a" <= c <= b"f":
-        return c - 87
-    if b"A" <= c <= b"F":
-        return c - 55
-    return -1
-
-
-cdef int connection_tokens(const char *s, Py_ssize_t n) noexcept:
-    """CONN_CLOSE / CONN_KEEP_ALIVE for the tokens of a Connection value (case-insensitive, as llhttp reads them)."""
-    cdef int flags = 0
-    cdef Py_ssize_t i = 0, start, end
-    while i < n:
-        while i < n and (s[i] == b"," or is_ows(s[i])):
-            i += 1
-        start = i
-        while i < n and s[i] != b",":
-            i += 1
-        end = i
-        while end > start and is_ows(s[end - 1]):
-            end -= 1
-        if end - start == 5 and strncasecmp(s + start, "close", 5) == 0:
-            flags |= CONN_CLOSE
-        elif end - start == 10 and strncasecmp(s + start, "keep-alive", 10) == 0:
-            flags |= CONN_KEEP_ALIVE
-    return flags
-
-
-cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept:
-    # gunicorn's secure_scheme_headers values (compared case-insensitively)
-    if kind == FK_XF_PROTO:
-        return n == 5 and strncasecmp(v, "https", 5) == 0
-    if kind == FK_XF_PROTOCOL:
-        return n == 3 and strncasecmp(v, "ssl", 3) == 0
-    return n == 2 and strncasecmp(v, "on", 2) == 0
 
 
 cdef Limits make_limits(dict options):

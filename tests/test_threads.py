@@ -1,0 +1,182 @@
+"""--threads N: app calls on N threads per worker while the loop keeps the sockets (gunicorn's gthread, on the wire).
+
+Single-process servers (`serve(..., threads=N)`) for the request flow; masters (`python -m fastwsgi`) for the CLI,
+config, timeout and graceful-stop behaviour. Every test is bounded in time.
+"""
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.support import client
+from tests.support.client import request
+from tests.support.master import Master, get, run_cli, wait_for, write_app
+
+THREAD_APP = '''\
+import threading, time
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path.startswith("/sleep/"):
+        time.sleep(float(path.split("/")[2]))
+    body = ("%s %s" % (threading.current_thread().name, environ["wsgi.multithread"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def _timed_get(port, path, results, key):
+    start = time.monotonic()
+    with client.Client(port, timeout=10) as c:
+        resp = c.request(request("GET", path))
+    results[key] = (resp.status, resp.body, time.monotonic() - start)
+
+
+def test_two_slow_requests_on_two_connections_take_one_app_time(serve):
+    srv = serve(fresh=True, threads=8)
+    results = {}
+    start = time.monotonic()
+    workers = [threading.Thread(target=_timed_get, args=(srv.port, f"/sleep?s=0.6&n={i}", results, i))
+               for i in range(2)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(10)
+    elapsed = time.monotonic() - start
+    assert [results[i][:2] for i in range(2)] == [(200, b"slept")] * 2
+    assert elapsed < 1.0, f"two 0.6 s calls took {elapsed:.2f} s: one waited behind the other"
+
+
+def test_a_fast_client_is_not_held_behind_a_slow_call(serve):
+    srv = serve(fresh=True, threads=4)
+    results = {}
+    slow = threading.Thread(target=_timed_get, args=(srv.port, "/sleep?s=1.0", results, "slow"))
+    slow.start()
+    time.sleep(0.2)
+    with client.Client(srv.port, timeout=5) as c:
+        start = time.monotonic()
+        assert c.request(request("GET", "/qs?fast")).body == b"fast"
+        assert time.monotonic() - start < 0.3
+    slow.join(10)
+    assert results["slow"][:2] == (200, b"slept")
+
+
+def test_pipelined_requests_answer_in_order_with_threads(serve):
+    srv = serve(fresh=True, threads=8)
+    sleeps = [0.4, 0.0, 0.2, 0.0, 0.1, 0.0]
+    with client.Client(srv.port, timeout=10) as c:
+        c.send(b"".join(request("GET", f"/sleep?s={s}&i={i}") for i, s in enumerate(sleeps))
+               + request("GET", "/qs?last"))
+        bodies = [c.read_final().body for _ in sleeps]
+        assert bodies == [b"slept"] * len(sleeps)
+        assert c.read_final().body == b"last"
+
+
+def test_streamed_and_written_answers_over_threads(serve):
+    srv = serve(fresh=True, threads=4)
+    with client.Client(srv.port, rcvbuf=32768, timeout=10) as c:
+        size = 4 * 1024 * 1024 + 5
+        c.send(request("GET", f"/big?size={size}&nocl=1") + request("GET", "/write"))
+        time.sleep(0.3)                                   # a slow reader: the app thread waits, memory stays bounded
+        resp = c.read_final()
+        assert len(resp.body) == size and resp.body == client.pattern(size)
+        assert c.read_final().status == 200
+
+
+def test_the_app_runs_on_pool_threads_only_and_sees_multithread(tmp_path):
+    write_app(tmp_path, "threadapp", THREAD_APP)
+    master = Master(["-w", "1", "--threads", "3", "threadapp:application"], tmp_path)
+    try:
+        names = set()
+        for _ in range(12):
+            status, body, _ = get(master.port, "/")
+            assert status == 200
+            name, multithread = body.split()
+            assert multithread == "True"
+            names.add(name)
+        assert all(n.startswith("fastwsgi-app-") for n in names), names
+    finally:
+        master.stop()
+    single = Master(["-w", "1", "threadapp:application"], tmp_path)
+    try:
+        status, body, _ = get(single.port, "/")
+        assert body.split() == ["MainThread", "False"]
+    finally:
+        single.stop()
+
+
+def _printed(text, name):
+    """The value --print-config shows for a setting (`name   = value` lines)."""
+    return next(value.strip() for key, value in (line.split("=", 1) for line in text.splitlines() if "=" in line)
+                if key.strip() == name)
+
+
+def test_gthread_config_and_flags_just_work(tmp_path):
+    write_app(tmp_path)
+    (tmp_path / "gthread.conf.py").write_text('worker_class = "gthread"\nthreads = 4\n')
+    result = run_cli(["-c", "gthread.conf.py", "--print-config", "pidapp:app"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _printed(result.stdout, "threads") == "4" and _printed(result.stdout, "worker_class") == "'gthread'"
+    result = run_cli(["-k", "gthread", "--threads", "2", "--print-config", "pidapp:app"], tmp_path)
+    assert result.returncode == 0 and _printed(result.stdout, "threads") == "2", result.stderr
+    result = run_cli(["-k", "gunicorn.workers.gthread.ThreadWorker", "--check-config", "pidapp:app"], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("klass", ["gevent", "eventlet", "uvicorn.workers.UvicornWorker", "tornado"])
+def test_other_worker_classes_are_one_clear_error(tmp_path, klass):
+    write_app(tmp_path)
+    result = run_cli(["-k", klass, "pidapp:app"], tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and klass in lines[0] and "sync and gthread" in lines[0], result.stderr
+
+
+def test_graceful_stop_waits_for_calls_in_flight(app_dir):
+    master = Master(["-w", "1", "--threads", "4", "--graceful-timeout", "10", "pidapp:app"], app_dir)
+    results = {}
+    callers = [threading.Thread(target=lambda i=i: results.__setitem__(i, get(master.port, "/sleep/1", 10)[0]))
+               for i in range(3)]
+    for t in callers:
+        t.start()
+    time.sleep(0.4)
+    master.signal(signal.SIGTERM)
+    for t in callers:
+        t.join(10)
+    assert results == {0: 200, 1: 200, 2: 200}
+    assert master.wait_exit(10) == 0
+
+
+def test_a_hung_call_gets_the_worker_replaced_after_timeout(app_dir):
+    master = Master(["-w", "1", "--threads", "2", "--timeout", "2", "pidapp:app"], app_dir)
+    try:
+        first = master.wait_workers(1)
+        hung = socket.create_connection(("127.0.0.1", master.port), timeout=15)
+        hung.sendall(b"GET /sleep/60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+        assert get(master.port, "/")[0] == 200          # the other thread still serves meanwhile
+        fresh = master.wait_workers(1, timeout=10, exclude=first)
+        assert fresh and not set(fresh) & set(first)
+        assert "WORKER TIMEOUT" in master.log()
+        wait_for(lambda: get(master.port, "/")[0] == 200, 5, what="the replacement to serve")
+        hung.close()
+    finally:
+        master.stop()
+
+
+def test_max_requests_counts_requests_of_every_thread(app_dir):
+    master = Master(["-w", "1", "--threads", "4", "--max-requests", "20", "pidapp:app"], app_dir)
+    try:
+        first = master.wait_workers(1)
+        pids = set()
+        for _ in range(60):
+            status, body, _ = get(master.port, "/")
+            assert status == 200
+            pids.add(int(body))
+        assert len(pids) >= 2, "the worker was never recycled"
+        assert os.getpid() not in pids and first[0] in pids
+    finally:
+        master.stop()
