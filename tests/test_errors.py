@@ -141,6 +141,31 @@ def test_malformed_after_good_request_on_same_connection(srv):
         assert c.is_closed(2.0)
 
 
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_upgrade_request_with_a_body_is_served_with_its_body(srv, framing, split):
+    """Issue 13.3: WSGI cannot switch protocols; an upgrade request is served as plain HTTP with its body (the app
+    reads all of it), then the connection closes."""
+    upgrade = [("Connection", "upgrade"), ("Upgrade", "x")]
+    if framing == "length":
+        raw = request("POST", "/echo", upgrade + [("Content-Length", "5")]) + b"hello"
+    else:
+        body = b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+        raw = request("POST", "/echo", upgrade + [("Transfer-Encoding", "chunked")]) + body
+    with client.Client(srv.port) as c:
+        if split:
+            head, body = raw.split(b"\r\n\r\n", 1)
+            c.send(head + b"\r\n\r\n")
+            time.sleep(0.1)
+            c.send(body)
+        else:
+            c.send(raw)
+        resp = c.read_final("POST")
+        assert (resp.status, resp.body) == (200, b"hello"), resp
+        assert c.is_closed(2.0)
+    still_serving(srv)
+
+
 def test_upgrade_request_answered_or_closed(srv):
     with client.Client(srv.port) as c:
         upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")]

@@ -302,3 +302,18 @@ def test_half_closed_client_still_answered(connect):
     assert c.read_final().body == b"one"
     assert c.read_final().body == b"two"
     assert c.is_closed(2.0)
+
+
+@pytest.mark.parametrize("form", ["list", "iterator"])
+def test_head_of_a_streamed_answer_has_no_content_length(connect, form):
+    """Issue 13.1: an app that drops the body for HEAD (werkzeug) must not make the server claim Content-Length: 0
+    while GET sends 10,090 bytes chunked (RFC 9110 9.3.2: GET's length, or none)."""
+    target = "/head_strips" + ("?list=1" if form == "list" else "")
+    c = connect()
+    get = c.request(request("GET", target))
+    assert get.status == 200 and len(get.body) == 10090 and get.get("Transfer-Encoding") == "chunked"
+    c.send(request("HEAD", target))
+    head = c.read_final("HEAD")
+    assert head.status == 200 and head.body == b""
+    assert head.get("Content-Length") is None, head.headers
+    assert c.request(request("GET", "/qs?next")).body == b"next"

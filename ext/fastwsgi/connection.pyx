@@ -233,12 +233,7 @@ cdef class Connection(Watcher):
         self.result = result
         try:
             if type(result) is list and resp.started and not resp.head_sent:
-                total = 0
-                for item in <list>result:
-                    if type(item) is not bytes:
-                        total = -1
-                        break
-                    total += PyBytes_GET_SIZE(item)
+                total = list_body_length(<list>result)
                 if total >= 0:
                     self.head(total if not resp.has_cl else -1)
                     for item in <list>result:

@@ -225,16 +225,6 @@ cdef str header_key_slow(bytes name):
     return key
 
 
-cdef inline int hexval(char c) noexcept nogil:
-    if b"0" <= c <= b"9":
-        return c - 48
-    if b"a" <= c <= b"f":
-        return c - 87
-    if b"A" <= c <= b"F":
-        return c - 55
-    return -1
-
-
 cdef str decode_path(const char *s, Py_ssize_t n):
     """PATH_INFO from the raw path: percent-decoded bytes as a latin-1 str (PEP 3333). A '%' not followed by two
     hex digits stays as it is."""
@@ -250,8 +240,8 @@ cdef str decode_path(const char *s, Py_ssize_t n):
         i = 0
         while i < n:
             if s[i] == b"%" and i + 2 < n:
-                hi = hexval(s[i + 1])
-                lo = hexval(s[i + 2])
+                hi = hexdigit(s[i + 1])
+                lo = hexdigit(s[i + 2])
                 if hi >= 0 and lo >= 0:
                     out[j] = <char>(hi * 16 + lo)
                     j += 1

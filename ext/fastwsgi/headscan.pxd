@@ -15,7 +15,7 @@ cdef inline char byte_at(const char *prev, Py_ssize_t np, const char *s, Py_ssiz
 cdef inline bint is_ows(char c) noexcept:
     return c == b" " or c == b"\t"
 
-cdef inline int hexdigit(char c) noexcept:
+cdef inline int hexdigit(char c) noexcept nogil:
     if b"0" <= c <= b"9":
         return c - 48
     if b"a" <= c <= b"f":

@@ -115,6 +115,7 @@ cdef class Parser:
                        const char *v, Py_ssize_t vlen) except -1       # 1: refused (recorded)
     cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n)
     cdef int message_end(self) except -1
+    cdef int restart_llhttp(self, bint chunked, long long length) except -1   # an upgrade request's body: plain HTTP
     cdef object trailer_line(self)                     # the trailer line in hbuf, counted: None or (status, reason)
 
 

@@ -364,7 +364,10 @@ cdef class Parser:
         req.nfields = <int>nf
         # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
         # must be llhttp's before anything else is decided on this head
-        req.has_body = not self.ll_upgrade and (flags.te or req.content_length > 0)
+        req.has_body = flags.te or req.content_length > 0
+        upgrade = self.ll_upgrade
+        if upgrade and req.has_body:
+            self.restart_llhttp(flags.te, req.content_length)
         if not self.agree(0 if req.has_body else 1):
             return 0
         method = method_str(h, sp - h)
@@ -411,8 +414,24 @@ cdef class Parser:
         self.queue.append(req)
         if not req.has_body:
             self.message_end()
-        if self.ll_upgrade:
-            self.upgraded = self.stopped = True     # served as plain HTTP, then the connection closes
+        if upgrade:
+            self.upgraded = True                    # served as plain HTTP, then the connection closes
+            if not req.has_body:
+                self.stopped = True
+        return 0
+
+    cdef int restart_llhttp(self, bint chunked, long long length) except -1:
+        """An upgrade request with a body (issue 13.3). WSGI cannot switch protocols: it is served as plain HTTP, with
+        its body. llhttp stops at the upgrade and skips the body, so a fresh llhttp frames it, behind a head that
+        asks for the same framing without the upgrade; neither that head's begin nor the upgrade's early completion
+        is counted."""
+        self.feed_data = HttpRequestParser(self).feed_data
+        self.ll_upgrade = False
+        self.ll_done -= 1
+        head = (b"POST / HTTP/1.1\r\nHost: x\r\n"
+                + (b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % length) + b"\r\n")
+        self.llhttp(head, len(head))
+        self.ll_begun -= 1
         return 0
 
     cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
@@ -500,6 +519,8 @@ cdef class Parser:
         self.cur = None
         self.done += 1
         self.phase = PH_HEAD
+        if self.upgraded:
+            self.stopped = True                     # nothing is parsed after an upgrade request
         return 0
 
     cdef object trailer_line(self):

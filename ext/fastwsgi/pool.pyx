@@ -43,12 +43,7 @@ cdef class Job:
                         and not resp.no_body and self.hand_file(<FileWrapper>result)):
                     pass                    # the loop sent the file (or the connection closed meanwhile)
                 elif type(result) is list and resp.started and not resp.head_sent:
-                    total = 0
-                    for item in <list>result:
-                        if type(item) is not bytes:
-                            total = -1
-                            break
-                        total += PyBytes_GET_SIZE(item)
+                    total = list_body_length(<list>result)
                     if total >= 0:
                         if loop.stopping:
                             resp.keep = False

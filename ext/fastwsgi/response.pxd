@@ -37,3 +37,4 @@ cdef class Response:
 
 
 cdef bytes error_response(int status, bytes date_line, bint is_head)       # a closing plain-text error answer
+cdef Py_ssize_t list_body_length(list result) except -2      # total bytes of a list of bytes, else -1

@@ -168,6 +168,17 @@ cdef bytes status_line(object status):
     return line
 
 
+cdef Py_ssize_t list_body_length(list result) except -2:
+    """The body length of an app's list of bytes (known before the head goes out), or -1 when an item is not
+    bytes (then it is iterated and checked piece by piece)."""
+    cdef Py_ssize_t total = 0
+    for item in result:
+        if type(item) is not bytes:
+            return -1
+        total += PyBytes_GET_SIZE(item)
+    return total
+
+
 @cython.final
 cdef class Response:
 
@@ -268,7 +279,9 @@ cdef class Response:
             self.has_cl = True
             self.content_length = 0
         elif not self.has_cl:
-            if known_length >= 0:
+            if known_length > 0 or (known_length == 0 and not self.is_head):
+                # a HEAD answer with an empty body says nothing of the length: apps (werkzeug) drop the body of a
+                # HEAD request, and RFC 9110 9.3.2 wants GET's length or none
                 buf_add_line(out, "Content-Length: %lld\r\n", known_length)
                 self.has_cl = True
                 self.content_length = known_length

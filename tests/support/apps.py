@@ -299,6 +299,12 @@ def app(environ, start_response):
         return _gen(environ, start_response, q)
     if route == "slowgen":
         return _slowgen(environ, start_response, q)
+    if route == "head_strips":
+        # as werkzeug does: a streamed answer whose body is dropped for HEAD
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return [] if q.get("list") else iter(())
+        return (b"x" * 1009 for _ in range(10))
     if route == "sleep":
         time.sleep(float(q.get("s", "0.5")))
         return _reply(start_response, b"slept")
