@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from random import random
 from typing import Any
@@ -70,6 +71,7 @@ class Statsd:
         self.counters: dict = {}
         self.gauges: dict = {}
         self.last_flush = 0.0
+        self.lock = threading.Lock()    # with --threads, requests are counted on app threads
         self.connect()
 
     def connect(self) -> None:
@@ -91,16 +93,17 @@ class Statsd:
     # ---------------------------------------------------------------------------------------------- aggregation
     def request(self, environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:
         """The loop's post_request callback: count the request, its status and (a sample of) its duration."""
-        count = self.requests = self.requests + 1
         code = status[:3]
-        statuses = self.statuses
-        statuses[code] = statuses.get(code, 0) + 1
-        if count <= MAX_TIMINGS:
-            self.durations.append(seconds)
-        else:
-            slot = int(random() * count)
-            if slot < MAX_TIMINGS:
-                self.durations[slot] = seconds
+        with self.lock:
+            count = self.requests = self.requests + 1
+            statuses = self.statuses
+            statuses[code] = statuses.get(code, 0) + 1
+            if count <= MAX_TIMINGS:
+                self.durations.append(seconds)
+            else:
+                slot = int(random() * count)
+                if slot < MAX_TIMINGS:
+                    self.durations[slot] = seconds
 
     def incr(self, name: str, value: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + value
@@ -110,6 +113,10 @@ class Statsd:
 
     def lines(self) -> list:
         """The statsd lines of everything counted since the last call (which it resets)."""
+        with self.lock:
+            return self._lines()
+
+    def _lines(self) -> list:
         prefix, suffix = self.prefix, self.suffix
         out = []
         if self.requests:
