@@ -188,12 +188,16 @@ cdef class Pool(Watcher):
         cdef Job job
         _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
         while True:
-            with nogil:
-                while sem_wait(&self.ready) != 0:
-                    pass
-            if self.stopping and not self.jobs:
-                return
-            job = self.jobs.popleft()
+            if not self.jobs:
+                # sleep until a Job comes (a post may be left over from a Job another thread took without sleeping)
+                with nogil:
+                    while sem_wait(&self.ready) != 0:
+                        pass
+                if self.stopping and not self.jobs:
+                    return
+                if not self.jobs:
+                    continue
+            job = self.jobs.popleft()       # a thread that finds a Job waiting takes it without sleeping
             try:
                 job.run()
             except BaseException:
@@ -209,8 +213,7 @@ cdef class Pool(Watcher):
         cdef unsigned long long one = 1
         self.done.append(job)
         if PyList_GET_SIZE(self.done) == 1:
-            with nogil:
-                write(self.fd, &one, 8)
+            write(self.fd, &one, 8)         # with the GIL held: the loop takes it when this thread lets go
         return 0
 
     cdef int on_event(self, unsigned int events) except -1:
