@@ -52,7 +52,7 @@ cdef class Connection(Watcher):
         self.loop = loop
         self.fd = fd
         self.parser = parser
-        self.resp = Response.new(self.write, loop.logger)
+        self.resp = Response.new(self.write, loop.logger, &loop.stopping)
         self.interest = EPOLLIN
         self.state = CONN_NEW
         self.since = loop.now
@@ -339,17 +339,8 @@ cdef class Connection(Watcher):
         self.result = None
         self.stream = None
         try:
-            if self.state == CONN_CLOSED:
-                pass
-            elif resp.started:
-                if not resp.head_sent and loop.stopping:
-                    resp.keep = False
-                resp.finish(&self.wbuf)
-            elif not resp.head_sent:
-                loop.logger.error("Error handling request %s: the app returned without calling start_response()",
-                                  req.environ.get(K_RAW_URI) if req is not None else "?")
-                self.closing = True
-                self.append(error_response(500, loop.date_line, req is not None and req.is_head))
+            if self.state != CONN_CLOSED:
+                resp.end(&self.wbuf, req.environ.get(K_RAW_URI) if req is not None else "?")
         finally:
             self.active = None
             if resp.must_close:
@@ -391,13 +382,9 @@ cdef class Connection(Watcher):
     # -- the response into the write buffer --
 
     cdef int head(self, long long known_length) except -1:
-        if self.loop.stopping:
-            self.resp.keep = False
         return self.resp.send_head(&self.wbuf, known_length)
 
     cdef int body(self, object data) except -1:
-        if not self.resp.head_sent and self.loop.stopping:
-            self.resp.keep = False
         return self.resp.body(&self.wbuf, data)
 
     cdef int append(self, object data) except -1:

@@ -45,8 +45,6 @@ cdef class Job:
                 elif type(result) is list and resp.started and not resp.head_sent:
                     total = list_body_length(<list>result)
                     if total >= 0:
-                        if loop.stopping:
-                            resp.keep = False
                         resp.send_head(&self.obuf, total if not resp.has_cl else -1)
                 for item in (() if self.sf_fd >= 0 else result):
                     if self.gone or (type(result) is FileWrapper and resp.has_cl and resp.sent >= resp.content_length):
@@ -55,16 +53,8 @@ cdef class Job:
                     if not resp.head_sent or type(result) is list:
                         continue
                     self.emit(False)        # PEP 3333: a yielded block goes out before the next is asked for
-                if self.gone or self.sf_fd >= 0:
-                    pass
-                elif resp.started:
-                    if not resp.head_sent and loop.stopping:
-                        resp.keep = False
-                    resp.finish(&self.obuf)
-                elif not resp.head_sent:
-                    loop.logger.error("Error handling request %s: the app returned without calling start_response()",
-                                      req.environ.get(K_RAW_URI))
-                    resp.fail(&self.obuf, 500)
+                if not self.gone and self.sf_fd < 0:
+                    resp.end(&self.obuf, req.environ.get(K_RAW_URI))
             except Exception:
                 loop.logger.exception("Error handling request %s (on an app thread)", req.environ.get(K_RAW_URI))
                 if resp.head_sent:
@@ -100,8 +90,6 @@ cdef class Job:
         if not fw.sendfile_span(&fd, &offset, &size):
             return False
         self.sf_left = min(resp.content_length, size) if resp.has_cl else size
-        if self.conn.loop.stopping:
-            resp.keep = False
         resp.send_head(&self.obuf, size)
         resp.sent = 0
         self.sf_fd = fd
@@ -113,8 +101,6 @@ cdef class Job:
         return True
 
     cdef int body(self, object data) except -1:
-        if not self.conn.resp.head_sent and self.conn.loop.stopping:
-            self.conn.resp.keep = False
         return self.conn.resp.body(&self.obuf, data)
 
     cdef int emit(self, bint final) except -1:

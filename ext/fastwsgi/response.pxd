@@ -13,6 +13,7 @@ cdef class Response:
         bint no_body                # 1xx/204/304: no body, no framing headers
         bint http10
         bint keep                   # in: the connection would stay open after this answer (until the head is sent)
+        const bint *stopping        # the loop's stopping flag: a head sent once the loop stops says Connection: close
         bint must_close             # out: the connection closes after this answer
         bint has_cl                 # the app gave Content-Length
         bint chunked
@@ -28,11 +29,12 @@ cdef class Response:
         CBuf head                   # serialised, validated app headers
 
     @staticmethod
-    cdef Response new(object write_cb, object logger)
+    cdef Response new(object write_cb, object logger, const bint *stopping)
     cdef void begin(self, bint is_head, bint http10, bint keep, bytes date_line)
     cdef int send_head(self, CBuf *out, long long known_length) except -1   # head into out (-1: length unknown)
     cdef int body(self, CBuf *out, object data) except -1                  # one body piece: framing and limits
     cdef int finish(self, CBuf *out) except -1                             # last chunk, length check
+    cdef int end(self, CBuf *out, object uri) except -1    # finish(), or a 500 if start_response was never called
     cdef int fail(self, CBuf *out, int status) except -1                   # an error answer instead of the app's
 
 

@@ -186,8 +186,9 @@ cdef class Response:
         cbuf_release(&self.head, 0)
 
     @staticmethod
-    cdef Response new(object write_cb, object logger):
+    cdef Response new(object write_cb, object logger, const bint *stopping):
         cdef Response self = Response.__new__(Response)
+        self.stopping = stopping
         self.start_response_cb = self.start_response
         self.write_cb = write_cb
         self.logger = logger
@@ -292,7 +293,7 @@ cdef class Response:
                 buf_add_bytes(out, CHUNKED_LINE)
             else:
                 self.close_after = True
-        if self.close_after or not self.keep:
+        if self.close_after or not self.keep or self.stopping[0]:
             self.must_close = True
             buf_add_bytes(out, CLOSE_LINE)
         elif self.http10:
@@ -348,6 +349,14 @@ cdef class Response:
             self.logger.error(
                 "app sent %d bytes of its Content-Length %d: connection closed", self.sent, self.content_length)
             self.must_close = True
+        return 0
+
+    cdef int end(self, CBuf *out, object uri) except -1:
+        if self.started:
+            return self.finish(out)
+        if not self.head_sent:
+            self.logger.error("Error handling request %s: the app returned without calling start_response()", uri)
+            self.fail(out, 500)
         return 0
 
     cdef int fail(self, CBuf *out, int status) except -1:
