@@ -19,6 +19,7 @@ cdef class Connection(Watcher):
         Job job                     # this connection's app calls on pool threads (--threads > 1), made on first use
         bint in_thread              # the active request's app call runs on a pool thread (the Job owns resp)
         ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
+        Tls tls                     # the TLS session (tls.pyx), else None: plain HTTP
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
         object stream               # iterator still being drained into the socket, or None
@@ -63,6 +64,7 @@ cdef class Connection(Watcher):
     # writing
     cdef int on_writable(self) except -1
     cdef int flush(self) except -1           # 1: all sent, 0: EAGAIN (EPOLLOUT armed) or peer gone (CONN_CLOSED)
+    cdef inline void sent_all(self) noexcept       # the write buffer is empty: drop what it holds beyond KEEP_WBUF
     cdef int flush_blocking(self, double timeout) except -1
     cdef bint start_sendfile(self, FileWrapper fw) except -1   # False: not a regular file, iterate it instead
     cdef int send_file(self) except -1       # 1: done, 0: EAGAIN

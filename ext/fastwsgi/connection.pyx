@@ -87,6 +87,8 @@ cdef class Connection(Watcher):
                 return self.close()
             if self.proxy is not None:
                 return proxy_received(self, loop.rbuf, n)
+            if self.tls is not None:
+                return tls_received(self, loop.rbuf, n)
             self.received(loop.rbuf, n)
             return self.step()
         if n == 0 and self.active is not None:
@@ -424,6 +426,10 @@ cdef class Connection(Watcher):
 
     cdef int flush(self) except -1:
         cdef ssize_t n
+        if self.tls is not None and self.tls.seal(&self.wbuf):
+            self.set_state(CONN_CLOSED)     # the TLS session failed: the caller closes
+            self.closing = True
+            return 0
         while self.wpos < self.wbuf.len:
             n = send(self.fd, self.wbuf.data + self.wpos, self.wbuf.len - self.wpos, MSG_NOSIGNAL)
             if n >= 0:
@@ -434,18 +440,24 @@ cdef class Connection(Watcher):
             if errno == EAGAIN:
                 if self.wpos >= HIGH_WATER:
                     cbuf_consume(&self.wbuf, self.wpos)
+                    if self.tls is not None:
+                        self.tls.sealed -= self.wpos
                     self.wpos = 0
                 self.deadline = self.loop.now + self.loop.send_timeout
                 self.set_interest(EPOLLOUT)
                 return 0
             self.set_state(CONN_CLOSED)     # peer gone: the caller closes
             self.closing = True
-            cbuf_release(&self.wbuf, KEEP_WBUF)
-            self.wpos = 0
+            self.sent_all()
             return 0
+        self.sent_all()
+        return 1
+
+    cdef inline void sent_all(self) noexcept:
         cbuf_release(&self.wbuf, KEEP_WBUF)
         self.wpos = 0
-        return 1
+        if self.tls is not None:
+            self.tls.sealed = 0
 
     cdef int flush_blocking(self, double timeout) except -1:
         cdef pollfd pfd
@@ -527,6 +539,8 @@ cdef class Connection(Watcher):
         """Close a connection whose client may still be sending (an error answer, an unread body) as nginx's
         lingering_close does: stop writing, read and drop for a while, then close. Closing at once with unread
         bytes would reset the connection and could destroy the answer before the client reads it."""
+        if self.tls is not None:
+            self.tls.goodbye(self.fd)
         shutdown(self.fd, SHUT_WR)
         self.set_state(CONN_LINGER)
         self.parser.release()
@@ -565,6 +579,8 @@ cdef class Connection(Watcher):
             loop.next_tick = 0              # the last one: the sweep ends a stopping loop now, not in a second
         if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
             loop.set_accepting(True)
+        if self.tls is not None and self.wpos == self.wbuf.len:
+            self.tls.goodbye(fd)            # everything went out: end the session properly
         close(fd)
         # break the cycles parser <-> httptools parser, resp -> bound methods -> resp / conn, conn <-> job
         self.parser.release()

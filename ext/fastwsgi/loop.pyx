@@ -20,6 +20,7 @@ cdef dict LOOP_DEFAULTS = {setting.name: setting.default for setting in _LOOP_SE
 LOOP_DEFAULTS.update({
     "multiprocess": False,      # wsgi.multiprocess; workers share a listener (accept one connection per wakeup)
     "url_scheme": "http",
+    "ssl_context": None,        # an ssl.SSLContext (fastwsgi/tls.py): every connection speaks TLS
     "on_tick": None,            # called about once a second (the worker's heartbeat)
     "on_stop": None,            # called once when a stop begins
     "pre_request": None,        # (environ)
@@ -86,7 +87,8 @@ cdef class Loop:
         cdef dict opts = loop_options(options)
         self.app = app
         self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
-        self.sendfile = bool(opts["sendfile"])
+        self.ssl_context = opts["ssl_context"]
+        self.sendfile = bool(opts["sendfile"]) and self.ssl_context is None    # TLS: files are read and sealed
         self.keepalive = opts["keepalive"]
         self.header_timeout = opts["header_timeout"]
         self.body_timeout = opts["body_timeout"]
@@ -231,6 +233,8 @@ cdef class Loop:
         conn = Connection.new(self, fd, Parser.new(lst.base_env, remote_addr, remote_port, trusted, self.limits))
         if self.proxy_protocol:
             conn.proxy = ProxyHeader.new(self.proxy_protocol, proxy_allowed(self.proxy_allow_ips, remote_addr))
+        if self.ssl_context is not None:
+            conn.tls = Tls.new(self.ssl_context)
         self.conns[fd] = conn
         self.register(conn, EPOLLIN)
         return 1

@@ -196,7 +196,9 @@ cdef int proxy_received(Connection conn, const char *data, Py_ssize_t n) except 
         parser.remote_addr = ph.addr
         parser.remote_port = ph.port
     if used == n:
-        return 0                # the request follows
+        return 0                # the request follows (or the TLS handshake)
+    if conn.tls is not None:
+        return tls_received(conn, data + used, n - used)
     conn.received(data + used, n - used)
     return conn.step()
 

@@ -1,6 +1,7 @@
 """Type stub for the compiled request loop (ext/_core.pyx). tests/test_stub.py checks it against dir(_core)."""
 import logging
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -43,6 +44,7 @@ class Loop:
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
         multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
         url_scheme: str = "http",
+        ssl_context: ssl.SSLContext | None = None,  # every connection speaks TLS (wsgi.file_wrapper without sendfile)
         on_tick: Callable[[], None] | None = None,   # about once a second (heartbeat)
         on_stop: Callable[[], None] | None = None,   # once, when a stop begins (signal, stop() or max_requests)
         pre_request: Callable[[dict], None] | None = None,

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi import statsd, systemd
+from fastwsgi import statsd, systemd, tls
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
@@ -158,7 +158,7 @@ class Arbiter:
             self.systemd = bool(fds)
         self.listeners = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask, inherited=fds)
         for sock in self.listeners:
-            self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
+            self.log.info("Listening at: %s (%s)", describe(sock, tls.scheme(cfg)), self.pid)
         if cfg.preload_app and not cfg.reload and self.app is None:  # --reload: the workers import it
             self.app = load_app(cfg.app_uri)
 
@@ -434,6 +434,7 @@ class Arbiter:
         old_cfg = self.cfg
         try:
             cfg = old_cfg.reread()
+            tls.make_context(cfg)
         except ConfigError as exc:
             self.log.error("Reload failed, keeping the current settings: %s", exc)
             return
@@ -456,7 +457,7 @@ class Arbiter:
                 close_listeners(self.listeners, unlink=self.reexec_pid == self.master_pid == 0)
                 self.listeners = new
                 for sock in self.listeners:
-                    self.log.info("Listening at: %s (%s)", describe(sock), self.pid)
+                    self.log.info("Listening at: %s (%s)", describe(sock, tls.scheme(cfg)), self.pid)
         cfg.on_reload(self)
         if cfg.pidfile != old_cfg.pidfile:
             if self.pidfile is not None:

@@ -11,6 +11,7 @@ import traceback
 from fastwsgi.app_loader import check_spec, import_traceback, load_app, prepare_sys_path
 from fastwsgi.config import load_config
 from fastwsgi.errors import APP_LOAD_ERROR, AppImportError, BindError, ConfigError, FastWSGIError, HaltServer
+from fastwsgi.tls import make_context
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -42,6 +43,7 @@ def main(argv: list | None = None) -> int:
     try:
         prepare_sys_path(cfg.chdir, cfg.pythonpath)
         check_spec(cfg.app_uri)
+        make_context(cfg)  # a bad certificate or SSL setting: one line now, not a worker that cannot boot
         if cfg.check_config:
             load_app(cfg.app_uri)
             return EXIT_OK

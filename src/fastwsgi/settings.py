@@ -262,6 +262,46 @@ def statsd_address(value: Any) -> str | None:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def ssl_version(value: Any) -> str:
+    """The lowest TLS version served: TLS (OpenSSL's default), TLSv1, TLSv1_1, TLSv1_2 or TLSv1_3; gunicorn's
+    spellings too (an ssl.PROTOCOL_* number or name: the generic ones mean the default, a versioned one its floor)."""
+    if isinstance(value, bool):
+        raise ValueError("expected one of " + ", ".join(SSL_VERSIONS))
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if number not in SSL_PROTOCOL_NUMBERS:
+            raise ValueError("expected one of " + ", ".join(SSL_VERSIONS) + " (or an ssl.PROTOCOL_* number)")
+        return SSL_PROTOCOL_NUMBERS[number]
+    text = string(value).strip().replace(".", "_")
+    text = text[len("PROTOCOL_"):] if text.upper().startswith("PROTOCOL_") else text
+    for name in SSL_VERSIONS + ("SSLv23", "TLS_SERVER"):
+        if text.lower() == name.lower():
+            return "TLS" if name in ("SSLv23", "TLS_SERVER") else name
+    raise ValueError("expected one of " + ", ".join(SSL_VERSIONS))
+
+
+SSL_VERSIONS = ("TLS", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3")
+# ssl.PROTOCOL_* values as gunicorn configs give them: SSLv23/TLS 2, TLSv1 3, TLSv1_1 4, TLSv1_2 5, TLS_SERVER 17
+SSL_PROTOCOL_NUMBERS = {2: "TLS", 3: "TLSv1", 4: "TLSv1_1", 5: "TLSv1_2", 17: "TLS"}
+
+
+def cert_reqs(value: Any) -> int:
+    """Whether a client certificate is asked for: 0 / CERT_NONE, 1 / CERT_OPTIONAL, 2 / CERT_REQUIRED."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        text = value.strip().upper()
+        text = text if text.startswith("CERT_") else "CERT_" + text
+        if text not in CERT_REQS:
+            raise ValueError("expected 0/1/2 or CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED")
+        return CERT_REQS.index(text)
+    number = _int(value, 0, "0/1/2 or CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED")
+    if number > 2:
+        raise ValueError("expected 0/1/2 or CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED")
+    return number
+
+
+CERT_REQS = ("CERT_NONE", "CERT_OPTIONAL", "CERT_REQUIRED")
+
+
 # ------------------------------------------------------------------------------------------------------------ defaults
 
 def default_bind() -> list:
@@ -404,6 +444,27 @@ SETTINGS: tuple = (
        default_doc="127.0.0.1,::1",
        help="Comma-separated peer addresses allowed to send a PROXY protocol header ('*': any). A peer on a UNIX "
             "socket always is."),
+    # SSL
+    _s("certfile", "SSL", optional_string, None, "--certfile", meta="FILE",
+       help="Serve HTTPS: the certificate (PEM; the chain after it) of every listening socket.",
+       extra="TLS is terminated in the worker without blocking its loop (an SSLObject over memory buffers), "
+             "renegotiation refused, ALPN `http/1.1`; `wsgi.url_scheme` is `https`. The handshake happens within "
+             "`--header-timeout` of accept. `wsgi.file_wrapper` files are read and encrypted instead of going out "
+             "with sendfile(2). A client speaking plain HTTP gets a plain 400; one whose handshake fails is closed. "
+             "The files are read when a worker starts, and checked by the master at start and on HUP (a bad file "
+             "keeps the running workers): HUP after renewing a certificate."),
+    _s("keyfile", "SSL", optional_string, None, "--keyfile", meta="FILE",
+       help="The private key (PEM) of --certfile, when not in the same file."),
+    _s("ca_certs", "SSL", optional_string, None, "--ca-certs", meta="FILE",
+       help="CA certificates (PEM) that client certificates are checked against (see --cert-reqs)."),
+    _s("cert_reqs", "SSL", cert_reqs, 0, "--cert-reqs", meta="INT",
+       help="Client certificates: 0 (CERT_NONE) not asked for, 1 (CERT_OPTIONAL) checked when sent, "
+            "2 (CERT_REQUIRED) required."),
+    _s("ssl_version", "SSL", ssl_version, "TLS", "--ssl-version", meta="VERSION",
+       help="The lowest TLS version accepted: TLS (OpenSSL's default floor), TLSv1_2, TLSv1_3 ... gunicorn's "
+            "ssl.PROTOCOL_* values are accepted, a versioned one meaning its floor."),
+    _s("ciphers", "SSL", optional_string, None, "--ciphers", meta="CIPHERS",
+       help="OpenSSL cipher list for TLS 1.2 and older, e.g. 'ECDHE+AESGCM' (default: OpenSSL's)."),
     # Server mechanics
     _s("preload_app", "Server mechanics", boolean, False, "--preload", action="store_true",
        help="Import the application in the master before forking (faster boot, no code reload on HUP)."),
@@ -484,6 +545,9 @@ _HOOKS = (
     ("worker_int", 1, "worker", "In the worker, on SIGINT/SIGQUIT (quick exit)."),
     ("worker_abort", 1, "worker", "In the worker, on SIGABRT (sent by the master on --timeout)."),
     ("pre_exec", 1, "server", "In the new master forked by SIGUSR2, just before exec."),
+    ("ssl_context", 2, "config, default_ssl_context_factory",
+     ("With --certfile: return the ssl.SSLContext to serve with; default_ssl_context_factory() builds the one "
+      "the SSL settings describe. Called in each worker (and in the master, to check it).")),
     ("pre_request", 2, "worker, environ", "In the worker, before the app is called. May edit environ."),
     ("post_request", 4, "worker, environ, status, headers",
      "In the worker, after the response is sent; status is a str like '200 OK', headers the response list."),

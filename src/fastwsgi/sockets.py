@@ -63,14 +63,14 @@ def parse_address(text: str, default_port: int = 8000) -> Address:
     return Address("tcp", host=host, port=int(port_text))
 
 
-def describe(sock: socket.socket) -> str:
-    """http://HOST:PORT or unix:PATH, for logs."""
+def describe(sock: socket.socket, scheme: str = "http") -> str:
+    """http://HOST:PORT (https:// with TLS) or unix:PATH, for logs."""
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:
         return f"unix:{name.decode() if isinstance(name, bytes) else name}"
     if sock.family == socket.AF_INET6:
-        return f"http://[{name[0]}]:{name[1]}"
-    return f"http://{name[0]}:{name[1]}"
+        return f"{scheme}://[{name[0]}]:{name[1]}"
+    return f"{scheme}://{name[0]}:{name[1]}"
 
 
 def _tcp_socket(address: Address, backlog: int, reuse_port: bool) -> socket.socket:

@@ -13,7 +13,7 @@ import sys
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi import statsd
+from fastwsgi import statsd, tls
 from fastwsgi.app_loader import import_traceback, load_app
 from fastwsgi.errors import AppImportError
 from fastwsgi.logs import Logs
@@ -114,10 +114,13 @@ class Worker:
             max_requests=self.max_requests,
             forwarded_allow_ips=cfg.forwarded_allow_ips or None,
             multiprocess=cfg.workers > 1,
+            ssl_context=tls.make_context(cfg),
             on_tick=self.tick,
             on_stop=self._leave_reuse_port_group,
             logger=self.log,
         )
+        if options["ssl_context"] is not None:
+            options["url_scheme"] = "https"
         pre = self._pre_request()
         if pre is not None:
             options["pre_request"] = pre

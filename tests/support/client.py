@@ -109,7 +109,7 @@ def chunked(pieces, extensions=None, trailers=()):
 class Client:
     """One TCP connection to the server with a read buffer; .received keeps every byte the server sent."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=TIMEOUT, rcvbuf=None):
+    def __init__(self, port, host="127.0.0.1", timeout=TIMEOUT, rcvbuf=None, tls=None):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.timeout = timeout
@@ -118,6 +118,8 @@ class Client:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.connect((host, port))
+        if tls is not None:     # an ssl.SSLContext (tests/support/tls.py): the same requests over TLS
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = bytearray()
         self.received = bytearray()
         self.eof = False
@@ -313,9 +315,10 @@ class Client:
 
 
 def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT, host="127.0.0.1",
-          preamble=b""):
-    """One request on a new connection (after the preamble: a PROXY header); returns the final response."""
-    with Client(port, host=host, timeout=timeout) as c:
+          preamble=b"", tls=None):
+    """One request on a new connection (after the preamble: a PROXY header; over TLS with an SSLContext); returns
+    the final response."""
+    with Client(port, host=host, timeout=timeout, tls=tls) as c:
         return c.request(preamble + request(method, target, headers, body, version), method)
 
 

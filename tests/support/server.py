@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from tests.support import client
+from tests.support import tls as tls_support
 
 # FASTWSGI_TEST_THREADS=N runs every test server with N app threads (the whole wire suite over the threaded path)
 TEST_THREADS = int(os.environ.get("FASTWSGI_TEST_THREADS", "1"))
@@ -34,7 +35,12 @@ app = getattr(importlib.import_module(mod), name)
 if {validate!r}:
     from wsgiref.validate import validator
     app = validator(app)
-fastwsgi.run(app, sockets=[sock], **{options!r})
+options = {options!r}
+if "tls" in options:
+    from tests.support.tls import server_context
+    options["ssl_context"] = server_context(options.pop("tls"))
+    options.setdefault("url_scheme", "https")
+fastwsgi.run(app, sockets=[sock], **options)
 """
 
 
@@ -66,6 +72,9 @@ class Server:
         # what a connection must begin with: a PROXY header that keeps the socket's addresses, when required
         mode = options.get("proxy_protocol", "off")
         self.preamble = {"off": b"", "v1": client.proxy_v1(proto="UNKNOWN")}.get(mode, client.proxy_v2(command="LOCAL"))
+        # tls="on" (or "client-cert": client certificates required): a TLS port (tests/support/tls.py); a plain
+        # request is answered 400 there, which is enough to tell the server is up
+        self.tls = tls_support.client_context(cert=options["tls"] == "client-cert") if options.get("tls") else None
         listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, 0))
@@ -165,7 +174,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                counters = client.fetch(self.port, "GET", target, host=self.host, preamble=self.preamble).json()
+                counters = client.fetch(self.port, "GET", target, host=self.host, preamble=self.preamble,
+                                        tls=self.tls).json()
             except (OSError, ValueError, client.WireError, client.Closed) as e:
                 return f"cannot read debug_counters(): {e!r}"
             if counters == {"connections": 1, "requests": 1}:

@@ -1,0 +1,27 @@
+# TLS in the worker: the ssl module's SSLObject over two memory BIOs, so the loop keeps its own non-blocking socket
+# I/O. Ciphertext read from the socket is opened into plaintext for the Parser; the plaintext the Response framed
+# into the connection's write buffer is sealed into ciphertext in place, just before it is sent.
+
+cdef class Tls:
+    # one connection's TLS session (made at accept when the worker has an SSLContext)
+    cdef:
+        object obj              # ssl.SSLObject, server side
+        object rbio             # ssl.MemoryBIO: ciphertext from the client, not yet opened
+        object wbio             # ssl.MemoryBIO: ciphertext for the client, not yet in the write buffer
+        bint ready              # the handshake is done: application data flows
+        bint started            # a byte arrived (the first one tells TLS from plain HTTP)
+        bint said_goodbye       # close_notify was sent
+        Py_ssize_t sealed       # the write buffer's first `sealed` bytes are ciphertext (the rest is plaintext)
+
+    @staticmethod
+    cdef Tls new(object context)
+    # ciphertext in; each piece of plaintext goes to conn.received(). 0: go on; 1: the client sent close_notify;
+    # -1: the handshake failed or a record is bad (the reason is logged at debug level)
+    cdef int open(self, Connection conn, const char *data, Py_ssize_t n) except -2
+    cdef int seal(self, CBuf *wbuf) except -1         # wbuf[sealed:] plaintext -> ciphertext, plus what TLS wants out
+    cdef int goodbye(self, int fd) except -1          # best effort: close_notify straight to the socket
+
+
+# A Connection's bytes once TLS is on (conn.tls set; after the PROXY header, if any): opened and served as usual. A
+# client speaking plain HTTP gets a plain 400, one whose handshake fails is closed without an answer
+cdef int tls_received(Connection conn, const char *data, Py_ssize_t n) except -1
