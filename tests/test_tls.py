@@ -270,7 +270,8 @@ def test_ssl_context_hook(app_dir):
 @pytest.mark.parametrize("args, message", [
     (["--certfile", "missing.pem"], "certfile missing.pem: No such file or directory"),
     (["--certfile", cert("server.pem"), "--keyfile", cert("client.key")], "key values mismatch"),
-    (["--certfile", cert("server.pem"), "--keyfile", cert("server.key"), "--ciphers", "NOPE"], "ciphers 'NOPE': No cipher can be selected"),
+    (["--certfile", cert("server.pem"), "--keyfile", cert("server.key"), "--ciphers", "NOPE"],
+     "ciphers 'NOPE': No cipher can be selected"),
     (["--certfile", cert("server.pem"), "--keyfile", cert("server.key"), "--ca-certs", "nope.pem"], "ca_certs"),
     (["--certfile", cert("server.pem"), "--ssl-version", "SSLv2"], "--ssl-version: invalid value 'SSLv2'"),
 ])
