@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ WRK_DIR = HERE / "wrk"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HOST = "127.0.0.1"
+# the TLS scenarios serve the test-only certificate of tests/support/certs (CN localhost, signed by its CA)
+TLS_CERT, TLS_KEY, TLS_CA = (str(HERE.parent / "tests" / "support" / "certs" / name)
+                             for name in ("server.pem", "server.key", "ca.pem"))
 
 LIVE = []  # subprocess.Popen objects started by this process and not yet reaped
 
@@ -163,15 +167,21 @@ def children_cpu():
 
 # ---------------------------------------------------------------- readiness
 
-def wait_ready(proc, port, *, method="GET", body=b"", expect=None, timeout=30.0):
-    """Poll until the server answers 200 (and `expect` is in the body); raise BenchError otherwise."""
+def wait_ready(proc, port, *, method="GET", body=b"", expect=None, timeout=30.0, tls=False):
+    """Poll until the server answers 200 (and `expect` is in the body); raise BenchError otherwise. tls: over
+    HTTPS, trusting the test CA (peers.TLS_CA)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"server exited with code {proc.returncode} before answering")
         try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2.0)
+            if tls:
+                ctx = ssl.create_default_context(cafile=TLS_CA)
+                ctx.check_hostname = False
+                conn = http.client.HTTPSConnection(HOST, port, timeout=2.0, context=ctx)
+            else:
+                conn = http.client.HTTPConnection(HOST, port, timeout=2.0)
             try:
                 conn.request(method, "/", body=body or None,
                              headers={"Content-Type": "application/octet-stream"} if body else {})
@@ -190,10 +200,10 @@ def wait_ready(proc, port, *, method="GET", body=b"", expect=None, timeout=30.0)
 
 # ---------------------------------------------------------------- wrk
 
-def wrk_command(port, *, threads, conns, seconds, script, args=(), timeout_s=5):
+def wrk_command(port, *, threads, conns, seconds, script, args=(), timeout_s=5, tls=False):
     """The wrk argv (without taskset). `script` names a file in bench/wrk/ (done.lua gets appended)."""
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{int(seconds)}s", f"--timeout={timeout_s}s",
-           "-s", str(_script_with_done(script)), f"http://{HOST}:{port}/"]
+           "-s", str(_script_with_done(script)), f"{'https' if tls else 'http'}://{HOST}:{port}/"]
     if args:
         cmd += ["--", *map(str, args)]
     return cmd

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import measure
 from measure import HERE
 
 REPO = HERE.parent
@@ -172,7 +173,7 @@ def app_slots(peer, workers, threads):
     return workers, threads
 
 
-def command(peer, app, port, workers, workdir, many_conns=False, threads=1):
+def command(peer, app, port, workers, workdir, many_conns=False, threads=1, tls=False):
     """argv for `peer` serving bench/apps/<app>.py on 127.0.0.1:port with `workers` processes, or None.
 
     many_conns: raise the peer's connection limit and idle keep-alive timeout where it has them (the idle
@@ -182,6 +183,8 @@ def command(peer, app, port, workers, workdir, many_conns=False, threads=1):
     """
     if threads > 1 and peer not in THREADED_PEERS:
         return None
+    if tls:
+        return tls_command(peer, app, port, workers, workdir)
     argv = _command(peer, app, port, workers, workdir, threads)
     if argv is None or not many_conns:
         return argv
@@ -241,6 +244,28 @@ def _command(peer, app, port, workers, workdir, threads=1):
     raise ValueError(peer)
 
 
+def tls_command(peer, app, port, workers, workdir):
+    """argv for `peer` serving HTTPS with the test certificate (measure.TLS_CERT), or None (no TLS of its own)."""
+    cert, key = measure.TLS_CERT, measure.TLS_KEY
+    if peer == "nginx":
+        return nginx_command(app, port, workers, workdir, tls=True)
+    argv = _command(peer, app, port, workers, workdir)
+    if argv is None:
+        return None
+    if peer == "ours" and argv[0].endswith("fastwsgi") or peer.startswith("gunicorn"):
+        return argv[:1] + ["--certfile", cert, "--keyfile", key] + argv[1:]
+    if peer == "granian":
+        return argv[:1] + ["--ssl-certificate", cert, "--ssl-keyfile", _pkcs8(key, workdir)] + argv[1:]
+    return None
+
+
+def _pkcs8(key, workdir):
+    """granian reads PKCS#8 keys only: the key converted into workdir."""
+    out = os.path.join(workdir, "key.pk8.pem")
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", key, "-out", out], check=True)
+    return out
+
+
 NGINX_CONF = """\
 {user}worker_processes {workers};
 worker_rlimit_nofile 30000;
@@ -261,8 +286,8 @@ http {{
     sendfile on;
     tcp_nodelay on;
     server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        location / {{
+        listen 127.0.0.1:{port}{ssl} backlog=1024;
+{ssl_files}        location / {{
 {location}
         }}
     }}
@@ -270,7 +295,7 @@ http {{
 """
 
 
-def nginx_command(app, port, workers, workdir):
+def nginx_command(app, port, workers, workdir, tls=False):
     """nginx with a config in `workdir`: `return 200` for hello, a static 10 MB file for files; else None."""
     if app == "hello":
         location = f'            default_type text/plain;\n            return 200 "{HELLO_BODY}";'
@@ -284,5 +309,7 @@ def nginx_command(app, port, workers, workdir):
     conf = os.path.join(workdir, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "", workers=workers,
-                                  dir=workdir, port=port, location=location))
+                                  dir=workdir, port=port, location=location, ssl=" ssl" if tls else "",
+                                  ssl_files=(f"        ssl_certificate {measure.TLS_CERT};\n"
+                                             f"        ssl_certificate_key {measure.TLS_KEY};\n") if tls else ""))
     return ["nginx", "-p", workdir, "-c", conf]

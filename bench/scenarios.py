@@ -36,6 +36,7 @@ class Scenario:
     server_threads: int = 1    # app threads per worker (gunicorn's --threads); see peers.app_slots
     block_s: float = 0.0       # mean seconds an app call blocks (GIL released): the thread ceiling is slots / this
     private_tmp: bool = False  # the server's TMPDIR is the run's work directory (removed after the run)
+    tls: bool = False          # HTTPS: every peer terminates TLS itself (measure.TLS_CERT), wrk speaks https
 
 
 def _hello(body):
@@ -65,6 +66,16 @@ SCENARIOS = {s.name: s for s in [
 ]}
 QUICK_SET = ["hello", "pipeline", "flask"]
 
+# Issue 16, TLS terminated by the server itself (gunicorn --certfile, granian --ssl-certificate, nginx ssl): one
+# worker on CPU 0, wrk on CPU 1; TLS 1.3 (the default of every peer here), keep-alive, so the handshake is paid once
+# per connection and the scenario measures the record layer.
+TLS_PEERS = ("ours", "nginx", "granian", "gunicorn-sync", "gunicorn-gthread")
+TLS_SET = ["tls-hello"]
+SCENARIOS.update({s.name: s for s in [
+    Scenario("tls-hello", "hello world over TLS 1.3, keep-alive, wrk -t1 -c50", tls=True, peers_only=TLS_PEERS,
+             expect=_hello),
+]})
+
 # Issue 12, blocking apps served concurrently: 2 workers x 8 app threads (waitress: 1 process x 8 threads) on both
 # cores, shared with wrk -t2 -c64, as in workers2. `--scenarios blocking` runs the whole set.
 _THREADED = dict(workers=2, server_threads=8, threads=2, conns=64, server_cpus="0,1", wrk_cpus="0,1",
@@ -80,7 +91,7 @@ SCENARIOS.update({s.name: s for s in [
              "wrk -t2 -c64, both cores", app="sqlite_pk", private_tmp=True,
              **{**_THREADED, "expect": lambda b: b.startswith(b'{"id": ')}),
 ]})
-SETS = {"blocking": BLOCKING_SET}
+SETS = {"blocking": BLOCKING_SET, "tls": TLS_SET}
 
 
 _PORT_MARK = 54321
@@ -91,7 +102,7 @@ def describe_commands(scenario, peer, seconds, workdir):
     if scenario.peers_only and peer not in scenario.peers_only:
         return None
     argv = peers.command(peer, scenario.app, _PORT_MARK, scenario.workers, workdir, bool(scenario.idle),
-                         threads=scenario.server_threads)
+                         threads=scenario.server_threads, tls=scenario.tls)
     if argv is None:
         return None
     server = shlex.join(["taskset", "-c", scenario.server_cpus, *argv]).replace(str(_PORT_MARK), "PORT")
@@ -106,7 +117,7 @@ def describe_commands(scenario, peer, seconds, workdir):
 
 def _wrk_argv(scenario, port, seconds):
     cmd = measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns, seconds=seconds,
-                              script=scenario.script, args=scenario.args)
+                              script=scenario.script, args=scenario.args, tls=scenario.tls)
     cmd[cmd.index("-s") + 1] = f"bench/wrk/{scenario.script}+done.lua"
     return cmd
 
@@ -118,7 +129,7 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
     try:
         port = measure.free_port()
         argv = peers.command(peer, scenario.app, port, scenario.workers, workdir, bool(scenario.idle),
-                             threads=scenario.server_threads)
+                             threads=scenario.server_threads, tls=scenario.tls)
         if argv is None or (scenario.peers_only and peer not in scenario.peers_only):
             raise BenchError("configuration not supported by this peer")
         log = logdir / f"{tag}.log"
@@ -126,13 +137,13 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
         server = measure.spawn(argv, cpus=scenario.server_cpus, cwd=str(peers.REPO), log=log, env=env)
         sid = server.pid
         measure.wait_ready(server, port, method="POST" if scenario.ready_body else "GET",
-                           body=scenario.ready_body, expect=scenario.expect)
+                           body=scenario.ready_body, expect=scenario.expect, tls=scenario.tls)
         if scenario.kind == "rss":
             return _rss_run(scenario, peer, server, sid, port)
 
         def wrk(secs):
             return measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns, seconds=secs,
-                                       script=scenario.script, args=scenario.args)
+                                       script=scenario.script, args=scenario.args, tls=scenario.tls)
 
         if warmup > 0:
             measure.run_wrk(wrk(warmup), cpus=scenario.wrk_cpus, seconds=warmup, cwd=str(peers.REPO))

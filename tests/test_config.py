@@ -34,6 +34,12 @@ SAMPLES = {
     "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
     "proxy_protocol": [("v1", "v1"), ("V2", "v2"), ("auto", "auto")],
     "proxy_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,::1", ["1.2.3.4", "::1"])],
+    "certfile": [("/a.pem", "/a.pem"), ("b.pem", "b.pem"), ("/c/d.crt", "/c/d.crt")],
+    "keyfile": [("/a.key", "/a.key"), ("b.key", "b.key"), ("/c/d.key", "/c/d.key")],
+    "ca_certs": [("/ca.pem", "/ca.pem"), ("ca2.pem", "ca2.pem"), ("/etc/ca.crt", "/etc/ca.crt")],
+    "cert_reqs": [("1", 1), ("2", 2), ("CERT_NONE", 0)],
+    "ssl_version": [("TLSv1_2", "TLSv1_2"), ("TLSv1_3", "TLSv1_3"), ("5", "TLSv1_2")],
+    "ciphers": [("ECDHE+AESGCM", "ECDHE+AESGCM"), ("HIGH", "HIGH"), ("DEFAULT", "DEFAULT")],
     "chdir": [("/tmp", "/tmp"), ("/", "/"), ("/usr", "/usr")],
     "pythonpath": [("/a", ["/a"]), ("/b,/c", ["/b", "/c"]), ("/d", ["/d"])],
     "raw_env": [("A=1", ["A=1"]), ("B=2", ["B=2"]), ("C=x=y", ["C=x=y"])],
@@ -231,7 +237,7 @@ def test_settings_reach_the_loop(tmp_path):
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
-        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"])
+        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

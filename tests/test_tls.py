@@ -228,6 +228,22 @@ def test_cert_reqs_spellings(raw, expected):
     assert cert_reqs(raw) == expected
 
 
+def test_certfile_reaches_the_loop(tmp_path):
+    from fastwsgi.config import load_config
+    from fastwsgi.logs import Logs
+    from fastwsgi.worker import Worker
+
+    cfg = load_config(["--certfile", cert("server.pem"), "--keyfile", cert("server.key"), "--cert-reqs", "1",
+                       "--ca-certs", cert("ca.pem"), "--ciphers", "ECDHE+AESGCM", "x:app"])
+    options = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format)).loop_options()
+    ctx = options["ssl_context"]
+    assert isinstance(ctx, ssl.SSLContext) and options["url_scheme"] == "https"
+    assert ctx.verify_mode == ssl.CERT_OPTIONAL
+    assert ctx.options & ssl.OP_NO_RENEGOTIATION
+    assert {c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"} <= {
+        c["name"] for c in ctx.get_ciphers() if "GCM" in c["name"]}
+
+
 def _wait_https(master):
     port = int(master.wait_log(r"Listening at: https://127\.0\.0\.1:(\d+)")[0])
     deadline = time.monotonic() + 15
