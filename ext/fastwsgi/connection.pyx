@@ -241,9 +241,11 @@ cdef class Connection(Watcher):
                     for item in <list>result:
                         resp.body(&self.wbuf, item)
                     return self.end_response()
-            if type(result) is FileWrapper and loop.sendfile and resp.started and not resp.is_head and not resp.no_body:
-                if self.start_sendfile(<FileWrapper>result):
-                    return 0
+            if type(result) is FileWrapper:
+                if loop.sendfile and resp.started and not resp.is_head and not resp.no_body:
+                    if self.start_sendfile(<FileWrapper>result):
+                        return 0
+                resp.clip = True            # read and sent up to its Content-Length
             self.stream = iter(result)
         except Exception:
             return self.app_error("reading the app's response")
@@ -320,7 +322,10 @@ cdef class Connection(Watcher):
                             self.end_response()
                             return 1
                         return 0
-                chunk = iter_next(self.stream, ITER_END)
+                if self.resp.clip and self.resp.has_cl and self.resp.sent >= self.resp.content_length:
+                    chunk = ITER_END            # the file's announced part is out: the rest is not read
+                else:
+                    chunk = iter_next(self.stream, ITER_END)
                 if chunk is ITER_END:
                     self.stream = None
                     break

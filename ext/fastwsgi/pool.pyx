@@ -46,10 +46,13 @@ cdef class Job:
                     total = list_body_length(<list>result)
                     if total >= 0:
                         resp.send_head(&self.obuf, total if not resp.has_cl else -1)
+                resp.clip = type(result) is FileWrapper
                 for item in (() if self.sf_fd >= 0 else result):
-                    if self.gone or (type(result) is FileWrapper and resp.has_cl and resp.sent >= resp.content_length):
-                        break               # a file longer than its Content-Length: send what was announced
+                    if self.gone:
+                        break
                     self.body(item)
+                    if resp.clip and resp.has_cl and resp.sent >= resp.content_length:
+                        break               # a file longer than its Content-Length: what was announced is out
                     if not resp.head_sent or type(result) is list:
                         continue
                     self.emit(False)        # PEP 3333: a yielded block goes out before the next is asked for

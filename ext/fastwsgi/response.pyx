@@ -204,6 +204,7 @@ cdef class Response:
         self.date_line = date_line
         self.no_body = False
         self.has_cl = False
+        self.clip = False
         self.chunked = False
         self.close_after = False
         self.has_date = False
@@ -322,10 +323,11 @@ cdef class Response:
             room = self.content_length - self.sent
             self.sent += n
             if n > room:
-                self.logger.error(
-                    "app sent more than its Content-Length (%d): response truncated, connection closed",
-                    self.content_length)
-                self.must_close = True
+                if not self.clip:
+                    self.logger.error(
+                        "app sent more than its Content-Length (%d): response truncated, connection closed",
+                        self.content_length)
+                    self.must_close = True
                 if room > 0:
                     buf_add(out, PyBytes_AS_STRING(data), room)
                 return 0
