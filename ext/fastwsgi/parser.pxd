@@ -25,13 +25,6 @@ cdef enum ChunkState:
     CK_TRAILER = 4          # a trailer field line (collected in hbuf), or the empty line ending the message
 
 
-cdef struct HeadFlags:
-    # what the fields of one head said, for the checks made once all are read
-    bint host
-    bint te
-    int connection          # CONN_CLOSE / CONN_KEEP_ALIVE bits from Connection and Proxy-Connection
-
-
 cdef class ByteView:
     # the bytes of one part, as a buffer for httptools' feed_data() (valid during that call only)
     cdef:
@@ -56,7 +49,7 @@ cdef class Request:
         long long content_length
 
     @staticmethod
-    cdef Request new(dict base)
+    cdef Request new()                  # its environ is made when its head is read (fields.pyx)
 
 
 cdef class Parser:
@@ -75,6 +68,9 @@ cdef class Parser:
         list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
         Py_ssize_t qhead
         list values                 # the last request's field values (str) by position: reused when sent again
+        dict tmpl                   # the last head's environ up to its fields (None: none; fields.pyx) ...
+        Py_ssize_t tmpl_n           # ... its fields, in order
+        TmplField tmpl_f[TMPL_FIELDS]
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)
@@ -111,8 +107,6 @@ cdef class Parser:
     cdef int partial_head(self) except -1              # limits on a head still incomplete (in hbuf)
     # the environ from a validated head, in one pass
     cdef int head_complete(self, const char *h, Py_ssize_t n) except -1
-    cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
-                       const char *v, Py_ssize_t vlen) except -1       # 1: refused (recorded)
     cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n)
     cdef int message_end(self) except -1
     cdef int restart_llhttp(self, bint chunked, long long length) except -1   # an upgrade request's body: plain HTTP

@@ -1,0 +1,107 @@
+"""A head after others on the same connection. The Parser keeps the environ of a connection's last head up to its
+fields and copies it when the next head sends the same names in order (ext/fastwsgi/fields.pyx): whatever came
+before, every head must give the environ (keys in the same order) or the error it gives on a fresh connection."""
+import pytest
+
+from fastwsgi._core import parse_request_bytes
+from tests.support import corpus
+
+BROWSER = [
+    b"Host: shop.example.com",
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    b"Accept-Language: en-US,en;q=0.5",
+    b"Accept-Encoding: gzip, deflate, br, zstd",
+    b"Referer: https://shop.example.com/",
+    b"Connection: keep-alive",
+    b"Cookie: session=6f1c2a9e8b7d4c3a; theme=dark; _ga=GA1.1.123456789.1700000000",
+    b"Upgrade-Insecure-Requests: 1",
+    b"Sec-Fetch-Dest: document",
+    b"Sec-Fetch-Mode: navigate",
+    b"Priority: u=0, i",
+]
+
+
+def head(fields, line=b"GET /products/42?ref=home&lang=en HTTP/1.1"):
+    return b"\r\n".join([line, *fields]) + b"\r\n\r\n"
+
+
+def variants():
+    """(id, head) of browser heads that differ from BROWSER in one way each."""
+    out = [("same", head(BROWSER)), ("other_target", head(BROWSER, b"GET /x HTTP/1.1")),
+           ("none", head([b"Host: a"])), ("fewer", head(BROWSER[:5])), ("more", head(BROWSER + [b"DNT: 1"])),
+           ("inserted", head(BROWSER[:3] + [b"DNT: 1"] + BROWSER[3:])), ("reversed", head(BROWSER[::-1])),
+           ("underscore", head(BROWSER[:2] + [b"X_Forwarded_For: 1.2.3.4"] + BROWSER[2:])),
+           ("underscore_only", head([b"Host: a", b"X_Y: 1"])),
+           ("cookie_twice", head(BROWSER + [b"Cookie: b=2"])), ("host_twice", head(BROWSER + [b"Host: b"])),
+           ("accept_twice", head(BROWSER[:3] + [b"Accept: */*"] + BROWSER[3:])),
+           ("content_length", head(BROWSER[:1] + [b"Content-Length: 0"] + BROWSER[1:])),
+           ("close", head([f.replace(b"keep-alive", b"close") for f in BROWSER])),
+           ("http10", head(BROWSER, b"GET / HTTP/1.0")),
+           ("bad_host", head([b"Host: shop example"] + BROWSER[1:])),
+           ("expect_bad", head(BROWSER + [b"Expect: nothing"])),
+           ("too_long_cl", head(BROWSER + [b"Content-Length: 1234567890123456789"]))]
+    for i, f in enumerate(BROWSER):
+        name, _, value = f.partition(b": ")
+        others = BROWSER[:i] + BROWSER[i + 1:]
+        out += [(f"changed_{i}", head(BROWSER[:i] + [name + b": " + value + b"x"] + BROWSER[i + 1:])),
+                (f"shorter_{i}", head(BROWSER[:i] + [name + b": " + value[:-1]] + BROWSER[i + 1:])),
+                (f"spaced_{i}", head(BROWSER[:i] + [name + b": " + value + b" z"] + BROWSER[i + 1:])),
+                (f"ows_{i}", head(BROWSER[:i] + [name + b":\t " + value + b" \t"] + BROWSER[i + 1:])),
+                (f"bare_{i}", head(BROWSER[:i] + [name + b":" + value] + BROWSER[i + 1:])),
+                (f"empty_{i}", head(BROWSER[:i] + [name + b":"] + BROWSER[i + 1:])),
+                (f"lower_{i}", head(BROWSER[:i] + [name.lower() + b": " + value] + BROWSER[i + 1:])),
+                (f"longer_name_{i}", head(BROWSER[:i] + [name + b"s: " + value] + BROWSER[i + 1:])),
+                (f"dropped_{i}", head(others))]
+    return out
+
+
+VARIANTS = variants()
+
+
+def ends(raw):
+    """llhttp reads nothing after a request that ends its connection."""
+    return b"close" in raw.lower() or b"HTTP/1.0" in raw
+
+
+def alone(raw, **options):
+    return [list(e.items()) for e in parse_request_bytes(raw, **options)]
+
+
+def together(raws, **options):
+    return [list(e.items()) for e in parse_request_bytes(b"".join(raws), **options)]
+
+
+@pytest.mark.parametrize("name,raw", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_browser_variants_after_each_other(name, raw):
+    base = head(BROWSER)
+    for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw]):
+        cut = [i for i, r in enumerate(seq) if ends(r)]
+        seq = seq[:cut[0] + 1] if cut else seq
+        expected = []
+        for r in seq:
+            envs = alone(r)
+            expected += envs
+            if "error" in dict(envs[-1]):
+                break
+        assert together(seq) == expected, seq
+
+
+@pytest.mark.parametrize("name,raw,meta", corpus.corpus("valid") + corpus.corpus("invalid"))
+def test_corpus_after_other_heads(name, raw, meta):
+    """Every corpus request after each one-request valid one (and after itself twice)."""
+    for _, first, _ in corpus.corpus("valid"):
+        envs = alone(first)
+        if len(envs) != 1 or b"Upgrade" in first or ends(first) or "error" in dict(envs[0]):
+            continue
+        assert together([first, first, raw]) == envs + envs + alone(raw), first
+
+
+def test_limits_after_a_template():
+    base = head(BROWSER)
+    more = head(BROWSER + [b"DNT: 1"])
+    assert together([base, more], limit_request_fields=12) == alone(base) + alone(more, limit_request_fields=12)
+    big = head(BROWSER[:1] + [b"X-A: " + b"a" * 200] + BROWSER[1:])
+    assert together([base, big], limit_request_field_size=100) == alone(base) + alone(big, limit_request_field_size=100)
+    long_value = head(BROWSER[:1] + [b"X-A: " + b"a" * 2000] + BROWSER[1:])
+    assert together([long_value, long_value, base]) == alone(long_value) * 2 + alone(base)
