@@ -40,7 +40,12 @@ def variants():
            ("http10", head(BROWSER, b"GET / HTTP/1.0")),
            ("bad_host", head([b"Host: shop example"] + BROWSER[1:])),
            ("expect_bad", head(BROWSER + [b"Expect: nothing"])),
-           ("too_long_cl", head(BROWSER + [b"Content-Length: 1234567890123456789"]))]
+           ("too_long_cl", head(BROWSER + [b"Content-Length: 1234567890123456789"])),
+           ("post", head(BROWSER[:1] + [b"Content-Length: 3"] + BROWSER[1:], b"POST /products/42 HTTP/1.1") + b"abc"),
+           ("head_method", head(BROWSER, b"HEAD /products/42?ref=home&lang=en HTTP/1.1")),
+           ("absolute", head(BROWSER, b"GET http://other.example/x?y HTTP/1.1")),
+           ("percent", head(BROWSER, b"GET /a%20b?c=%41 HTTP/1.1")),
+           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1"))]
     for i, f in enumerate(BROWSER):
         name, _, value = f.partition(b": ")
         others = BROWSER[:i] + BROWSER[i + 1:]

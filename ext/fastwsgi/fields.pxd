@@ -21,6 +21,9 @@ cdef struct TmplField:
 
 # the fields p..end (end: the head's empty line) into req.environ (the template's copy when it fits); 1: refused
 cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, const char *end) except -1
+# REQUEST_METHOD, SERVER_PROTOCOL, the target's keys, wsgi.input: into req.environ and the template (a body's Input
+# excepted), each only when it differs from the template's
+cdef int set_request_keys(Parser self, Request req, str method, str proto, const char *t, Py_ssize_t tlen) except -1
 cdef dict new_environ(Parser self)           # the base environ with the peer's address: a head's start
 cdef dict leave_template(Parser self, Request req, Py_ssize_t upto)   # req.environ from the template's first fields
 cdef int store_field(Parser self, Request req, const FieldKey *fk, Py_ssize_t i, const char *v, Py_ssize_t vlen,

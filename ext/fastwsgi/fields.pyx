@@ -99,9 +99,44 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, 
         if keep and nf <= TMPL_FIELDS:
             self.tmpl = PyDict_Copy(req.environ)
             self.tmpl_n = nf
+            self.tmpl_method = self.tmpl_proto = self.tmpl_target = self.tmpl_input = NULL
         else:
             self.tmpl = None
     req.nfields = <int>nf
+    return 0
+
+
+cdef int set_request_keys(Parser self, Request req, str method, str proto, const char *t, Py_ssize_t tlen) except -1:
+    cdef dict env = req.environ
+    cdef dict tmpl = self.tmpl
+    cdef PyObject *raw = self.tmpl_target
+    cdef str key
+    if tmpl is None:
+        env[K_METHOD] = method
+        env[K_PROTOCOL] = proto
+        set_target(env, t, tlen)
+        env[K_INPUT] = req.input
+        return 0
+    if <PyObject *>method != self.tmpl_method:
+        env[K_METHOD] = method
+        tmpl[K_METHOD] = method
+        self.tmpl_method = <PyObject *>method
+    if <PyObject *>proto != self.tmpl_proto:
+        env[K_PROTOCOL] = proto
+        tmpl[K_PROTOCOL] = proto
+        self.tmpl_proto = <PyObject *>proto
+    # the template's RAW_URI is a latin-1 str of its target's bytes: the same bytes give the same four keys
+    if raw == NULL or PyUnicode_GET_LENGTH(<object>raw) != tlen or memcmp(PyUnicode_DATA(<object>raw), t, tlen) != 0:
+        set_target(env, t, tlen)
+        for key in (K_RAW_URI, K_REQUEST_URI, K_PATH_INFO, K_QUERY_STRING):
+            tmpl[key] = env[key]
+        self.tmpl_target = <PyObject *>env[K_RAW_URI]
+    if req.input is not EMPTY_INPUT:
+        env[K_INPUT] = req.input            # a body's Input: this request's alone
+    elif self.tmpl_input != <PyObject *>EMPTY_INPUT:
+        env[K_INPUT] = EMPTY_INPUT
+        tmpl[K_INPUT] = EMPTY_INPUT
+        self.tmpl_input = <PyObject *>EMPTY_INPUT
     return 0
 
 

@@ -71,6 +71,10 @@ cdef class Parser:
         dict tmpl                   # the last head's environ up to its fields (None: none; fields.pyx) ...
         Py_ssize_t tmpl_n           # ... its fields, in order
         TmplField tmpl_f[TMPL_FIELDS]
+        PyObject *tmpl_method       # its REQUEST_METHOD, SERVER_PROTOCOL, RAW_URI (the target its keys come from)
+        PyObject *tmpl_proto        # and wsgi.input (borrowed from it; NULL: not set since the template was made)
+        PyObject *tmpl_target
+        PyObject *tmpl_input
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)

@@ -339,11 +339,9 @@ cdef class Parser:
         if not self.agree(0 if req.has_body else 1):
             return 0
         method = method_str(h, sp - h)
-        env[K_METHOD] = method
         req.is_head = method is M_HEAD
         if proto is None:
             return self.stop(505, "unsupported HTTP version")
-        env[K_PROTOCOL] = proto
         req.http10 = proto is PROTO_10
         if not req.http10 and not flags.host:
             return self.stop(400, "HTTP/1.1 request without Host")
@@ -352,11 +350,6 @@ cdef class Parser:
             bad = check_transfer_encoding(env[K_HTTP_TE], req.http10)
         if bad is not None:
             return self.stop(bad[0], bad[1])
-        if t[0] != b"/":
-            authority = target_authority(t, tlen)
-            if authority is not None:
-                env[K_HTTP_HOST] = authority
-        set_target(env, t, tlen)
         if req.http10:
             req.keep_alive = (flags.connection & CONN_KEEP_ALIVE) != 0
         else:
@@ -376,7 +369,11 @@ cdef class Parser:
             req.input = Input.new(self.limits.body_buffer_size)
         else:
             req.input = EMPTY_INPUT
-        env[K_INPUT] = req.input
+        set_request_keys(self, req, method, proto, t, tlen)
+        if t[0] != b"/":
+            authority = target_authority(t, tlen)
+            if authority is not None:
+                env[K_HTTP_HOST] = authority
         if req.secure > 0:
             env[K_URL_SCHEME] = "https"
         self.queue.append(req)
