@@ -29,7 +29,8 @@ def head(fields, line=b"GET /products/42?ref=home&lang=en HTTP/1.1"):
 def variants():
     """(id, head) of browser heads that differ from BROWSER in one way each."""
     out = [("same", head(BROWSER)), ("other_target", head(BROWSER, b"GET /x HTTP/1.1")),
-           ("none", head([b"Host: a"])), ("fewer", head(BROWSER[:5])), ("more", head(BROWSER + [b"DNT: 1"])),
+           ("none", head([b"Host: a"])), ("no_fields", head([], b"GET /old HTTP/1.0")),
+           ("fewer", head(BROWSER[:5])), ("more", head(BROWSER + [b"DNT: 1"])),
            ("inserted", head(BROWSER[:3] + [b"DNT: 1"] + BROWSER[3:])), ("reversed", head(BROWSER[::-1])),
            ("underscore", head(BROWSER[:2] + [b"X_Forwarded_For: 1.2.3.4"] + BROWSER[2:])),
            ("underscore_only", head([b"Host: a", b"X_Y: 1"])),

@@ -7,6 +7,7 @@ cdef class Parser
 
 cdef enum:
     TMPL_FIELDS = 24        # fields a template holds at most (a head with more is built field by field)
+    SAME_HEAD_MAX = 2048    # a head kept to compare the next one with is at most this long
 
 cdef struct HeadFlags:
     # what the fields of one head said, for the checks made once all are read
@@ -14,13 +15,24 @@ cdef struct HeadFlags:
     bint te
     int connection          # CONN_CLOSE / CONN_KEEP_ALIVE bits from Connection and Proxy-Connection
 
+cdef struct FieldsSaid:
+    # what the fields of the kept head said (the same bytes say the same)
+    HeadFlags flags
+    long long content_length
+    bint expect_continue
+    int secure
+    int nfields
+
 cdef struct TmplField:
     # one field of the template: its name as sent and its value there
     const FieldKey *fk      # a slot of the name table (never the uncached one): its bytes, key and kind
     PyObject *value         # str, borrowed from the template dict (NULL: a dropped name)
 
-# the fields p..end (end: the head's empty line) into req.environ (the template's copy when it fits); 1: refused
-cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, const char *end) except -1
+# the fields p..end of the head at h (end: its empty line) into req.environ (the template's copy when it fits);
+# 1: refused
+cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, const char *p,
+                     const char *end) except -1
+cdef int keep_head(Parser self, const char *h, const char *p, const char *end) except -1   # the kept head: h..end
 # REQUEST_METHOD, SERVER_PROTOCOL, the target's keys, wsgi.input: into req.environ and the template (a body's Input
 # excepted), each only when it differs from the template's
 cdef int set_request_keys(Parser self, Request req, str method, str proto, const char *t, Py_ssize_t tlen) except -1

@@ -14,9 +14,14 @@ cdef extern from "Python.h":
     Py_ssize_t PyDict_GET_SIZE(dict d)
 
 
-cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, const char *end) except -1:
-    """The fields p..end of a head llhttp has accepted (end: its empty line): name ":" OWS value OWS CRLF each,
-    counted against the limits, checked, and put in req.environ. 1: refused (recorded, the environ is partial)."""
+cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, const char *p,
+                     const char *end) except -1:
+    """The fields p..end of the head at h, which llhttp has accepted (end: its empty line): name ":" OWS value OWS
+    CRLF each, counted against the limits, checked, and put in req.environ. 1: refused (recorded, the environ is
+    partial). Fields byte for byte those of the kept head (same_head) are the template's as they are and say what
+    they said then."""
+    cdef FieldsSaid *said = &self.said
+    cdef const char *fields = p
     cdef Py_ssize_t nf = 0, tn = self.tmpl_n if self.tmpl is not None else -1, vlen
     cdef const FieldKey *fk
     cdef TmplField *tf = NULL
@@ -27,6 +32,18 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, 
     cdef dict env
     cdef str sval
     cdef bint same, keep = True     # keep: these fields can be the next template
+    if (tn >= 0 and self.same_head.len - 2 - self.same_fields == end - p
+            and memcmp(self.same_head.data + self.same_fields, p, end - p) == 0):
+        req.environ = PyDict_Copy(self.tmpl)
+        flags[0] = said.flags
+        req.content_length = said.content_length
+        req.expect_continue = said.expect_continue
+        req.secure = said.secure
+        req.nfields = said.nfields
+        if p - h != self.same_fields or memcmp(self.same_head.data, h, p - h) != 0:
+            keep_head(self, h, p, end)      # another request line: the next head may repeat this one whole
+        return 0
+    self.same_head.len = 0              # kept again once these fields are read whole
     if tn >= 0:
         env = PyDict_Copy(self.tmpl)
         req.environ = env
@@ -103,6 +120,20 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *p, 
         else:
             self.tmpl = None
     req.nfields = <int>nf
+    if self.tmpl is not None and end + 2 - h <= SAME_HEAD_MAX:
+        keep_head(self, h, fields, end)
+        said.flags = flags[0]
+        said.content_length = req.content_length
+        said.expect_continue = req.expect_continue
+        said.secure = req.secure
+        said.nfields = <int>nf
+    return 0
+
+
+cdef int keep_head(Parser self, const char *h, const char *p, const char *end) except -1:
+    self.same_head.len = 0
+    cbuf_add(&self.same_head, h, end + 2 - h)
+    self.same_fields = p - h
     return 0
 
 

@@ -75,6 +75,9 @@ cdef class Parser:
         PyObject *tmpl_proto        # and wsgi.input (borrowed from it; NULL: not set since the template was made)
         PyObject *tmpl_target
         PyObject *tmpl_input
+        CBuf same_head              # the last head whose fields made the template, byte for byte (len 0: none) ...
+        Py_ssize_t same_fields      # ... where its fields start
+        FieldsSaid said             # ... and what they said
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)

@@ -88,6 +88,7 @@ cdef class Parser:
 
     def __dealloc__(self):
         cbuf_release(&self.hbuf, 0)
+        cbuf_release(&self.same_head, 0)
 
     # -- llhttp callbacks (from inside feed_data): counting, and the body into the request's Input --
 
@@ -133,7 +134,9 @@ cdef class Parser:
             self.cur = Request.new()
             self.begun += 1
         if self.hbuf.len == 0:
-            end = head_end(NULL, 0, p + i, n - i)
+            end = self.same_head.len
+            if not (0 < end <= n - i and memcmp(p + i, self.same_head.data, end) == 0):
+                end = head_end(NULL, 0, p + i, n - i)   # (the same bytes as the last head's end where it did)
             if end > 0:
                 # the common case: the whole head in this piece, parsed where it lies
                 if self.llhttp(p + i, end):
@@ -327,7 +330,7 @@ cdef class Parser:
         if 0 < self.limits.request_line < tlen:
             return self.stop(414, "request line too long")
         # the fields: name ":" OWS value OWS CRLF (llhttp has checked the syntax)
-        if read_fields(self, req, &flags, le + 2, end):
+        if read_fields(self, req, &flags, h, le + 2, end):
             return 0
         env = req.environ
         # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
@@ -488,6 +491,7 @@ cdef class Parser:
         self.values = []
         self.tmpl = None
         cbuf_release(&self.hbuf, 0)
+        cbuf_release(&self.same_head, 0)
         return self.clear()
 
 
