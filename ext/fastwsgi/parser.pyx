@@ -4,8 +4,9 @@
 # part by part, and validates them: a head is only read once llhttp has accepted all of it, and after every part
 # llhttp's count of begun and completed messages (its only two callbacks besides on_body) must equal ours, so the
 # two can never frame the stream differently without the request being refused. The environ is built from the
-# validated head bytes in one pass (no per-field callback or bytes object), with the limits and the checks llhttp
-# leaves to us (strict.pyx). Nothing here knows about sockets.
+# validated head bytes in one pass (no per-field callback or bytes object; fields.pyx: a connection's repeated fields
+# come from its template), with the limits and the checks llhttp leaves to us (strict.pyx). Nothing here knows about
+# sockets.
 
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.buffer cimport PyBuffer_FillInfo
