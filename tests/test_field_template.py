@@ -4,7 +4,7 @@ before, every head must give the environ (keys in the same order) or the error i
 import pytest
 
 from fastwsgi._core import parse_request_bytes
-from tests.support import corpus
+from tests.support import client, corpus
 
 BROWSER = [
     b"Host: shop.example.com",
@@ -111,3 +111,23 @@ def test_limits_after_a_template():
     assert together([base, big], limit_request_field_size=100) == alone(base) + alone(big, limit_request_field_size=100)
     long_value = head(BROWSER[:1] + [b"X-A: " + b"a" * 2000] + BROWSER[1:])
     assert together([long_value, long_value, base]) == alone(long_value) * 2 + alone(base)
+
+
+def test_one_connection_gives_what_fresh_ones_give(server, connect):
+    """Through the wire: heads that repeat, change and leave the template on one keep-alive connection, each read by
+    the app as on a connection of its own (wsgi.input included: a body's, then the shared empty one)."""
+    fields = [("User-Agent", "Mozilla/5.0"), ("Accept", "text/html"), ("Cookie", "a=1")]
+    steps = [("GET", "/environ?x=1", fields, b""), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ?x=1", fields[:2] + [("Cookie", "a=2")], b""),
+             ("POST", "/environ", fields, b"body"), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ/y", fields[::-1], b""), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ?x=1", fields + [("Accept", "*/*")], b""), ("GET", "/environ?x=1", fields, b"")]
+    kept = connect()
+    for method, target, headers, body in steps:
+        raw = client.request(method, target, headers, body)
+        got, fresh = kept.request(raw, method), connect().request(raw, method)
+        assert got.status == fresh.status == 200
+        got, fresh = got.json(), fresh.json()
+        del got["REMOTE_PORT"], fresh["REMOTE_PORT"]
+        assert got == fresh, (method, target, headers)
+        assert got["_body"] == body.decode()
