@@ -1,6 +1,8 @@
 """A head after others on the same connection. The Parser keeps the environ of a connection's last head up to its
 fields and copies it when the next head sends the same names in order (ext/fastwsgi/fields.pyx): whatever came
 before, every head must give the environ (keys in the same order) or the error it gives on a fresh connection."""
+import random
+
 import pytest
 
 from fastwsgi._core import parse_request_bytes
@@ -131,3 +133,53 @@ def test_one_connection_gives_what_fresh_ones_give(server, connect):
         del got["REMOTE_PORT"], fresh["REMOTE_PORT"]
         assert got == fresh, (method, target, headers)
         assert got["_body"] == body.decode()
+
+
+def mutate(rnd, fields):
+    """A browser head's fields changed in one to three random ways."""
+    fields = list(fields)
+    for _ in range(rnd.randint(1, 3)):
+        i = rnd.randrange(len(fields)) if fields else 0
+        op = rnd.choice(["value", "drop", "insert", "swap", "case", "ows", "dup", "same"])
+        if op == "value" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name + b": " + value[:rnd.randrange(len(value) + 1)] + rnd.choice([b"", b"x", b" y", b"z"])
+        elif op == "drop" and fields:
+            del fields[i]
+        elif op == "insert":
+            fields.insert(i, rnd.choice([b"DNT: 1", b"X-A: b", b"X_B: c", b"Accept: */*", b"Cookie: c=3"]))
+        elif op == "swap" and len(fields) > 1:
+            j = rnd.randrange(len(fields))
+            fields[i], fields[j] = fields[j], fields[i]
+        elif op == "case" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name.swapcase() + b": " + value
+        elif op == "ows" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name + rnd.choice([b":", b":\t", b":  "]) + value + rnd.choice([b"", b" ", b"\t "])
+        elif op == "dup" and fields:
+            fields.insert(rnd.randrange(len(fields) + 1), fields[i])
+    return fields
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_random_heads_after_each_other(seed):
+    """Seeded random walks over browser heads: each head after the ones before it on one connection, fed whole and
+    in random pieces, gives what it gives alone."""
+    rnd = random.Random(seed)
+    fields, seq = BROWSER, []
+    for _ in range(12):
+        if rnd.random() < 0.6:
+            fields = mutate(rnd, fields if rnd.random() < 0.7 else BROWSER)
+        target = rnd.choice([b"/products/42?ref=home&lang=en", b"/a", b"/b%20c?d", b"http://h.example/x"])
+        raw = head(fields, rnd.choice([b"GET ", b"HEAD ", b"DELETE "]) + target + b" HTTP/1.1")
+        if ends(raw):
+            continue
+        envs = alone(raw)
+        seq.append(raw)
+        if "error" in dict(envs[-1]):
+            break
+    expected = [env for raw in seq for env in alone(raw)]
+    assert together(seq) == expected
+    sizes = [rnd.randint(1, 300) for _ in range(5)]
+    assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected

@@ -137,7 +137,7 @@ cdef class Parser:
         if self.hbuf.len == 0:
             end = self.same_head.len
             if not (0 < end <= n - i and memcmp(p + i, self.same_head.data, end) == 0):
-                end = head_end(NULL, 0, p + i, n - i)   # (the same bytes as the last head's end where it did)
+                end = head_end(NULL, 0, p + i, n - i)   # (a piece that starts with the kept head: its end)
             if end > 0:
                 # the common case: the whole head in this piece, parsed where it lies
                 if self.llhttp(p + i, end):
