@@ -65,8 +65,9 @@ cdef class Parser:
         str remote_port
         bint trusted_proxy          # the peer is in forwarded_allow_ips: its scheme headers count
         Request cur                 # the request whose head or body is arriving (None between requests)
-        list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
-        Py_ssize_t qhead
+        list queue                  # Requests whose head is complete, in arrival order: queue[qhead:qtail]
+        Py_ssize_t qhead            # (slots outside hold None)
+        Py_ssize_t qtail
         list values                 # the last request's field values (str) by position: reused when sent again
         dict tmpl                   # the last head's environ up to its fields (None: none; fields.pyx) ...
         Py_ssize_t tmpl_n           # ... its fields, in order
@@ -101,6 +102,7 @@ cdef class Parser:
     cdef int fail(self, int status, str reason) except -1             # record an error (the first one wins)
     cdef bint queued(self)                   # a request is waiting in the queue
     cdef Request first(self)                 # the oldest queued request (queued() must be true)
+    cdef int enqueue(self, Request req) except -1   # queue a request whose head is complete
     cdef int pop(self) except -1             # drop the oldest queued request
     cdef int clear(self) except -1           # drop every queued request
     cdef int release(self) except -1         # stop for good and drop the httptools parser (breaks its cycle)

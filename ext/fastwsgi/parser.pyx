@@ -15,6 +15,7 @@ from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DAT
 cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
 cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
+cdef Py_ssize_t QUEUE_KEEP = 16             # queue slots kept once it empties (more, after deep pipelining: freed)
 cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
 
 cdef long long live_requests = 0
@@ -380,7 +381,7 @@ cdef class Parser:
                 env[K_HTTP_HOST] = authority
         if req.secure > 0:
             env[K_URL_SCHEME] = "https"
-        self.queue.append(req)
+        self.enqueue(req)
         if not req.has_body:
             self.message_end()
         if upgrade:
@@ -468,21 +469,31 @@ cdef class Parser:
     # -- the queue of requests whose head is complete --
 
     cdef inline bint queued(self):
-        return PyList_GET_SIZE(self.queue) > self.qhead
+        return self.qtail > self.qhead
 
     cdef inline Request first(self):
         return <Request>PyList_GET_ITEM(self.queue, self.qhead)
 
+    cdef int enqueue(self, Request req) except -1:
+        if self.qtail < PyList_GET_SIZE(self.queue):
+            self.queue[self.qtail] = req
+        else:
+            self.queue.append(req)
+        self.qtail += 1
+        return 0
+
     cdef int pop(self) except -1:
         self.queue[self.qhead] = None
         self.qhead += 1
-        if self.qhead == PyList_GET_SIZE(self.queue):
-            self.clear()
+        if self.qhead == self.qtail:
+            if PyList_GET_SIZE(self.queue) > QUEUE_KEEP:
+                return self.clear()
+            self.qhead = self.qtail = 0     # the slots (None now) stay for the next requests: no list resizing
         return 0
 
     cdef int clear(self) except -1:
         del self.queue[:]
-        self.qhead = 0
+        self.qhead = self.qtail = 0
         return 0
 
     cdef int release(self) except -1:
