@@ -83,7 +83,9 @@ def together(raws, **options):
 @pytest.mark.parametrize("name,raw", VARIANTS, ids=[v[0] for v in VARIANTS])
 def test_browser_variants_after_each_other(name, raw):
     base = head(BROWSER)
-    for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw]):
+    other_line = head(BROWSER, b"GET /a-longer-target HTTP/1.1")   # the same fields after a longer request line
+    for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw],
+                [base, other_line, raw, other_line, raw]):
         cut = [i for i, r in enumerate(seq) if ends(r)]
         seq = seq[:cut[0] + 1] if cut else seq
         expected = []

@@ -27,6 +27,10 @@ cdef struct TmplField:
     # one field of the template: its name as sent and its value there
     const FieldKey *fk      # a slot of the name table (never the uncached one): its bytes, key and kind
     PyObject *value         # str, borrowed from the template dict (NULL: a dropped name)
+    int line                # its line in the kept head (same_head), from the fields' start ...
+    int llen                # ... through its CRLF
+    int voff                # its value in that line (OWS trimmed)
+    int vlen
 
 # the fields p..end of the head at h (end: its empty line) into req.environ (the template's copy when it fits);
 # 1: refused

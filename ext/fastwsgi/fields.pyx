@@ -22,6 +22,8 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
     they said then."""
     cdef FieldsSaid *said = &self.said
     cdef const char *fields = p
+    cdef const char *kept = self.same_head.data + self.same_fields
+    cdef Py_ssize_t kept_len = self.same_head.len - 2 - self.same_fields   # its fields (-2: none kept)
     cdef Py_ssize_t nf = 0, tn = self.tmpl_n if self.tmpl is not None else -1, vlen
     cdef const FieldKey *fk
     cdef TmplField *tf = NULL
@@ -32,8 +34,7 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
     cdef dict env
     cdef str sval
     cdef bint same, keep = True     # keep: these fields can be the next template
-    if (tn >= 0 and self.same_head.len - 2 - self.same_fields == end - p
-            and memcmp(self.same_head.data + self.same_fields, p, end - p) == 0):
+    if tn >= 0 and kept_len == end - p and memcmp(kept, p, end - p) == 0:
         req.environ = PyDict_Copy(self.tmpl)
         flags[0] = said.flags
         req.content_length = said.content_length
@@ -43,7 +44,7 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
         if p - h != self.same_fields or memcmp(self.same_head.data, h, p - h) != 0:
             keep_head(self, h, p, end)      # another request line: the next head may repeat this one whole
         return 0
-    self.same_head.len = 0              # kept again once these fields are read whole
+    self.same_head.len = 0              # kept again once these fields are read whole (its bytes stay until then)
     if tn >= 0:
         env = PyDict_Copy(self.tmpl)
         req.environ = env
@@ -57,13 +58,21 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
             if nf < tn:
                 tf = &self.tmpl_f[nf]
                 fk = tf.fk
-                if not (p + fk.len < end and p[fk.len] == b":" and memcmp(p, fk.data, fk.len) == 0):
+                if (tf.line + tf.llen <= kept_len and p + tf.llen <= end
+                        and memcmp(p, kept + tf.line, tf.llen) == 0):
+                    # the kept head's line, CRLF and all (no CR within): the same name and value
+                    colon = p + fk.len
+                    v = p + tf.voff
+                    ve = v + tf.vlen
+                    le = p + tf.llen - 2
+                    same = True
+                elif not (p + fk.len < end and p[fk.len] == b":" and memcmp(p, fk.data, fk.len) == 0):
                     fk = NULL
             if fk == NULL:
                 # the names depart from the template here: the rest is built field by field
                 env = leave_template(self, req, nf)
                 tn = -1
-            else:
+            elif not same:
                 colon = p + fk.len
                 v = colon + 1
                 while is_ows(v[0]):         # the line's CR stops it
@@ -108,6 +117,12 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
                 return 1
         if fk.kind != FK_PLAIN and field_effect(self, req, flags, fk.kind, v, ve - v):
             return 1
+        if nf <= TMPL_FIELDS:
+            tf = &self.tmpl_f[nf - 1]
+            tf.line = <int>(p - fields)     # (used only while the head is kept: at most SAME_HEAD_MAX bytes)
+            tf.llen = <int>(le + 2 - p)
+            tf.voff = <int>(v - p)
+            tf.vlen = <int>(ve - v)
         p = le + 2
     if tn > nf:
         leave_template(self, req, nf)       # fewer fields than the template
