@@ -25,13 +25,6 @@ cdef enum ChunkState:
     CK_TRAILER = 4          # a trailer field line (collected in hbuf), or the empty line ending the message
 
 
-cdef struct HeadFlags:
-    # what the fields of one head said, for the checks made once all are read
-    bint host
-    bint te
-    int connection          # CONN_CLOSE / CONN_KEEP_ALIVE bits from Connection and Proxy-Connection
-
-
 cdef class ByteView:
     # the bytes of one part, as a buffer for httptools' feed_data() (valid during that call only)
     cdef:
@@ -56,7 +49,7 @@ cdef class Request:
         long long content_length
 
     @staticmethod
-    cdef Request new(dict base)
+    cdef Request new()                  # its environ is made when its head is read (fields.pyx)
 
 
 cdef class Parser:
@@ -72,9 +65,20 @@ cdef class Parser:
         str remote_port
         bint trusted_proxy          # the peer is in forwarded_allow_ips: its scheme headers count
         Request cur                 # the request whose head or body is arriving (None between requests)
-        list queue                  # Requests whose head is complete, in arrival order: queue[qhead:]
-        Py_ssize_t qhead
+        list queue                  # Requests whose head is complete, in arrival order: queue[qhead:qtail]
+        Py_ssize_t qhead            # (slots outside hold None)
+        Py_ssize_t qtail
         list values                 # the last request's field values (str) by position: reused when sent again
+        dict tmpl                   # the last head's environ up to its fields (None: none; fields.pyx) ...
+        Py_ssize_t tmpl_n           # ... its fields, in order
+        TmplField tmpl_f[TMPL_FIELDS]
+        PyObject *tmpl_method       # its REQUEST_METHOD, SERVER_PROTOCOL, RAW_URI (the target its keys come from)
+        PyObject *tmpl_proto        # and wsgi.input (borrowed from it; NULL: not set since the template was made)
+        PyObject *tmpl_target
+        PyObject *tmpl_input
+        CBuf same_head              # the last head whose fields made the template, byte for byte (len 0: none) ...
+        Py_ssize_t same_fields      # ... where its fields start
+        FieldsSaid said             # ... and what they said
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)
@@ -98,6 +102,7 @@ cdef class Parser:
     cdef int fail(self, int status, str reason) except -1             # record an error (the first one wins)
     cdef bint queued(self)                   # a request is waiting in the queue
     cdef Request first(self)                 # the oldest queued request (queued() must be true)
+    cdef int enqueue(self, Request req) except -1   # queue a request whose head is complete
     cdef int pop(self) except -1             # drop the oldest queued request
     cdef int clear(self) except -1           # drop every queued request
     cdef int release(self) except -1         # stop for good and drop the httptools parser (breaks its cycle)
@@ -111,8 +116,6 @@ cdef class Parser:
     cdef int partial_head(self) except -1              # limits on a head still incomplete (in hbuf)
     # the environ from a validated head, in one pass
     cdef int head_complete(self, const char *h, Py_ssize_t n) except -1
-    cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
-                       const char *v, Py_ssize_t vlen) except -1       # 1: refused (recorded)
     cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n)
     cdef int message_end(self) except -1
     cdef int restart_llhttp(self, bint chunked, long long length) except -1   # an upgrade request's body: plain HTTP

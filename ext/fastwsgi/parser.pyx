@@ -4,21 +4,18 @@
 # part by part, and validates them: a head is only read once llhttp has accepted all of it, and after every part
 # llhttp's count of begun and completed messages (its only two callbacks besides on_body) must equal ours, so the
 # two can never frame the stream differently without the request being refused. The environ is built from the
-# validated head bytes in one pass (no per-field callback or bytes object), with the limits and the checks llhttp
-# leaves to us (strict.pyx). Nothing here knows about sockets.
+# validated head bytes in one pass (no per-field callback or bytes object; fields.pyx: a connection's repeated fields
+# come from its template), with the limits and the checks llhttp leaves to us (strict.pyx). Nothing here knows about
+# sockets.
 
-from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
-from libc.string cimport strncasecmp
-
-cdef extern from "Python.h":
-    Py_ssize_t PyDict_GET_SIZE(dict d)
 
 cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
 cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
+cdef Py_ssize_t QUEUE_KEEP = 16             # queue slots kept once it empties (more, after deep pipelining: freed)
 cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
 
 cdef long long live_requests = 0
@@ -68,9 +65,8 @@ cdef class Request:
         live_requests -= 1
 
     @staticmethod
-    cdef Request new(dict base):
+    cdef Request new():
         cdef Request self = Request.__new__(Request)
-        self.environ = PyDict_Copy(base)
         self.content_length = -1
         return self
 
@@ -94,6 +90,7 @@ cdef class Parser:
 
     def __dealloc__(self):
         cbuf_release(&self.hbuf, 0)
+        cbuf_release(&self.same_head, 0)
 
     # -- llhttp callbacks (from inside feed_data): counting, and the body into the request's Input --
 
@@ -131,20 +128,17 @@ cdef class Parser:
 
     cdef Py_ssize_t feed_head(self, const char *p, Py_ssize_t n) except -1:
         cdef Py_ssize_t i = 0, end
-        cdef Request req
         if self.cur is None:
             while i < n and (p[i] == b"\r" or p[i] == b"\n"):
                 i += 1                  # empty lines before a request (llhttp skips them as well)
             if i == n:
                 return n
-            req = Request.new(self.base_env)
-            if self.remote_addr is not None:
-                req.environ[K_REMOTE_ADDR] = self.remote_addr
-                req.environ[K_REMOTE_PORT] = self.remote_port
-            self.cur = req
+            self.cur = Request.new()
             self.begun += 1
         if self.hbuf.len == 0:
-            end = head_end(NULL, 0, p + i, n - i)
+            end = self.same_head.len
+            if not (0 < end <= n - i and memcmp(p + i, self.same_head.data, end) == 0):
+                end = head_end(NULL, 0, p + i, n - i)   # (a piece that starts with the kept head: its end)
             if end > 0:
                 # the common case: the whole head in this piece, parsed where it lies
                 if self.llhttp(p + i, end):
@@ -300,7 +294,7 @@ cdef class Parser:
     cdef int head_complete(self, const char *h, Py_ssize_t n) except -1:
         """h: a head llhttp has accepted whole, from its first byte to its CRLF CRLF."""
         cdef Request req = self.cur
-        cdef dict env = req.environ
+        cdef dict env
         cdef HeadFlags flags
         cdef const char *end = h + n - 2          # the empty line ending the head
         cdef const char *le
@@ -308,10 +302,7 @@ cdef class Parser:
         cdef const char *t
         cdef const char *te
         cdef const char *v
-        cdef const char *p
-        cdef const char *colon
-        cdef const char *ve
-        cdef Py_ssize_t tlen, nf = 0
+        cdef Py_ssize_t tlen
         cdef str method, proto = None
         cdef object bad
         flags.host = flags.te = False
@@ -341,27 +332,9 @@ cdef class Parser:
         if 0 < self.limits.request_line < tlen:
             return self.stop(414, "request line too long")
         # the fields: name ":" OWS value OWS CRLF (llhttp has checked the syntax)
-        p = le + 2
-        while p < end:
-            le = <const char *>memchr(p, b"\r", end - p)
-            colon = <const char *>memchr(p, b":", le - p) if le != NULL else NULL
-            if colon == NULL:
-                return self.stop(400, "malformed header field")
-            v = colon + 1
-            while v < le and is_ows(v[0]):
-                v += 1
-            ve = le
-            while ve > v and is_ows((ve - 1)[0]):
-                ve -= 1
-            nf += 1
-            if 0 < self.limits.request_fields < nf:
-                return self.stop(431, "too many header fields")
-            if 0 < self.limits.request_field_size < (colon - p) + (ve - v) + 2:
-                return self.stop(431, "header field too large")
-            if self.add_field(req, &flags, nf - 1, p, colon - p, v, ve - v):
-                return 0
-            p = le + 2
-        req.nfields = <int>nf
+        if read_fields(self, req, &flags, h, le + 2, end):
+            return 0
+        env = req.environ
         # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
         # must be llhttp's before anything else is decided on this head
         req.has_body = flags.te or req.content_length > 0
@@ -371,11 +344,9 @@ cdef class Parser:
         if not self.agree(0 if req.has_body else 1):
             return 0
         method = method_str(h, sp - h)
-        env[K_METHOD] = method
         req.is_head = method is M_HEAD
         if proto is None:
             return self.stop(505, "unsupported HTTP version")
-        env[K_PROTOCOL] = proto
         req.http10 = proto is PROTO_10
         if not req.http10 and not flags.host:
             return self.stop(400, "HTTP/1.1 request without Host")
@@ -384,11 +355,6 @@ cdef class Parser:
             bad = check_transfer_encoding(env[K_HTTP_TE], req.http10)
         if bad is not None:
             return self.stop(bad[0], bad[1])
-        if t[0] != b"/":
-            authority = target_authority(t, tlen)
-            if authority is not None:
-                env[K_HTTP_HOST] = authority
-        set_target(env, t, tlen)
         if req.http10:
             req.keep_alive = (flags.connection & CONN_KEEP_ALIVE) != 0
         else:
@@ -408,10 +374,14 @@ cdef class Parser:
             req.input = Input.new(self.limits.body_buffer_size)
         else:
             req.input = EMPTY_INPUT
-        env[K_INPUT] = req.input
+        set_request_keys(self, req, method, proto, t, tlen)
+        if t[0] != b"/":
+            authority = target_authority(t, tlen)
+            if authority is not None:
+                env[K_HTTP_HOST] = authority
         if req.secure > 0:
             env[K_URL_SCHEME] = "https"
-        self.queue.append(req)
+        self.enqueue(req)
         if not req.has_body:
             self.message_end()
         if upgrade:
@@ -432,62 +402,6 @@ cdef class Parser:
                 + (b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % length) + b"\r\n")
         self.llhttp(head, len(head))
         self.ll_begun -= 1
-        return 0
-
-    cdef int add_field(self, Request req, HeadFlags *flags, Py_ssize_t i, const char *name, Py_ssize_t nlen,
-                       const char *v, Py_ssize_t vlen) except -1:
-        cdef const FieldKey *fk = field_key(name, nlen)
-        cdef FieldKind kind = fk.kind
-        cdef dict env = req.environ
-        cdef str key, sval, old
-        cdef Py_ssize_t size
-        cdef int secure
-        cdef object bad
-        if kind == FK_DROPPED:
-            return 0
-        key = <str>fk.key
-        sval = self.value_str(i, v, vlen)
-        size = PyDict_GET_SIZE(env)
-        old = <str>PyDict_SetDefault(env, key, sval)     # one lookup; the size tells whether the name is new
-        if PyDict_GET_SIZE(env) == size:
-            # a repeated name: one line per RFC 9110 5.3 (cookies joined with "; "), or refused where a second
-            # value would change how the message is handled
-            if kind == FK_HOST or kind == FK_CONTENT_LENGTH or kind == FK_CONTENT_TYPE:
-                self.stop(400, "duplicate " + key)
-                return 1
-            env[key] = old + ("; " if kind == FK_COOKIE else ", ") + sval
-        if kind == FK_PLAIN or kind == FK_COOKIE or kind == FK_CONTENT_TYPE:
-            return 0
-        if kind == FK_CONTENT_LENGTH:
-            req.content_length = parse_digits(v, vlen)
-            if req.content_length < 0:
-                # llhttp reads up to 2**64-1 (and leading zeros); ours stops at 18 digits: never frame differently
-                self.stop(400, "Content-Length out of range")
-                return 1
-        elif kind == FK_HOST:
-            flags.host = True
-            bad = check_host(v, vlen)
-            if bad is not None:
-                self.stop(bad[0], bad[1])
-                return 1
-        elif kind == FK_CONNECTION:
-            flags.connection |= connection_tokens(v, vlen)
-        elif kind == FK_TE:
-            flags.te = True
-        elif kind == FK_EXPECT:
-            if vlen == 12 and strncasecmp(v, "100-continue", 12) == 0:
-                req.expect_continue = True
-            else:
-                self.stop(417, "unsupported Expect")
-                return 1
-        elif self.trusted_proxy:
-            # gunicorn's secure_scheme_headers from a trusted proxy decide wsgi.url_scheme; two that disagree are
-            # refused, as gunicorn does
-            secure = 1 if scheme_is_secure(kind, v, vlen) else -1
-            if req.secure != 0 and req.secure != secure:
-                self.stop(400, "Contradictory scheme headers")
-                return 1
-            req.secure = secure
         return 0
 
     cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n):
@@ -555,21 +469,31 @@ cdef class Parser:
     # -- the queue of requests whose head is complete --
 
     cdef inline bint queued(self):
-        return PyList_GET_SIZE(self.queue) > self.qhead
+        return self.qtail > self.qhead
 
     cdef inline Request first(self):
         return <Request>PyList_GET_ITEM(self.queue, self.qhead)
 
+    cdef int enqueue(self, Request req) except -1:
+        if self.qtail < PyList_GET_SIZE(self.queue):
+            self.queue[self.qtail] = req
+        else:
+            self.queue.append(req)
+        self.qtail += 1
+        return 0
+
     cdef int pop(self) except -1:
         self.queue[self.qhead] = None
         self.qhead += 1
-        if self.qhead == PyList_GET_SIZE(self.queue):
-            self.clear()
+        if self.qhead == self.qtail:
+            if PyList_GET_SIZE(self.queue) > QUEUE_KEEP:
+                return self.clear()
+            self.qhead = self.qtail = 0     # the slots (None now) stay for the next requests: no list resizing
         return 0
 
     cdef int clear(self) except -1:
         del self.queue[:]
-        self.qhead = 0
+        self.qhead = self.qtail = 0
         return 0
 
     cdef int release(self) except -1:
@@ -577,7 +501,9 @@ cdef class Parser:
         self.feed_data = None
         self.cur = None
         self.values = []
+        self.tmpl = None
         cbuf_release(&self.hbuf, 0)
+        cbuf_release(&self.same_head, 0)
         return self.clear()
 
 

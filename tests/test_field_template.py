@@ -1,0 +1,187 @@
+"""A head after others on the same connection. The Parser keeps the environ of a connection's last head up to its
+fields and copies it when the next head sends the same names in order (ext/fastwsgi/fields.pyx): whatever came
+before, every head must give the environ (keys in the same order) or the error it gives on a fresh connection."""
+import random
+
+import pytest
+
+from fastwsgi._core import parse_request_bytes
+from tests.support import client, corpus
+
+BROWSER = [
+    b"Host: shop.example.com",
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    b"Accept-Language: en-US,en;q=0.5",
+    b"Accept-Encoding: gzip, deflate, br, zstd",
+    b"Referer: https://shop.example.com/",
+    b"Connection: keep-alive",
+    b"Cookie: session=6f1c2a9e8b7d4c3a; theme=dark; _ga=GA1.1.123456789.1700000000",
+    b"Upgrade-Insecure-Requests: 1",
+    b"Sec-Fetch-Dest: document",
+    b"Sec-Fetch-Mode: navigate",
+    b"Priority: u=0, i",
+]
+
+
+def head(fields, line=b"GET /products/42?ref=home&lang=en HTTP/1.1"):
+    return b"\r\n".join([line, *fields]) + b"\r\n\r\n"
+
+
+def variants():
+    """(id, head) of browser heads that differ from BROWSER in one way each."""
+    out = [("same", head(BROWSER)), ("other_target", head(BROWSER, b"GET /x HTTP/1.1")),
+           ("none", head([b"Host: a"])), ("no_fields", head([], b"GET /old HTTP/1.0")),
+           ("fewer", head(BROWSER[:5])), ("more", head(BROWSER + [b"DNT: 1"])),
+           ("inserted", head(BROWSER[:3] + [b"DNT: 1"] + BROWSER[3:])), ("reversed", head(BROWSER[::-1])),
+           ("underscore", head(BROWSER[:2] + [b"X_Forwarded_For: 1.2.3.4"] + BROWSER[2:])),
+           ("underscore_only", head([b"Host: a", b"X_Y: 1"])),
+           ("cookie_twice", head(BROWSER + [b"Cookie: b=2"])), ("host_twice", head(BROWSER + [b"Host: b"])),
+           ("accept_twice", head(BROWSER[:3] + [b"Accept: */*"] + BROWSER[3:])),
+           ("content_length", head(BROWSER[:1] + [b"Content-Length: 0"] + BROWSER[1:])),
+           ("close", head([f.replace(b"keep-alive", b"close") for f in BROWSER])),
+           ("http10", head(BROWSER, b"GET / HTTP/1.0")),
+           ("bad_host", head([b"Host: shop example"] + BROWSER[1:])),
+           ("expect_bad", head(BROWSER + [b"Expect: nothing"])),
+           ("too_long_cl", head(BROWSER + [b"Content-Length: 1234567890123456789"])),
+           ("post", head(BROWSER[:1] + [b"Content-Length: 3"] + BROWSER[1:], b"POST /products/42 HTTP/1.1") + b"abc"),
+           ("head_method", head(BROWSER, b"HEAD /products/42?ref=home&lang=en HTTP/1.1")),
+           ("absolute", head(BROWSER, b"GET http://other.example/x?y HTTP/1.1")),
+           ("percent", head(BROWSER, b"GET /a%20b?c=%41 HTTP/1.1")),
+           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1"))]
+    for i, f in enumerate(BROWSER):
+        name, _, value = f.partition(b": ")
+        others = BROWSER[:i] + BROWSER[i + 1:]
+        out += [(f"changed_{i}", head(BROWSER[:i] + [name + b": " + value + b"x"] + BROWSER[i + 1:])),
+                (f"shorter_{i}", head(BROWSER[:i] + [name + b": " + value[:-1]] + BROWSER[i + 1:])),
+                (f"spaced_{i}", head(BROWSER[:i] + [name + b": " + value + b" z"] + BROWSER[i + 1:])),
+                (f"ows_{i}", head(BROWSER[:i] + [name + b":\t " + value + b" \t"] + BROWSER[i + 1:])),
+                (f"bare_{i}", head(BROWSER[:i] + [name + b":" + value] + BROWSER[i + 1:])),
+                (f"empty_{i}", head(BROWSER[:i] + [name + b":"] + BROWSER[i + 1:])),
+                (f"lower_{i}", head(BROWSER[:i] + [name.lower() + b": " + value] + BROWSER[i + 1:])),
+                (f"longer_name_{i}", head(BROWSER[:i] + [name + b"s: " + value] + BROWSER[i + 1:])),
+                (f"dropped_{i}", head(others))]
+    return out
+
+
+VARIANTS = variants()
+
+
+def ends(raw):
+    """llhttp reads nothing after a request that ends its connection."""
+    return b"close" in raw.lower() or b"HTTP/1.0" in raw
+
+
+def alone(raw, **options):
+    return [list(e.items()) for e in parse_request_bytes(raw, **options)]
+
+
+def together(raws, **options):
+    return [list(e.items()) for e in parse_request_bytes(b"".join(raws), **options)]
+
+
+@pytest.mark.parametrize("name,raw", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_browser_variants_after_each_other(name, raw):
+    base = head(BROWSER)
+    other_line = head(BROWSER, b"GET /a-longer-target HTTP/1.1")   # the same fields after a longer request line
+    for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw],
+                [base, other_line, raw, other_line, raw]):
+        cut = [i for i, r in enumerate(seq) if ends(r)]
+        seq = seq[:cut[0] + 1] if cut else seq
+        expected = []
+        for r in seq:
+            envs = alone(r)
+            expected += envs
+            if "error" in dict(envs[-1]):
+                break
+        assert together(seq) == expected, seq
+
+
+@pytest.mark.parametrize("name,raw,meta", corpus.corpus("valid") + corpus.corpus("invalid"))
+def test_corpus_after_other_heads(name, raw, meta):
+    """Every corpus request after each one-request valid one (and after itself twice)."""
+    for _, first, _ in corpus.corpus("valid"):
+        envs = alone(first)
+        if len(envs) != 1 or b"Upgrade" in first or ends(first) or "error" in dict(envs[0]):
+            continue
+        assert together([first, first, raw]) == envs + envs + alone(raw), first
+
+
+def test_limits_after_a_template():
+    base = head(BROWSER)
+    more = head(BROWSER + [b"DNT: 1"])
+    assert together([base, more], limit_request_fields=12) == alone(base) + alone(more, limit_request_fields=12)
+    big = head(BROWSER[:1] + [b"X-A: " + b"a" * 200] + BROWSER[1:])
+    assert together([base, big], limit_request_field_size=100) == alone(base) + alone(big, limit_request_field_size=100)
+    long_value = head(BROWSER[:1] + [b"X-A: " + b"a" * 2000] + BROWSER[1:])
+    assert together([long_value, long_value, base]) == alone(long_value) * 2 + alone(base)
+
+
+def test_one_connection_gives_what_fresh_ones_give(server, connect):
+    """Through the wire: heads that repeat, change and leave the template on one keep-alive connection, each read by
+    the app as on a connection of its own (wsgi.input included: a body's, then the shared empty one)."""
+    fields = [("User-Agent", "Mozilla/5.0"), ("Accept", "text/html"), ("Cookie", "a=1")]
+    steps = [("GET", "/environ?x=1", fields, b""), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ?x=1", fields[:2] + [("Cookie", "a=2")], b""),
+             ("POST", "/environ", fields, b"body"), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ/y", fields[::-1], b""), ("GET", "/environ?x=1", fields, b""),
+             ("GET", "/environ?x=1", fields + [("Accept", "*/*")], b""), ("GET", "/environ?x=1", fields, b"")]
+    kept = connect()
+    for method, target, headers, body in steps:
+        raw = client.request(method, target, headers, body)
+        got, fresh = kept.request(raw, method), connect().request(raw, method)
+        assert got.status == fresh.status == 200
+        got, fresh = got.json(), fresh.json()
+        del got["REMOTE_PORT"], fresh["REMOTE_PORT"]
+        assert got == fresh, (method, target, headers)
+        assert got["_body"] == body.decode()
+
+
+def mutate(rnd, fields):
+    """A browser head's fields changed in one to three random ways."""
+    fields = list(fields)
+    for _ in range(rnd.randint(1, 3)):
+        i = rnd.randrange(len(fields)) if fields else 0
+        op = rnd.choice(["value", "drop", "insert", "swap", "case", "ows", "dup", "same"])
+        if op == "value" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name + b": " + value[:rnd.randrange(len(value) + 1)] + rnd.choice([b"", b"x", b" y", b"z"])
+        elif op == "drop" and fields:
+            del fields[i]
+        elif op == "insert":
+            fields.insert(i, rnd.choice([b"DNT: 1", b"X-A: b", b"X_B: c", b"Accept: */*", b"Cookie: c=3"]))
+        elif op == "swap" and len(fields) > 1:
+            j = rnd.randrange(len(fields))
+            fields[i], fields[j] = fields[j], fields[i]
+        elif op == "case" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name.swapcase() + b": " + value
+        elif op == "ows" and fields:
+            name, _, value = fields[i].partition(b": ")
+            fields[i] = name + rnd.choice([b":", b":\t", b":  "]) + value + rnd.choice([b"", b" ", b"\t "])
+        elif op == "dup" and fields:
+            fields.insert(rnd.randrange(len(fields) + 1), fields[i])
+    return fields
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_random_heads_after_each_other(seed):
+    """Seeded random walks over browser heads: each head after the ones before it on one connection, fed whole and
+    in random pieces, gives what it gives alone."""
+    rnd = random.Random(seed)
+    fields, seq = BROWSER, []
+    for _ in range(12):
+        if rnd.random() < 0.6:
+            fields = mutate(rnd, fields if rnd.random() < 0.7 else BROWSER)
+        target = rnd.choice([b"/products/42?ref=home&lang=en", b"/a", b"/b%20c?d", b"http://h.example/x"])
+        raw = head(fields, rnd.choice([b"GET ", b"HEAD ", b"DELETE "]) + target + b" HTTP/1.1")
+        if ends(raw):
+            continue
+        envs = alone(raw)
+        seq.append(raw)
+        if "error" in dict(envs[-1]):
+            break
+    expected = [env for raw in seq for env in alone(raw)]
+    assert together(seq) == expected
+    sizes = [rnd.randint(1, 300) for _ in range(5)]
+    assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected
