@@ -16,8 +16,7 @@ cdef class Response:
         const bint *stopping        # the loop's stopping flag: a head sent once the loop stops says Connection: close
         bint must_close             # out: the connection closes after this answer
         bint has_cl                 # the app gave Content-Length
-        bint clip                   # the body is a wsgi.file_wrapper: what goes past Content-Length is not sent
-                                    # (a range of a file: PEP 3333), and that is no error
+        bint clip                   # a wsgi.file_wrapper body: past Content-Length is dropped, no error (a range)
         bint chunked
         bint close_after            # close-delimited body or the app said Connection: close
         bint has_date
