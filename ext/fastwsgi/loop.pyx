@@ -342,7 +342,7 @@ cdef class Loop:
     def run(self):
         """Serve until stop(). Returns after the last connection is closed."""
         cdef epoll_event *events
-        cdef int n, i, timeout
+        cdef int n, i, timeout, ms
         cdef Watcher w
         cdef Connection conn
         if self.epfd >= 0:
@@ -369,6 +369,10 @@ cdef class Loop:
                     timeout = 0
                 elif timeout > 1000:
                     timeout = 1000
+                if self.pool is not None:
+                    ms = self.pool.kick(self.now)
+                    if 0 < ms < timeout:
+                        timeout = ms
                 with nogil:
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
                 if n < 0:

@@ -11,6 +11,9 @@ import threading as _threading
 
 cdef Py_ssize_t JOB_HIGH_WATER = 256 * 1024    # a streaming app thread waits while more than this is unsent ...
 cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
+# Jobs wait while the awake threads took none for this long before another thread is woken (an app blocked in I/O)
+cdef double POOL_STALL = 0.001
+cdef int POOL_STALL_MS = 1
 
 
 @cython.final
@@ -154,6 +157,7 @@ cdef class Pool(Watcher):
         self.jobs = _deque()
         self.done = []
         self.threads = []
+        self.idle = nthreads
         sem_init(&self.ready, 0, 0)
         self.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
         if self.fd < 0:
@@ -169,31 +173,53 @@ cdef class Pool(Watcher):
         return 0
 
     def _serve(self):
-        """A pool thread: take Jobs until stop(). Signals stay with the loop thread (it is the one that waits in
-        epoll_wait and runs their handlers)."""
+        """A pool thread: sleep until kick() wakes it, then take Jobs until none is left. Signals stay with the loop
+        thread (it is the one that waits in epoll_wait and runs their handlers)."""
         cdef Job job
         _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
         while True:
+            with nogil:
+                while sem_wait(&self.ready) != 0:
+                    pass
+            if self.stopping and not self.jobs:
+                return
             if not self.jobs:
-                # sleep until a Job comes (a post may be left over from a Job another thread took without sleeping)
-                with nogil:
-                    while sem_wait(&self.ready) != 0:
-                        pass
-                if self.stopping and not self.jobs:
-                    return
-                if not self.jobs:
-                    continue
-            job = self.jobs.popleft()       # a thread that finds a Job waiting takes it without sleeping
-            try:
-                job.run()
-            except BaseException:
-                self.loop.logger.exception("internal error on an app thread")
-            job = None                  # an idle thread holds no connection
+                self.spinning -= 1          # another thread took them meanwhile
+                self.idle += 1
+                continue
+            self.spinning -= 1
+            self.running += 1
+            while self.jobs:
+                job = self.jobs.popleft()
+                self.progress_at = monotonic()
+                try:
+                    job.run()
+                except BaseException:
+                    self.loop.logger.exception("internal error on an app thread")
+                job = None                  # an idle thread holds no connection
+            self.running -= 1
+            self.idle += 1
 
     cdef int submit(self, Job job) except -1:
         self.jobs.append(job)
-        sem_post(&self.ready)
         return 0
+
+    cdef int kick(self, double woke) except -1:
+        """Called by the loop just before epoll_wait releases the GIL, so that a woken thread finds the GIL free and
+        every Job of the wakeup waiting. A thread is woken when Jobs wait and no thread is awake, or when the awake
+        ones took no Job for STALL seconds before this wakeup began (blocked in the app: waking more threads while
+        one drains Jobs fast only makes them fight over the GIL). Returns the ms after which the loop must look
+        again (a blocked thread does not wake the loop), 0 when there is no need."""
+        if not self.jobs or self.idle == 0:
+            return 0
+        if self.spinning == 0 and (self.running == 0 or woke - self.progress_at >= POOL_STALL):
+            self.idle -= 1
+            self.spinning += 1
+            self.progress_at = woke
+            sem_post(&self.ready)
+            if self.idle == 0:
+                return 0
+        return POOL_STALL_MS
 
     cdef int notify(self, Job job) except -1:
         cdef unsigned long long one = 1
