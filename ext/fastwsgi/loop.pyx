@@ -342,7 +342,8 @@ cdef class Loop:
     def run(self):
         """Serve until stop(). Returns after the last connection is closed."""
         cdef epoll_event *events
-        cdef int n, i, timeout, ms
+        cdef int n, i, timeout
+        cdef sem_t *post
         cdef Watcher w
         cdef Connection conn
         if self.epfd >= 0:
@@ -369,11 +370,15 @@ cdef class Loop:
                     timeout = 0
                 elif timeout > 1000:
                     timeout = 1000
+                post = NULL
                 if self.pool is not None:
-                    ms = self.pool.kick(self.now)
-                    if 0 < ms < timeout:
-                        timeout = ms
+                    if self.pool.kick(self.now):
+                        post = &self.pool.ready
+                    if (self.pool.running or self.pool.spinning) and timeout > POOL_STALL_MS:
+                        timeout = POOL_STALL_MS     # a blocked thread does not wake us; its answers may wait
                 with nogil:
+                    if post != NULL:
+                        sem_post(post)              # the woken thread finds the GIL free
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
                 if n < 0:
                     if errno != EINTR:
@@ -381,6 +386,8 @@ cdef class Loop:
                     PyErr_CheckSignals()
                     n = 0
                 self.update_clock()
+                if self.pool is not None and PyList_GET_SIZE(self.pool.done):
+                    self.pool.on_event(0)           # answers finished before their thread woke us (kick's timer)
                 self.batching = n > 1
                 for i in range(n):
                     w = <Watcher>events[i].data.ptr

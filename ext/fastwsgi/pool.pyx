@@ -14,6 +14,8 @@ cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
 # Jobs wait while the awake threads took none for this long before another thread is woken (an app blocked in I/O)
 cdef double POOL_STALL = 0.001
 cdef int POOL_STALL_MS = 1
+# finished answers of a thread that still has Jobs wake the loop after this long at most (else when it has none left)
+cdef double POOL_FLUSH = 0.0005
 
 
 @cython.final
@@ -197,6 +199,11 @@ cdef class Pool(Watcher):
                 except BaseException:
                     self.loop.logger.exception("internal error on an app thread")
                 job = None                  # an idle thread holds no connection
+                # finished answers wake the loop once this thread has no Job left, or once the oldest waited
+                # POOL_FLUSH: the loop then finds the GIL free (a Job that blocks: the loop looks every ms, kick)
+                if PyList_GET_SIZE(self.done) and not self.signaled and (
+                        not self.jobs or monotonic() - self.done_at >= POOL_FLUSH):
+                    self.signal()
             self.running -= 1
             self.idle += 1
 
@@ -204,27 +211,32 @@ cdef class Pool(Watcher):
         self.jobs.append(job)
         return 0
 
-    cdef int kick(self, double woke) except -1:
-        """Called by the loop just before epoll_wait releases the GIL, so that a woken thread finds the GIL free and
+    cdef bint kick(self, double woke) except -1:
+        """Loop thread, before it waits: True when a thread is to be woken; the loop posts `ready` once it has
+        released the GIL (in its nogil block, just before epoll_wait), so that the thread finds the GIL free and
         every Job of the wakeup waiting. A thread is woken when Jobs wait and no thread is awake, or when the awake
-        ones took no Job for STALL seconds before this wakeup began (blocked in the app: waking more threads while
-        one drains Jobs fast only makes them fight over the GIL). Returns the ms after which the loop must look
-        again (a blocked thread does not wake the loop), 0 when there is no need."""
-        if not self.jobs or self.idle == 0:
-            return 0
-        if self.spinning == 0 and (self.running == 0 or woke - self.progress_at >= POOL_STALL):
+        ones took no Job for POOL_STALL before this wakeup began (blocked in the app: waking more threads while one
+        drains Jobs fast only makes them fight over the GIL)."""
+        if self.jobs and self.idle and self.spinning == 0 and (
+                self.running == 0 or woke - self.progress_at >= POOL_STALL):
             self.idle -= 1
             self.spinning += 1
             self.progress_at = woke
-            sem_post(&self.ready)
-            if self.idle == 0:
-                return 0
-        return POOL_STALL_MS
+            return True
+        return False
 
     cdef int notify(self, Job job) except -1:
-        cdef unsigned long long one = 1
         self.done.append(job)
-        if PyList_GET_SIZE(self.done) == 1:
+        if not job.finished:
+            self.signal()                   # a streamed piece, a wait: the loop is needed now
+        elif PyList_GET_SIZE(self.done) == 1:
+            self.done_at = monotonic()
+        return 0
+
+    cdef int signal(self) except -1:
+        cdef unsigned long long one = 1
+        if not self.signaled:
+            self.signaled = True
             write(self.fd, &one, 8)         # with the GIL held: the loop takes it when this thread lets go
         return 0
 
@@ -233,7 +245,9 @@ cdef class Pool(Watcher):
         cdef unsigned long long count
         cdef list done = self.done
         cdef Job job
-        read(self.fd, &count, 8)
+        if self.signaled:
+            self.signaled = False
+            read(self.fd, &count, 8)
         self.done = []
         for job in done:
             job.notified = False
