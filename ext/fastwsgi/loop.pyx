@@ -374,8 +374,8 @@ cdef class Loop:
                 if self.pool is not None:
                     if self.pool.kick(self.now):
                         post = &self.pool.ready
-                    if (self.pool.running or self.pool.spinning) and timeout > POOL_STALL_MS:
-                        timeout = POOL_STALL_MS     # a blocked thread does not wake us; its answers may wait
+                    if self.pool.jobs and self.pool.idle and timeout > POOL_STALL_MS:
+                        timeout = POOL_STALL_MS     # Jobs wait while threads run: kick again if they stall
                 with nogil:
                     if post != NULL:
                         sem_post(post)              # the woken thread finds the GIL free
@@ -386,8 +386,6 @@ cdef class Loop:
                     PyErr_CheckSignals()
                     n = 0
                 self.update_clock()
-                if self.pool is not None and PyList_GET_SIZE(self.pool.done):
-                    self.pool.on_event(0)           # answers finished before their thread woke us (kick's timer)
                 self.batching = n > 1
                 for i in range(n):
                     w = <Watcher>events[i].data.ptr

@@ -48,8 +48,6 @@ cdef class Pool(Watcher):
         int spinning                # threads posted that have not taken a Job yet
         int running                 # threads in a Job (fast, or blocked outside the GIL: kick cannot tell)
         double progress_at          # monotonic time a thread last took a Job (or was woken)
-        bint signaled               # the eventfd is written and the loop has not taken `done` yet
-        double done_at              # monotonic time `done` became non-empty
 
     @staticmethod
     cdef Pool new(Loop loop, int nthreads)
@@ -57,5 +55,4 @@ cdef class Pool(Watcher):
     cdef int submit(self, Job job) except -1          # loop thread: queue it (kick wakes a thread if needed)
     cdef bint kick(self, double woke) except -1       # loop thread, before it waits: post `ready` (nogil)?
     cdef int notify(self, Job job) except -1          # app thread: the Job has output or is finished
-    cdef int signal(self) except -1                   # app thread: wake the loop (once until it takes `done`)
     cdef int stop(self) except -1                     # the threads end once idle

@@ -2,8 +2,9 @@
 # frames the answer into its own buffer; the loop thread moves that buffer into the connection's write buffer and
 # sends it (Connection.from_job). Everything the two threads share is touched with the GIL held and without a Python
 # call in between, so each hand-over is atomic; the GIL is released only around the waits (a thread waiting for a
-# Job, or for the loop to send) and the eventfd write. A thread wakes the loop once per burst: only the Job that
-# makes the done list non-empty writes the eventfd.
+# Job, or for the loop to send). A thread wakes the loop once per burst: only the Job that makes the done list
+# non-empty writes the eventfd. The loop wakes threads one at a time (Pool.kick): one awake thread drains a burst
+# of fast Jobs in one GIL hold; another is woken only when Jobs wait and the awake ones stall (blocked in the app).
 
 from collections import deque as _deque
 import signal as _signal
@@ -12,10 +13,8 @@ import threading as _threading
 cdef Py_ssize_t JOB_HIGH_WATER = 256 * 1024    # a streaming app thread waits while more than this is unsent ...
 cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
 # Jobs wait while the awake threads took none for this long before another thread is woken (an app blocked in I/O)
-cdef double POOL_STALL = 0.001
+cdef double POOL_STALL = 0.0002
 cdef int POOL_STALL_MS = 1
-# finished answers of a thread that still has Jobs wake the loop after this long at most (else when it has none left)
-cdef double POOL_FLUSH = 0.0005
 
 
 @cython.final
@@ -118,7 +117,7 @@ cdef class Job:
         wait = self.waiting                 # the loop may end the wait (one post) before this thread waits
         if not self.notified:
             self.notified = True
-            conn.loop.pool.notify(self)     # may release the GIL (the eventfd write)
+            conn.loop.pool.notify(self)     # the eventfd write, with the GIL held
         if wait:
             with nogil:
                 while sem_wait(&self.drained) != 0:
@@ -199,11 +198,6 @@ cdef class Pool(Watcher):
                 except BaseException:
                     self.loop.logger.exception("internal error on an app thread")
                 job = None                  # an idle thread holds no connection
-                # finished answers wake the loop once this thread has no Job left, or once the oldest waited
-                # POOL_FLUSH: the loop then finds the GIL free (a Job that blocks: the loop looks every ms, kick)
-                if PyList_GET_SIZE(self.done) and not self.signaled and (
-                        not self.jobs or monotonic() - self.done_at >= POOL_FLUSH):
-                    self.signal()
             self.running -= 1
             self.idle += 1
 
@@ -226,17 +220,9 @@ cdef class Pool(Watcher):
         return False
 
     cdef int notify(self, Job job) except -1:
-        self.done.append(job)
-        if not job.finished:
-            self.signal()                   # a streamed piece, a wait: the loop is needed now
-        elif PyList_GET_SIZE(self.done) == 1:
-            self.done_at = monotonic()
-        return 0
-
-    cdef int signal(self) except -1:
         cdef unsigned long long one = 1
-        if not self.signaled:
-            self.signaled = True
+        self.done.append(job)
+        if PyList_GET_SIZE(self.done) == 1:
             write(self.fd, &one, 8)         # with the GIL held: the loop takes it when this thread lets go
         return 0
 
@@ -245,9 +231,7 @@ cdef class Pool(Watcher):
         cdef unsigned long long count
         cdef list done = self.done
         cdef Job job
-        if self.signaled:
-            self.signaled = False
-            read(self.fd, &count, 8)
+        read(self.fd, &count, 8)
         self.done = []
         for job in done:
             job.notified = False
