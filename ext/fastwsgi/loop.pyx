@@ -180,6 +180,14 @@ cdef class Loop:
                 return 0
             if victim is not None:
                 victim.close()
+            if self.pool is not None and self.accept_batch == 1 and lst.registered:
+                # workers sharing a listener, app threads: the listener leaves our epoll set until the next wakeup
+                # (at most 1 ms away), then comes back at the end of its queue of waiting workers. EPOLLEXCLUSIVE
+                # wakes the first one waiting, and a threaded worker's loop waits while its threads work: it would
+                # take every connection of a burst (all 64 wrk connections in one of two workers)
+                epoll_ctl(self.epfd, EPOLL_CTL_DEL, lst.fd, NULL)
+                lst.registered = False
+                self.relisten = True
         return 0
 
     cdef Connection victim(self):
@@ -374,7 +382,7 @@ cdef class Loop:
                 if self.pool is not None:
                     if self.pool.kick(self.now):
                         post = &self.pool.ready
-                    if self.pool.jobs and self.pool.idle and timeout > POOL_STALL_MS:
+                    if (self.relisten or (self.pool.jobs and self.pool.idle)) and timeout > POOL_STALL_MS:
                         timeout = POOL_STALL_MS     # Jobs wait while threads run: kick again if they stall
                 with nogil:
                     if post != NULL:
@@ -386,6 +394,10 @@ cdef class Loop:
                     PyErr_CheckSignals()
                     n = 0
                 self.update_clock()
+                if self.relisten:
+                    self.relisten = False
+                    if self.accepting:
+                        self.set_accepting(True)
                 self.batching = n > 1
                 for i in range(n):
                     w = <Watcher>events[i].data.ptr
