@@ -383,7 +383,7 @@ cdef class Loop:
                     if self.pool.kick(self.now):
                         post = &self.pool.ready
                     if (self.relisten or (self.pool.jobs and self.pool.idle)) and timeout > POOL_STALL_MS:
-                        timeout = POOL_STALL_MS     # Jobs wait while threads run: kick again if they stall
+                        timeout = POOL_STALL_MS     # kick again if the threads stall; take the listener back
                 with nogil:
                     if post != NULL:
                         sem_post(post)              # the woken thread finds the GIL free

@@ -35,7 +35,7 @@ cdef class Job:
 cdef class Pool(Watcher):
     # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop.
     # Threads are woken one at a time (kick): one awake thread drains the Jobs while the app is fast; another wakes
-    # only when none is awake or the awake ones made no progress for STALL (an app blocked in I/O, a long call)
+    # only when none is awake or the awake ones took no Job for POOL_STALL (an app blocked in I/O, a long call)
     cdef:
         Loop loop
         object jobs                 # collections.deque of Jobs waiting for a thread
