@@ -50,6 +50,29 @@ def test_two_slow_requests_on_two_connections_take_one_app_time(serve):
     assert elapsed < 1.0, f"two 0.6 s calls took {elapsed:.2f} s: one waited behind the other"
 
 
+def test_calls_that_block_at_once_get_every_thread(serve):
+    # the pool wakes one thread per burst; one that blocks gets the next one woken (Pool.kick), until all N run
+    srv = serve(fresh=True, threads=8)
+    results = {}
+    barrier = threading.Barrier(8, timeout=5)
+
+    def call(i):
+        with client.Client(srv.port, timeout=10) as c:
+            barrier.wait()
+            start = time.monotonic()
+            resp = c.request(request("GET", f"/sleep?s=0.5&n={i}"))
+        results[i] = (resp.status, resp.body, time.monotonic() - start)
+
+    callers = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(10)
+    assert [results[i][:2] for i in range(8)] == [(200, b"slept")] * 8
+    slowest = max(r[2] for r in results.values())
+    assert slowest < 0.9, f"eight 0.5 s calls on eight threads: the last took {slowest:.2f} s"
+
+
 def test_a_fast_client_is_not_held_behind_a_slow_call(serve):
     srv = serve(fresh=True, threads=4)
     results = {}

@@ -182,6 +182,14 @@ cdef class Loop:
                 return 0
             if victim is not None:
                 victim.close()
+            if self.pool is not None and self.accept_batch == 1 and lst.registered:
+                # workers sharing a listener, app threads: the listener leaves our epoll set until the next wakeup
+                # (at most 1 ms away), then comes back at the end of its queue of waiting workers. EPOLLEXCLUSIVE
+                # wakes the first one waiting, and a threaded worker's loop waits while its threads work: it would
+                # take every connection of a burst (all 64 wrk connections in one of two workers)
+                epoll_ctl(self.epfd, EPOLL_CTL_DEL, lst.fd, NULL)
+                lst.registered = False
+                self.relisten = True
         return 0
 
     cdef Connection victim(self):
@@ -347,6 +355,7 @@ cdef class Loop:
         """Serve until stop(). Returns after the last connection is closed."""
         cdef epoll_event *events
         cdef int n, i, timeout
+        cdef sem_t *post
         cdef Watcher w
         cdef Connection conn
         if self.epfd >= 0:
@@ -373,7 +382,15 @@ cdef class Loop:
                     timeout = 0
                 elif timeout > 1000:
                     timeout = 1000
+                post = NULL
+                if self.pool is not None:
+                    if self.pool.kick(self.now):
+                        post = &self.pool.ready
+                    if (self.relisten or (self.pool.jobs and self.pool.idle)) and timeout > POOL_STALL_MS:
+                        timeout = POOL_STALL_MS     # kick again if the threads stall; take the listener back
                 with nogil:
+                    if post != NULL:
+                        sem_post(post)              # the woken thread finds the GIL free
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
                 if n < 0:
                     if errno != EINTR:
@@ -381,6 +398,10 @@ cdef class Loop:
                     PyErr_CheckSignals()
                     n = 0
                 self.update_clock()
+                if self.relisten:
+                    self.relisten = False
+                    if self.accepting:
+                        self.set_accepting(True)
                 self.batching = n > 1
                 for i in range(n):
                     w = <Watcher>events[i].data.ptr

@@ -33,19 +33,26 @@ cdef class Job:
 
 
 cdef class Pool(Watcher):
-    # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop
+    # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop.
+    # Threads are woken one at a time (kick): one awake thread drains the Jobs while the app is fast; another wakes
+    # only when none is awake or the awake ones took no Job for POOL_STALL (an app blocked in I/O, a long call)
     cdef:
         Loop loop
         object jobs                 # collections.deque of Jobs waiting for a thread
         list done                   # Jobs with output for the loop (or finished), in order of completion
         list threads
         int nthreads
-        sem_t ready                 # one post per Job (or per thread to stop)
+        sem_t ready                 # one post per thread woken (or per thread to stop)
         bint stopping
+        int idle                    # threads asleep on `ready`, not posted
+        int spinning                # threads posted that have not taken a Job yet
+        int running                 # threads in a Job (fast, or blocked outside the GIL: kick cannot tell)
+        double progress_at          # monotonic time a thread last took a Job (or was woken)
 
     @staticmethod
     cdef Pool new(Loop loop, int nthreads)
     cdef int start(self) except -1
-    cdef int submit(self, Job job) except -1          # loop thread
+    cdef int submit(self, Job job) except -1          # loop thread: queue it (kick wakes a thread if needed)
+    cdef bint kick(self, double woke) except -1       # loop thread, before it waits: post `ready` (nogil)?
     cdef int notify(self, Job job) except -1          # app thread: the Job has output or is finished
     cdef int stop(self) except -1                     # the threads end once idle

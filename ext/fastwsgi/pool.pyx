@@ -2,8 +2,9 @@
 # frames the answer into its own buffer; the loop thread moves that buffer into the connection's write buffer and
 # sends it (Connection.from_job). Everything the two threads share is touched with the GIL held and without a Python
 # call in between, so each hand-over is atomic; the GIL is released only around the waits (a thread waiting for a
-# Job, or for the loop to send) and the eventfd write. A thread wakes the loop once per burst: only the Job that
-# makes the done list non-empty writes the eventfd.
+# Job, or for the loop to send). A thread wakes the loop once per burst: only the Job that makes the done list
+# non-empty writes the eventfd. The loop wakes threads one at a time (Pool.kick): one awake thread drains a burst
+# of fast Jobs in one GIL hold; another is woken only when Jobs wait and the awake ones stall (blocked in the app).
 
 from collections import deque as _deque
 import signal as _signal
@@ -11,6 +12,9 @@ import threading as _threading
 
 cdef Py_ssize_t JOB_HIGH_WATER = 256 * 1024    # a streaming app thread waits while more than this is unsent ...
 cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
+# Jobs wait while the awake threads took none for this long before another thread is woken (an app blocked in I/O)
+cdef double POOL_STALL = 0.0002
+cdef int POOL_STALL_MS = 1
 
 
 @cython.final
@@ -116,7 +120,7 @@ cdef class Job:
         wait = self.waiting                 # the loop may end the wait (one post) before this thread waits
         if not self.notified:
             self.notified = True
-            conn.loop.pool.notify(self)     # may release the GIL (the eventfd write)
+            conn.loop.pool.notify(self)     # the eventfd write, with the GIL held
         if wait:
             with nogil:
                 while sem_wait(&self.drained) != 0:
@@ -157,6 +161,7 @@ cdef class Pool(Watcher):
         self.jobs = _deque()
         self.done = []
         self.threads = []
+        self.idle = nthreads
         sem_init(&self.ready, 0, 0)
         self.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
         if self.fd < 0:
@@ -172,31 +177,50 @@ cdef class Pool(Watcher):
         return 0
 
     def _serve(self):
-        """A pool thread: take Jobs until stop(). Signals stay with the loop thread (it is the one that waits in
-        epoll_wait and runs their handlers)."""
+        """A pool thread: sleep until kick() wakes it, then take Jobs until none is left. Signals stay with the loop
+        thread (it is the one that waits in epoll_wait and runs their handlers)."""
         cdef Job job
         _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
         while True:
+            with nogil:
+                while sem_wait(&self.ready) != 0:
+                    pass
+            if self.stopping and not self.jobs:
+                return
             if not self.jobs:
-                # sleep until a Job comes (a post may be left over from a Job another thread took without sleeping)
-                with nogil:
-                    while sem_wait(&self.ready) != 0:
-                        pass
-                if self.stopping and not self.jobs:
-                    return
-                if not self.jobs:
-                    continue
-            job = self.jobs.popleft()       # a thread that finds a Job waiting takes it without sleeping
-            try:
-                job.run()
-            except BaseException:
-                self.loop.logger.exception("internal error on an app thread")
-            job = None                  # an idle thread holds no connection
+                self.spinning -= 1          # another thread took them meanwhile
+                self.idle += 1
+                continue
+            self.spinning -= 1
+            self.running += 1
+            while self.jobs:
+                job = self.jobs.popleft()
+                self.progress_at = monotonic()
+                try:
+                    job.run()
+                except BaseException:
+                    self.loop.logger.exception("internal error on an app thread")
+                job = None                  # an idle thread holds no connection
+            self.running -= 1
+            self.idle += 1
 
     cdef int submit(self, Job job) except -1:
         self.jobs.append(job)
-        sem_post(&self.ready)
         return 0
+
+    cdef bint kick(self, double woke) except -1:
+        """Loop thread, before it waits: True when a thread is to be woken; the loop posts `ready` once it has
+        released the GIL (in its nogil block, just before epoll_wait), so that the thread finds the GIL free and
+        every Job of the wakeup waiting. A thread is woken when Jobs wait and no thread is awake, or when the awake
+        ones took no Job for POOL_STALL before this wakeup began (blocked in the app: waking more threads while one
+        drains Jobs fast only makes them fight over the GIL)."""
+        if self.jobs and self.idle and self.spinning == 0 and (
+                self.running == 0 or woke - self.progress_at >= POOL_STALL):
+            self.idle -= 1
+            self.spinning += 1
+            self.progress_at = woke
+            return True
+        return False
 
     cdef int notify(self, Job job) except -1:
         cdef unsigned long long one = 1
