@@ -74,3 +74,8 @@ cdef class Connection(Watcher):
     cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close
     cdef int close(self) except -1
     cdef bint sheddable(self)                 # may be closed to make room at worker_connections (no head yet, idle)
+
+
+# the end of an app call (inline or on an app thread): result.close(), wsgi.input released, post_request; req None:
+# the close() only
+cdef int after_app(Loop loop, Request req, Response resp, object result, double started) except -1

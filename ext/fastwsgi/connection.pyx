@@ -352,21 +352,8 @@ cdef class Connection(Watcher):
             self.active = None
             if resp.must_close:
                 self.closing = True
-            if result is not None and not type(result) is list:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    try:
-                        close()
-                    except Exception:
-                        loop.logger.exception("Error closing the app's response")
+            after_app(loop, req, resp, result, self.started)
         if req is not None:
-            if type(req.input) is Input:
-                (<Input>req.input).release()    # the app is done with wsgi.input: its memory and file go now
-            if loop.post_request is not None:
-                try:
-                    loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
-                except Exception:
-                    loop.logger.exception("Error in post_request")
             loop.request_done()
         return 0
 
@@ -594,3 +581,25 @@ cdef class Connection(Watcher):
             self.resp.start_response_cb = None
             self.resp.write_cb = None
         return 0
+
+
+cdef int after_app(Loop loop, Request req, Response resp, object result, double started) except -1:
+    """The end of an app call, on the loop or on an app thread: the iterable's close() (PEP 3333), wsgi.input's memory
+    and file released (the app is done with it), then post_request (statsd, the access log, the hook)."""
+    if result is not None and type(result) is not list:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                loop.logger.exception("Error closing the app's response")
+    if req is None:
+        return 0
+    if type(req.input) is Input:
+        (<Input>req.input).release()
+    if loop.post_request is not None:
+        try:
+            loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - started)
+        except Exception:
+            loop.logger.exception("Error in post_request")
+    return 0

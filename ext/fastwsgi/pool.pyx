@@ -70,21 +70,8 @@ cdef class Job:
                     self.obuf.len = 0
                     resp.fail(&self.obuf, 500)
             finally:
-                if result is not None and type(result) is not list:
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        try:
-                            close()
-                        except Exception:
-                            loop.logger.exception("Error closing the app's response")
+                after_app(loop, req, resp, result, self.started)
                 result = None
-                if type(req.input) is Input:
-                    (<Input>req.input).release()
-            if loop.post_request is not None:
-                try:
-                    loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - self.started)
-                except Exception:
-                    loop.logger.exception("Error in post_request")
         finally:
             self.finished = True
             self.emit(True)
