@@ -3,6 +3,7 @@
 Single-process servers (`serve(..., threads=N)`) for the request flow; masters (`python -m fastwsgi`) for the CLI,
 config, timeout and graceful-stop behaviour. Every test is bounded in time.
 """
+import json
 import os
 import signal
 import socket
@@ -85,6 +86,60 @@ def test_a_fast_client_is_not_held_behind_a_slow_call(serve):
         assert time.monotonic() - start < 0.3
     slow.join(10)
     assert results["slow"][:2] == (200, b"slept")
+
+
+def _pool(port):
+    return json.loads(client.fetch(port, "GET", "/pool").body)
+
+
+def test_a_burst_from_many_connections_is_gathered_and_every_answer_is_right(serve):
+    # an idle pool's first Job waits POOL_GATHER for the requests right behind it (Pool.gather)
+    srv = serve(fresh=True, threads=4)
+    conns = [client.Client(srv.port, timeout=10) for _ in range(6)]
+    try:
+        before = _pool(srv.port)
+        time.sleep(0.25)                    # past any back-off the lone /pool requests started
+        for i, c in enumerate(conns):
+            c.send(request("GET", f"/qs?burst{i}"))
+        assert [c.read_final().body for c in conns] == [f"burst{i}".encode() for i in range(6)]
+    finally:
+        for c in conns:
+            c.close()
+    after = _pool(srv.port)
+    assert after["jobs"] - before["jobs"] == 7          # the six, and the second /pool
+    assert after["gathers"] > before["gathers"]
+    assert after["wakes"] - before["wakes"] <= 7
+
+
+def test_a_lone_client_turns_the_gathering_off(serve):
+    # gathers that bring nothing only delay a lone client: two in a row stop them for POOL_GATHER_BACKOFF (0.1 s)
+    srv = serve(fresh=True, threads=4)
+    before = _pool(srv.port)
+    start = time.monotonic()
+    with client.Client(srv.port, timeout=10) as c:
+        for i in range(40):
+            assert c.request(request("GET", f"/qs?{i}")).body == str(i).encode()
+    elapsed = time.monotonic() - start
+    after = _pool(srv.port)
+    assert after["jobs"] - before["jobs"] == 41
+    allowed = 2 * (2 + int(elapsed / 0.1)) + 1
+    assert after["gathers"] - before["gathers"] <= allowed, (after, before, elapsed)
+
+
+def test_a_fast_answer_does_not_wait_for_a_slow_call_of_the_same_burst(serve):
+    # one thread may take both Jobs of a burst: the fast one's answer is owed to the settling loop, which takes it
+    # once the slow call has let the GIL go (Pool.settled_end), not after the slow call
+    srv = serve(fresh=True, threads=2)
+    for _ in range(3):
+        time.sleep(0.25)
+        with client.Client(srv.port, timeout=10) as fast, client.Client(srv.port, timeout=10) as slow:
+            fast.send(request("GET", "/qs?fast"))
+            slow.send(request("GET", "/sleep?s=0.6"))
+            start = time.monotonic()
+            assert fast.read_final().body == b"fast"
+            took = time.monotonic() - start
+            assert slow.read_final().body == b"slept"
+        assert took < 0.4, f"the fast answer waited {took:.2f} s, behind the slow call"
 
 
 def test_pipelined_requests_answer_in_order_with_threads(serve):

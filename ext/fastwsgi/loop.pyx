@@ -356,6 +356,9 @@ cdef class Loop:
         cdef epoll_event *events
         cdef int n, i, timeout
         cdef sem_t *post
+        cdef bint gather, settle
+        cdef pollfd settle_fd
+        cdef timespec settle_time, gather_time
         cdef Watcher w
         cdef Connection conn
         if self.epfd >= 0:
@@ -370,6 +373,12 @@ cdef class Loop:
             self.pool = Pool.new(self, self.threads)
             self.register(self.pool, EPOLLIN)
             self.pool.start()
+        settle_fd.fd = self.pool.fd if self.pool is not None else -1
+        settle_fd.events = POLLIN
+        settle_time.tv_sec = 0
+        settle_time.tv_nsec = <long>(POOL_STALL * 1e9)
+        gather_time.tv_sec = 0
+        gather_time.tv_nsec = <long>(POOL_GATHER * 1e9)
         self.running = True
         self.update_clock()
         self.next_tick = self.now + 1.0
@@ -383,15 +392,28 @@ cdef class Loop:
                 elif timeout > 1000:
                     timeout = 1000
                 post = NULL
+                gather = settle = False
                 if self.pool is not None:
-                    if self.pool.kick(self.now):
+                    gather = self.pool.gather(self.now)
+                    if not gather and self.pool.kick(self.now):
                         post = &self.pool.ready
                     if (self.relisten or (self.pool.jobs and self.pool.idle)) and timeout > POOL_STALL_MS:
                         timeout = POOL_STALL_MS     # kick again if the threads stall; take the listener back
+                    settle = not gather and self.pool.settling(self.now)
                 with nogil:
                     if post != NULL:
                         sem_post(post)              # the woken thread finds the GIL free
+                    if gather:                      # let the burst gather, then wake a thread (Pool.gather)
+                        ppoll(NULL, 0, &gather_time, NULL)
+                        timeout = 0
+                    elif settle:                    # the awake thread's answers first (Pool.settling)
+                        ppoll(&settle_fd, 1, &settle_time, NULL)
+                        timeout = 0
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
+                if gather or settle:
+                    if settle:
+                        self.pool.settled_end()
+                    PyErr_CheckSignals()            # a signal may have ended the short wait
                 if n < 0:
                     if errno != EINTR:
                         raise OSError(errno, strerror(errno).decode())

@@ -35,7 +35,10 @@ cdef class Job:
 cdef class Pool(Watcher):
     # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop.
     # Threads are woken one at a time (kick): one awake thread drains the Jobs while the app is fast; another wakes
-    # only when none is awake or the awake ones took no Job for POOL_STALL (an app blocked in I/O, a long call)
+    # only when none is awake or the awake ones took no Job for POOL_STALL (an app blocked in I/O, a long call).
+    # Each hand-over between the loop and a thread is a wakeup, so the loop makes bursts of them: it lets a burst
+    # gather for POOL_GATHER before it wakes an idle pool (gather), and waits for the awake thread's answers before
+    # it looks at the sockets again (settling)
     cdef:
         Loop loop
         object jobs                 # collections.deque of Jobs waiting for a thread
@@ -48,11 +51,19 @@ cdef class Pool(Watcher):
         int spinning                # threads posted that have not taken a Job yet
         int running                 # threads in a Job (fast, or blocked outside the GIL: kick cannot tell)
         double progress_at          # monotonic time a thread last took a Job (or was woken)
+        bint settled                # the loop waits on the eventfd alone (settling): Jobs left to run go first
+        bint owed                   # `done` has Jobs the eventfd has not been written for (settled: the loop looks)
+        Py_ssize_t gathering        # Jobs queued when the loop began to gather (0: not gathering)
+        int gather_misses           # gathers in a row that brought no Job
+        double gather_off_until     # no gathering before this (a lone client: a gather only delays it)
 
     @staticmethod
     cdef Pool new(Loop loop, int nthreads)
     cdef int start(self) except -1
     cdef int submit(self, Job job) except -1          # loop thread: queue it (kick wakes a thread if needed)
+    cdef bint gather(self, double now) except -1      # loop thread, before it waits: let a burst gather first?
     cdef bint kick(self, double woke) except -1       # loop thread, before it waits: post `ready` (nogil)?
+    cdef bint settling(self, double now) except -1    # loop thread: wait for the awake thread's answers first?
+    cdef int settled_end(self) except -1              # loop thread, back from settling: take what is owed
     cdef int notify(self, Job job) except -1          # app thread: the Job has output or is finished
     cdef int stop(self) except -1                     # the threads end once idle

@@ -15,6 +15,21 @@ cdef Py_ssize_t JOB_LOW_WATER = 64 * 1024      # ... until at most this is left
 # Jobs wait while the awake threads took none for this long before another thread is woken (an app blocked in I/O)
 cdef double POOL_STALL = 0.0002
 cdef int POOL_STALL_MS = 1
+# An idle pool's first Jobs wait this long for the requests arriving right behind them (fewer than POOL_GATHER_ENOUGH
+# queued): one wakeup then carries them all. Two gathers in a row that brought nothing turn it off for
+# POOL_GATHER_BACKOFF, so a lone client is not delayed
+cdef double POOL_GATHER = 0.00003
+cdef Py_ssize_t POOL_GATHER_ENOUGH = 8
+cdef int POOL_GATHER_MISSES = 2
+cdef double POOL_GATHER_BACKOFF = 0.1
+
+# what the pool did, for tests and tuning (pool_counters())
+cdef long long pool_jobs = 0, pool_wakes = 0, pool_gathers = 0, pool_gathered = 0
+
+
+def pool_counters():
+    """This process's app-thread pool: Jobs run, threads woken, gathers, and gathers that brought more Jobs."""
+    return {"jobs": pool_jobs, "wakes": pool_wakes, "gathers": pool_gathers, "gathered": pool_gathered}
 
 
 @cython.final
@@ -192,8 +207,36 @@ cdef class Pool(Watcher):
             self.idle += 1
 
     cdef int submit(self, Job job) except -1:
+        global pool_jobs
+        pool_jobs += 1
         self.jobs.append(job)
         return 0
+
+    cdef bint gather(self, double now) except -1:
+        """Loop thread, before it waits: True to hold the kick for POOL_GATHER, when no thread is awake and fewer
+        than POOL_GATHER_ENOUGH Jobs wait. Under load the requests of other connections arrive microseconds apart;
+        without it each wakes the loop and a thread for itself. Back from a gather (the next call), the kick goes
+        ahead, and the gather is scored: POOL_GATHER_MISSES in a row that brought nothing stop gathering for
+        POOL_GATHER_BACKOFF."""
+        global pool_gathers, pool_gathered
+        cdef Py_ssize_t queued = len(self.jobs)
+        if self.gathering:
+            if queued > self.gathering:
+                pool_gathered += 1
+                self.gather_misses = 0
+            else:
+                self.gather_misses += 1
+                if self.gather_misses >= POOL_GATHER_MISSES:
+                    self.gather_misses = 0
+                    self.gather_off_until = now + POOL_GATHER_BACKOFF
+            self.gathering = 0
+            return False
+        if (0 < queued < POOL_GATHER_ENOUGH and self.running == 0 and self.spinning == 0
+                and now >= self.gather_off_until and not self.stopping):
+            pool_gathers += 1
+            self.gathering = queued
+            return True
+        return False
 
     cdef bint kick(self, double woke) except -1:
         """Loop thread, before it waits: True when a thread is to be woken; the loop posts `ready` once it has
@@ -201,18 +244,41 @@ cdef class Pool(Watcher):
         every Job of the wakeup waiting. A thread is woken when Jobs wait and no thread is awake, or when the awake
         ones took no Job for POOL_STALL before this wakeup began (blocked in the app: waking more threads while one
         drains Jobs fast only makes them fight over the GIL)."""
+        global pool_wakes
         if self.jobs and self.idle and self.spinning == 0 and (
                 self.running == 0 or woke - self.progress_at >= POOL_STALL):
+            pool_wakes += 1
             self.idle -= 1
             self.spinning += 1
             self.progress_at = woke
             return True
         return False
 
+    cdef bint settling(self, double now) except -1:
+        """Loop thread, before it waits: True while a thread is awake on Jobs, has taken one within POOL_STALL and
+        has handed nothing back yet. The loop then waits on the eventfd alone for up to POOL_STALL before it looks at
+        the sockets: requests that arrive meanwhile gather into the next burst, as they would behind an inline app
+        call, instead of waking the loop (and a thread) one by one. A thread blocked in the app stops the settling
+        after POOL_STALL, so a request still never waits behind another connection's call while a thread is free."""
+        self.settled = ((self.running or self.spinning) and not PyList_GET_SIZE(self.done)
+                        and now - self.progress_at < POOL_STALL)
+        return self.settled
+
+    cdef int settled_end(self) except -1:
+        self.settled = False
+        if self.owed:                       # the settling ended before the burst did: take what is finished
+            self.on_event(EPOLLIN)
+        return 0
+
     cdef int notify(self, Job job) except -1:
         cdef unsigned long long one = 1
         self.done.append(job)
         if PyList_GET_SIZE(self.done) == 1:
+            self.owed = True
+        # while the loop settles, the answers wait for the end of this burst's Jobs (one wakeup, the GIL free then);
+        # a Job that blocks meanwhile releases the GIL, and the loop, back from its short wait, takes them itself
+        if self.owed and not (self.settled and self.jobs):
+            self.owed = False
             write(self.fd, &one, 8)         # with the GIL held: the loop takes it when this thread lets go
         return 0
 
@@ -223,6 +289,7 @@ cdef class Pool(Watcher):
         cdef Job job
         read(self.fd, &count, 8)
         self.done = []
+        self.owed = False
         for job in done:
             job.notified = False
             try:

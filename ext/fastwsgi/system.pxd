@@ -141,6 +141,7 @@ cdef extern from "<poll.h>" nogil:
         POLLERR
         POLLHUP
     int poll(pollfd *fds, unsigned long nfds, int timeout)
+    int ppoll(pollfd *fds, unsigned long nfds, const timespec *timeout, const void *sigmask)
 
 cdef extern from "<sys/sendfile.h>" nogil:
     ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)

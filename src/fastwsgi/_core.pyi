@@ -61,6 +61,8 @@ def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 
 def debug_counters() -> dict[str, int]: ...
+def pool_counters() -> dict[str, int]:
+    """This process's app-thread pool: Jobs run, threads woken, gathers, and gathers that brought more Jobs."""
 
 def parse_proxy_header(
     data: bytes, chunks: list[int] | None = None, mode: str = "auto"

@@ -352,6 +352,10 @@ def app(environ, start_response):
         if q.get("gc"):
             gc.collect()
         return _json(start_response, _core.debug_counters())
+    if route == "pool":
+        from fastwsgi import _core
+
+        return _json(start_response, _core.pool_counters())
     if route == "bad_result":
         start_response("200 OK", [("Content-Type", "text/plain")])
         kinds = {"str": ["text"], "none": None, "int": 5, "str_gen": iter(["text"]), "str_later": iter([b"ok", "text"])}
