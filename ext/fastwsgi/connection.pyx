@@ -567,6 +567,7 @@ cdef class Connection(Watcher):
             self.sf_file = None
             self.end_response()
         loop.conns.pop(fd, None)
+        loop.closed.append(self)            # an event of this wakeup may still point at it (Loop.run)
         if loop.stopping and not loop.conns:
             loop.next_tick = 0              # the last one: the sweep ends a stopping loop now, not in a second
         if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:

@@ -28,6 +28,7 @@ cdef class Loop:
         bint relisten                 # a listener left the epoll set after an accept; back at the next wakeup
         bint batching                # handling the events of one wakeup: small answers wait in `deferred`
         list deferred                # Connections whose answers go out when the wakeup's events are handled
+        list closed                  # Connections closed since the wakeup: alive until its events are handled
         double defer_until           # ... or at this monotonic time, whichever comes first
         double stop_deadline
         double now                   # monotonic, updated once per wakeup

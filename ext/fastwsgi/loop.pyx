@@ -120,6 +120,7 @@ cdef class Loop:
             self.listeners.append(lst)
         self.conns = {}
         self.deferred = []
+        self.closed = []
         self.rbuf_size = READ_BUFFER
         self.rbuf = <char *>malloc(self.rbuf_size)
         if self.rbuf == NULL:
@@ -391,6 +392,8 @@ cdef class Loop:
                     timeout = 0
                 elif timeout > 1000:
                     timeout = 1000
+                if PyList_GET_SIZE(self.closed):
+                    del self.closed[:]              # no event of this wakeup points at them any more
                 post = NULL
                 gather = settle = False
                 if self.pool is not None:
@@ -412,7 +415,10 @@ cdef class Loop:
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
                 if gather or settle:
                     if settle:
-                        self.pool.settled_end()
+                        try:
+                            self.pool.settled_end()
+                        except Exception:
+                            self.logger.exception("internal error taking the app threads' answers")
                     PyErr_CheckSignals()            # a signal may have ended the short wait
                 if n < 0:
                     if errno != EINTR:
