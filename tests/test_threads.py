@@ -93,8 +93,9 @@ def _pool(port):
 
 
 def test_a_burst_from_many_connections_is_gathered_and_every_answer_is_right(serve):
-    # an idle pool's first Job waits POOL_GATHER for the requests right behind it (Pool.gather)
-    srv = serve(fresh=True, threads=4)
+    # an idle pool's first Job waits POOL_GATHER for the requests right behind it (Pool.gather), when the host is
+    # short of CPU (cpu_pressure=True: as if tasks always waited for one)
+    srv = serve(fresh=True, threads=4, cpu_pressure=True)
     conns = [client.Client(srv.port, timeout=10) for _ in range(6)]
     try:
         before = _pool(srv.port)
@@ -113,7 +114,7 @@ def test_a_burst_from_many_connections_is_gathered_and_every_answer_is_right(ser
 
 def test_a_lone_client_turns_the_gathering_off(serve):
     # gathers that bring nothing only delay a lone client: two in a row stop them for POOL_GATHER_BACKOFF (0.1 s)
-    srv = serve(fresh=True, threads=4)
+    srv = serve(fresh=True, threads=4, cpu_pressure=True)
     before = _pool(srv.port)
     start = time.monotonic()
     with client.Client(srv.port, timeout=10) as c:
@@ -129,7 +130,7 @@ def test_a_lone_client_turns_the_gathering_off(serve):
 def test_a_fast_answer_does_not_wait_for_a_slow_call_of_the_same_burst(serve):
     # one thread may take both Jobs of a burst: the fast one's answer is owed to the settling loop, which takes it
     # once the slow call has let the GIL go (Pool.settled_end), not after the slow call
-    srv = serve(fresh=True, threads=2)
+    srv = serve(fresh=True, threads=2, cpu_pressure=True)
     for _ in range(3):
         time.sleep(0.25)
         with client.Client(srv.port, timeout=10) as fast, client.Client(srv.port, timeout=10) as slow:
@@ -140,6 +141,64 @@ def test_a_fast_answer_does_not_wait_for_a_slow_call_of_the_same_burst(serve):
             took = time.monotonic() - start
             assert slow.read_final().body == b"slept"
         assert took < 0.4, f"the fast answer waited {took:.2f} s, behind the slow call"
+
+
+class FakePressure:
+    """A file in /proc/pressure/cpu's format whose cumulative stall time grows by `share` of the wall time."""
+
+    LINE = "some avg10=0.00 avg60=0.00 avg300=0.00 total=%020d\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+
+    def __init__(self, path, share):
+        self.path, self.share = str(path), share
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self.fd, (self.LINE % 0).encode(), 0)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._grow, daemon=True)
+        self.thread.start()
+
+    def _grow(self):
+        start = time.monotonic()
+        while not self.stop.wait(0.02):     # fixed width: one pwrite, the same length every time
+            os.pwrite(self.fd, (self.LINE % int((time.monotonic() - start) * 1e6 * self.share)).encode(), 0)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        os.close(self.fd)
+
+
+def _burst_gathers(srv):
+    """Gathers of one burst from 6 connections (a request first, so that the pool has read the file once)."""
+    conns = [client.Client(srv.port, timeout=10) for _ in range(6)]
+    try:
+        before = _pool(srv.port)
+        time.sleep(0.35)                    # the next look at the file covers this quiet time
+        for i, c in enumerate(conns):
+            c.send(request("GET", f"/qs?b{i}"))
+        assert [c.read_final().body for c in conns] == [f"b{i}".encode() for i in range(6)]
+    finally:
+        for c in conns:
+            c.close()
+    return _pool(srv.port)["gathers"] - before["gathers"]
+
+
+@pytest.mark.parametrize("share,bursts", [(0.6, True), (0.0, False)])
+def test_bursts_only_while_tasks_wait_for_a_cpu(serve, tmp_path, share, bursts):
+    # the pool reads the CPU's pressure stall information (PSI) every 0.1 s: gather and settle only while tasks
+    # waited for a CPU 30 % of the time or more; with CPU to spare a sleep of the loop would leave its core idle
+    pressure = FakePressure(tmp_path / "cpu", share)
+    try:
+        srv = serve(fresh=True, threads=4, cpu_pressure=str(tmp_path / "cpu"))
+        gathers = _burst_gathers(srv)
+    finally:
+        pressure.close()
+    assert (gathers > 0) == bursts, gathers
+
+
+def test_no_bursts_without_pressure_information(serve, tmp_path):
+    # no PSI (an old kernel, psi=0, a container without it): the hand-overs go at once, as with CPU to spare
+    srv = serve(fresh=True, threads=4, cpu_pressure=str(tmp_path / "missing"))
+    assert _burst_gathers(srv) == 0
 
 
 def test_pipelined_requests_answer_in_order_with_threads(serve):

@@ -43,6 +43,7 @@ cdef class Loop:
         double send_timeout
         int worker_connections
         int threads                   # app threads (1: the app runs on the loop thread)
+        object cpu_pressure           # PSI file the pool reads to tell a busy host (True: always busy; None: never)
         Pool pool                     # the app threads while run() runs, when threads > 1
         int accept_batch              # connections accepted per listener wakeup
         bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())

@@ -26,6 +26,9 @@ LOOP_DEFAULTS.update({
     "pre_request": None,        # (environ)
     "post_request": None,       # (environ, status, headers, body bytes, seconds)
     "logger": None,             # app tracebacks and wire errors (default: the "fastwsgi.error" logger)
+    # with app threads: where the CPU's pressure stall information is read (Pool.watch_cpu); True: always
+    # contended, None: never (tests and tuning)
+    "cpu_pressure": "/proc/pressure/cpu",
 })
 
 
@@ -95,6 +98,7 @@ cdef class Loop:
         self.send_timeout = opts["send_timeout"]
         self.worker_connections = max(1, opts["worker_connections"])
         self.threads = max(1, opts["threads"])
+        self.cpu_pressure = opts["cpu_pressure"]
         self.max_requests = opts["max_requests"]
         self.limits = make_limits(opts)
         self.on_tick = opts["on_tick"]
@@ -371,7 +375,7 @@ cdef class Loop:
         if events == NULL:
             raise MemoryError()
         if self.threads > 1:
-            self.pool = Pool.new(self, self.threads)
+            self.pool = Pool.new(self, self.threads, self.cpu_pressure)
             self.register(self.pool, EPOLLIN)
             self.pool.start()
         settle_fd.fd = self.pool.fd if self.pool is not None else -1
@@ -397,6 +401,7 @@ cdef class Loop:
                 post = NULL
                 gather = settle = False
                 if self.pool is not None:
+                    self.pool.watch_cpu(self.now)
                     gather = self.pool.gather(self.now)
                     if not gather and self.pool.kick(self.now):
                         post = &self.pool.ready

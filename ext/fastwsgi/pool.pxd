@@ -36,9 +36,10 @@ cdef class Pool(Watcher):
     # the N threads, the Jobs waiting for one, and the eventfd (this Watcher's fd) through which they wake the loop.
     # Threads are woken one at a time (kick): one awake thread drains the Jobs while the app is fast; another wakes
     # only when none is awake or the awake ones took no Job for POOL_STALL (an app blocked in I/O, a long call).
-    # Each hand-over between the loop and a thread is a wakeup, so the loop makes bursts of them: it lets a burst
-    # gather for POOL_GATHER before it wakes an idle pool (gather), and waits for the awake thread's answers before
-    # it looks at the sockets again (settling)
+    # Each hand-over between the loop and a thread is a wakeup, so when the host is short of CPU (tasks wait for one:
+    # PSI) the loop makes bursts of them: it lets a burst gather for POOL_GATHER before it wakes an idle pool
+    # (gather), and waits for the awake thread's answers before it looks at the sockets again (settling). With CPU
+    # to spare both would only leave it idle, so the hand-overs go at once
     cdef:
         Loop loop
         object jobs                 # collections.deque of Jobs waiting for a thread
@@ -56,11 +57,17 @@ cdef class Pool(Watcher):
         Py_ssize_t gathering        # Jobs queued when the loop began to gather (0: not gathering)
         int gather_misses           # gathers in a row that brought no Job
         double gather_off_until     # no gathering before this (a lone client: a gather only delays it)
+        bint contended              # tasks wait for a CPU (PSI): gather and settle; else hand over at once
+        int psi_fd                  # /proc/pressure/cpu (or the loop's cpu_pressure file); -1: none
+        double psi_next             # when to read it again
+        double psi_at               # when it was last read, and its cumulative stall time then (µs)
+        object psi_total
 
     @staticmethod
-    cdef Pool new(Loop loop, int nthreads)
+    cdef Pool new(Loop loop, int nthreads, object pressure)
     cdef int start(self) except -1
     cdef int submit(self, Job job) except -1          # loop thread: queue it (kick wakes a thread if needed)
+    cdef int watch_cpu(self, double now) except -1    # loop thread: is the host short of CPU (every 0.1 s)?
     cdef bint gather(self, double now) except -1      # loop thread, before it waits: let a burst gather first?
     cdef bint kick(self, double woke) except -1       # loop thread, before it waits: post `ready` (nogil)?
     cdef bint settling(self, double now) except -1    # loop thread: wait for the awake thread's answers first?

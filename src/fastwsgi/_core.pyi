@@ -51,6 +51,9 @@ class Loop:
         post_request: Callable[[dict, str, list, int, float], None] | None = None,
                                               # (environ, status, response_headers, body_bytes_sent, seconds)
         logger: logging.Logger | None = None,  # app tracebacks, wire errors (default: "fastwsgi.error")
+        # threads > 1: the CPU's pressure stall information, read to tell a host short of CPU (the loop then makes
+        # bursts of its hand-overs to the threads); True: always short, None: never
+        cpu_pressure: str | bool | None = "/proc/pressure/cpu",
     ) -> None: ...
     def run(self) -> None: ...
     def stop(self, graceful: bool = True, timeout: float = 30.0) -> None: ...
