@@ -92,21 +92,27 @@ def _pool(port):
     return json.loads(client.fetch(port, "GET", "/pool").body)
 
 
-def test_a_burst_from_many_connections_is_gathered_and_every_answer_is_right(serve):
-    # an idle pool's first Job waits POOL_GATHER for the requests right behind it (Pool.gather), when the host is
-    # short of CPU (cpu_pressure=True: as if tasks always waited for one)
-    srv = serve(fresh=True, threads=4, cpu_pressure=True)
+def _burst(srv):
+    """The pool's counters before and after 6 connections send a request at once, after 0.35 s of quiet (past any
+    back-off that the lone /pool request starts, and a look at the cpu_pressure file that covers the quiet)."""
     conns = [client.Client(srv.port, timeout=10) for _ in range(6)]
     try:
         before = _pool(srv.port)
-        time.sleep(0.25)                    # past any back-off the lone /pool requests started
+        time.sleep(0.35)
         for i, c in enumerate(conns):
             c.send(request("GET", f"/qs?burst{i}"))
         assert [c.read_final().body for c in conns] == [f"burst{i}".encode() for i in range(6)]
     finally:
         for c in conns:
             c.close()
-    after = _pool(srv.port)
+    return before, _pool(srv.port)
+
+
+def test_a_burst_from_many_connections_is_gathered_and_every_answer_is_right(serve):
+    # an idle pool's first Job waits POOL_GATHER for the requests right behind it (Pool.gather), when the host is
+    # short of CPU (cpu_pressure=True: as if tasks always waited for one)
+    srv = serve(fresh=True, threads=4, cpu_pressure=True)
+    before, after = _burst(srv)
     assert after["jobs"] - before["jobs"] == 7          # the six, and the second /pool
     assert after["gathers"] > before["gathers"]
     assert after["wakes"] - before["wakes"] <= 7
@@ -167,21 +173,6 @@ class FakePressure:
         os.close(self.fd)
 
 
-def _burst_gathers(srv):
-    """Gathers of one burst from 6 connections (a request first, so that the pool has read the file once)."""
-    conns = [client.Client(srv.port, timeout=10) for _ in range(6)]
-    try:
-        before = _pool(srv.port)
-        time.sleep(0.35)                    # the next look at the file covers this quiet time
-        for i, c in enumerate(conns):
-            c.send(request("GET", f"/qs?b{i}"))
-        assert [c.read_final().body for c in conns] == [f"b{i}".encode() for i in range(6)]
-    finally:
-        for c in conns:
-            c.close()
-    return _pool(srv.port)["gathers"] - before["gathers"]
-
-
 @pytest.mark.parametrize("share,bursts", [(0.6, True), (0.0, False)])
 def test_bursts_only_while_tasks_wait_for_a_cpu(serve, tmp_path, share, bursts):
     # the pool reads the CPU's pressure stall information (PSI) every 0.1 s: gather and settle only while tasks
@@ -189,16 +180,18 @@ def test_bursts_only_while_tasks_wait_for_a_cpu(serve, tmp_path, share, bursts):
     pressure = FakePressure(tmp_path / "cpu", share)
     try:
         srv = serve(fresh=True, threads=4, cpu_pressure=str(tmp_path / "cpu"))
-        gathers = _burst_gathers(srv)
+        before, after = _burst(srv)
     finally:
         pressure.close()
+    gathers = after["gathers"] - before["gathers"]
     assert (gathers > 0) == bursts, gathers
 
 
 def test_no_bursts_without_pressure_information(serve, tmp_path):
     # no PSI (an old kernel, psi=0, a container without it): the hand-overs go at once, as with CPU to spare
     srv = serve(fresh=True, threads=4, cpu_pressure=str(tmp_path / "missing"))
-    assert _burst_gathers(srv) == 0
+    before, after = _burst(srv)
+    assert after["gathers"] == before["gathers"]
 
 
 def test_pipelined_requests_answer_in_order_with_threads(serve):
