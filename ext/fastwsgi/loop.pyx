@@ -418,12 +418,12 @@ cdef class Loop:
                         ppoll(&settle_fd, 1, &settle_time, NULL)
                         timeout = 0
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
+                if settle:
+                    try:
+                        self.pool.settled_end()
+                    except Exception:
+                        self.logger.exception("internal error taking the app threads' answers")
                 if gather or settle:
-                    if settle:
-                        try:
-                            self.pool.settled_end()
-                        except Exception:
-                            self.logger.exception("internal error taking the app threads' answers")
                     PyErr_CheckSignals()            # a signal may have ended the short wait
                 if n < 0:
                     if errno != EINTR:

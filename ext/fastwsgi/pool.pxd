@@ -60,8 +60,8 @@ cdef class Pool(Watcher):
         bint contended              # tasks wait for a CPU (PSI): gather and settle; else hand over at once
         int psi_fd                  # /proc/pressure/cpu (or the loop's cpu_pressure file); -1: none
         double psi_next             # when to read it again
-        double psi_at               # when it was last read, and its cumulative stall time then (µs)
-        object psi_total
+        double psi_at               # when it was last read
+        double psi_total            # its cumulative stall time then (µs)
 
     @staticmethod
     cdef Pool new(Loop loop, int nthreads, object pressure)

@@ -166,7 +166,6 @@ cdef class Pool(Watcher):
     cdef Pool new(Loop loop, int nthreads, object pressure):
         cdef Pool self = Pool.__new__(Pool)
         self.psi_fd = -1
-        self.psi_total = 0
         if pressure is True:
             self.contended = True
         elif pressure:
@@ -238,7 +237,7 @@ cdef class Pool(Watcher):
             data = os.pread(self.psi_fd, 256, 0)
             start = data.index(b"total=") + 6
             end = data.find(b"\n", start)
-            total = int(data[start:end if end >= 0 else len(data)])
+            total = float(data[start:end if end >= 0 else len(data)])
         except (OSError, ValueError):
             os.close(self.psi_fd)           # unreadable: stop looking, hand over at once
             self.psi_fd = -1
