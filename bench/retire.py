@@ -41,7 +41,8 @@ def children(pid):
 
 def server_argv(kind, args, port, workers, extra=()):
     if kind == "ours":
-        return [args.ours, "-m", "fastwsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers), *extra, APP]
+        return [args.ours, "-m", "fastwsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                "--threads", str(args.ours_threads), *extra, APP]
     return [args.gunicorn, "-k", "gthread", "--threads", str(args.threads), "-b", f"127.0.0.1:{port}",
             "-w", str(workers), *extra, APP]
 
@@ -171,6 +172,7 @@ def main():
     p.add_argument("--ours", default=sys.executable, help="the Python with fastwsgi installed")
     p.add_argument("--gunicorn", default=str(Path.home() / ".cache/fastwsgi-bench/venvs/gunicorn/bin/gunicorn"))
     p.add_argument("--threads", type=int, default=4, help="gunicorn gthread --threads")
+    p.add_argument("--ours-threads", type=int, default=1, help="fastwsgi --threads (1: the inline path)")
     p.add_argument("--only", default="hup,usr2,maxreq,trickle,slowloris")
     args = p.parse_args()
     only = args.only.split(",")
