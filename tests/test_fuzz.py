@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastwsgi._core import parse_request_bytes
+from fastwsgi._core import parse_proxy_header, parse_request_bytes
 from tests.support import client, corpus
 
 SEEDS = corpus.seeds()
@@ -60,3 +60,30 @@ def test_live_server_survives_mutations(fuzz_server):
         assert fuzz_server.alive, data
     with client.Client(fuzz_server.port) as c:
         assert c.request(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
+@pytest.mark.parametrize("sizes", [[0], [-1], [5, 0], [-3, 2]])
+def test_test_hooks_refuse_piece_sizes_below_one(sizes):
+    # issue 25.9: a size of 0 looped for ever, a negative one read before the buffer
+    with pytest.raises(ValueError, match="at least 1"):
+        parse_request_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", sizes)
+    with pytest.raises(ValueError, match="at least 1"):
+        parse_proxy_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", sizes)
+
+
+@pytest.mark.parametrize("sizes", [None, [1], [7], [60]])
+def test_an_over_long_request_line_is_refused_before_the_head_is_whole(sizes):
+    # issue 25.8: a piece that held the line's LF skipped limit_request_line until the head was whole
+    data = b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n"
+    out = parse_request_bytes(data, sizes, limit_request_line=40)
+    assert out == [{"error": 414, "reason": "request line too long"}]
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /\nX:a HTTP/1.1\r\nHost: x\r\n\r\n", b"CONNECT h\n\r\nX", b"GET /\n", b"GET / HTTP/1.1\n",
+    b"GET /a\x0bb HTTP/1.1\r\nHost: x\r\n\r\n",
+])
+def test_a_bare_lf_or_control_byte_in_the_request_line_is_400_however_it_is_fed(data):
+    for sizes in (None, [1], [2], [5], [len(data) - 1 or 1]):
+        out = parse_request_bytes(data, sizes)
+        assert [e.get("error") for e in out] == [400], (data, sizes, out)

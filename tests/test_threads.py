@@ -216,6 +216,26 @@ def test_streamed_and_written_answers_over_threads(serve):
         assert c.read_final().status == 200
 
 
+@pytest.mark.parametrize("sendfile", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_client_that_resets_during_a_file_answer_frees_its_thread(serve, tmp_path, threads, sendfile):
+    # issue 25.7: the client resets while the app runs, then the app returns wsgi.file_wrapper (a cancelled
+    # download). With --threads the thread once stayed parked in the Job's wait for good: two of them and the worker
+    # served nothing. Each thread must come back: more cancelled downloads than threads, then normal answers.
+    path = tmp_path / "download.bin"
+    path.write_bytes(client.pattern(300000))
+    srv = serve(fresh=True, threads=threads, sendfile=sendfile)
+    for _ in range(threads + 2):
+        c = client.Client(srv.port, timeout=10)
+        c.send(request("GET", f"/file?path={path}&delay=0.3"))
+        time.sleep(0.1)                     # the app is in its sleep
+        c.reset()
+        time.sleep(0.4)                     # the app returned the file after the reset
+    for _ in range(threads + 1):
+        resp = client.fetch(srv.port, target=f"/file?path={path}", timeout=5)
+        assert resp.status == 200 and resp.body == client.pattern(300000)
+
+
 def test_the_app_runs_on_pool_threads_only_and_sees_multithread(tmp_path):
     write_app(tmp_path, "threadapp", THREAD_APP)
     master = Master(["-w", "1", "--threads", "3", "threadapp:application"], tmp_path)

@@ -271,7 +271,8 @@ cdef class Connection(Watcher):
             job.obuf.len = 0
         if not job.finished:
             if self.fd < 0:
-                return 0
+                job.sf_file = None          # closed while the app ran: no wait of the Job may outlive the socket
+                return job.wake()
             if job.sf_file is not None:     # the head is in wbuf; the file goes with sendfile, the thread waits
                 self.sf_file, self.sf_fd, self.sf_off, self.sf_left = job.sf_file, job.sf_fd, job.sf_off, job.sf_left
                 job.sf_file = None

@@ -273,15 +273,22 @@ cdef class Parser:
         cdef const char *h = self.hbuf.data
         cdef const char *sp
         cdef const char *te
+        cdef const char *lf
         cdef Py_ssize_t n = self.hbuf.len
         if 0 < self.limits.head < n:
             return self.stop(431, "request head too large")
-        if self.line_scan < 0 or self.limits.request_line <= 0:
+        if self.line_scan < 0:
             return 0
-        if memchr(h + self.line_scan, b"\n", n - self.line_scan) != NULL:
-            self.line_scan = -1             # the request line is in: checked with the whole head
+        lf = <const char *>memchr(h + self.line_scan, b"\n", n - self.line_scan)
+        if lf != NULL:
+            self.line_scan = -1             # the request line is in: checked now, as head_complete will
+            if lf == h or (lf - 1)[0] != b"\r":
+                return self.stop(400, "bare LF in the request line")
+            n = lf - h
+        else:
+            self.line_scan = n
+        if self.limits.request_line <= 0:
             return 0
-        self.line_scan = n
         sp = <const char *>memchr(h, b" ", n)
         if sp != NULL:
             te = <const char *>memchr(sp + 1, b" ", n - (sp + 1 - h))
@@ -311,7 +318,12 @@ cdef class Parser:
             return self.stop(431, "request head too large")
         # the request line: method SP target SP version, one SP each (llhttp lets a run of SP through: two parsers
         # behind each other could split such a line differently)
-        le = <const char *>memchr(h, b"\r", n)
+        # the line ends at its first LF, which must follow a CR: llhttp ends it at a bare LF too, so a target read up
+        # to the first CR could hold what llhttp took for a field (issue 25.8)
+        le = <const char *>memchr(h, b"\n", n)
+        if le == h or (le - 1)[0] != b"\r":
+            return self.stop(400, "bare LF in the request line")
+        le -= 1
         sp = <const char *>memchr(h, b" ", le - h)
         if sp == NULL or sp + 1 >= le or sp[1] == b" ":
             return self.stop(400, "malformed request line")
@@ -519,7 +531,9 @@ def parse_request_bytes(data, chunks=None, **options):
     cdef Py_ssize_t pos = 0, size, n = len(data)
     cdef list out = []
     cdef Request req
-    sizes = list(chunks) if chunks else [n]
+    sizes = list(chunks) if chunks else [max(n, 1)]
+    if min(sizes) < 1:
+        raise ValueError("piece sizes must be at least 1")
     i = 0
     while pos < n and not parser.stopped:
         size = min(sizes[i % len(sizes)], n - pos)

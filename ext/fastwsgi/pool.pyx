@@ -101,8 +101,8 @@ cdef class Job:
         cdef Response resp = self.conn.resp
         cdef int fd
         cdef long long offset, size
-        if not fw.sendfile_span(&fd, &offset, &size):
-            return False
+        if self.gone or not fw.sendfile_span(&fd, &offset, &size):
+            return False                    # (gone: the iteration below stops at once)
         self.sf_left = min(resp.content_length, size) if resp.has_cl else size
         resp.send_head(&self.obuf, size)
         resp.sent = 0
@@ -124,6 +124,8 @@ cdef class Job:
             # backpressure: the client reads slower than the app produces; wait (set before the loop can look)
             self.wait_below = JOB_LOW_WATER
             self.waiting = True
+        if self.gone:
+            self.waiting = False            # closed: close() has already woken whatever was waiting, never again
         wait = self.waiting                 # the loop may end the wait (one post) before this thread waits
         if not self.notified:
             self.notified = True

@@ -212,6 +212,8 @@ def parse_proxy_header(data, chunks=None, mode="auto"):
     cdef const char *p = data
     cdef Py_ssize_t pos = 0, size, used, n = len(data)
     sizes = list(chunks) if chunks else [max(n, 1)]
+    if min(sizes) < 1:
+        raise ValueError("piece sizes must be at least 1")
     i = 0
     while pos < n:
         size = min(sizes[i % len(sizes)], n - pos)

@@ -57,6 +57,9 @@ cdef object check_target(str method, const char *s, Py_ssize_t n):
     cdef char c
     if n == 0:
         return (400, "empty request-target")
+    for i in range(n):
+        if <unsigned char>s[i] < 0x21 or <unsigned char>s[i] == 0x7f:
+            return (400, "control character in the request-target")
     if memchr(s, b"#", n) != NULL:
         return (400, "fragment in the request-target")
     if s[0] == b"/":

@@ -244,6 +244,7 @@ class _CountedFile(io.FileIO):
 
 
 def _file(environ, start_response, q):
+    time.sleep(float(q.get("delay", "0")))     # a slow app (a client may give up meanwhile)
     f = _CountedFile(q["path"]) if q.get("counted") else open(q["path"], "rb")
     offset = int(q.get("offset", "0"))
     f.seek(offset)

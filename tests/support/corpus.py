@@ -210,6 +210,8 @@ def check_parse(out):
         for k, v in env.items():
             if isinstance(v, str) and ("\x00" in v or (k != "PATH_INFO" and ("\r" in v or "\n" in v))):
                 bad.append(f"CR/LF/NUL in {k}")
+            if k == "RAW_URI" and any(c < "\x21" or c == "\x7f" for c in v):
+                bad.append(f"control byte in RAW_URI {v!r}")    # (issue 25.8: a bare LF read as part of the target)
             if k.startswith("HTTP_") and not all(c in KEY_CHARS for c in k):
                 bad.append(f"key {k!r}")
         if not isinstance(env.get("PATH_INFO"), str):
