@@ -1,7 +1,7 @@
 """TLS (--certfile/--keyfile, gunicorn's SSL settings): requests over TLS on one kept-alive connection with
 wsgi.url_scheme https and ALPN http/1.1; pipelining; the handshake and the requests' records split anywhere (byte by
 byte, seeded random pieces); large bodies both ways with a slow reader; files without sendfile; close_notify both ways;
-plain HTTP answered 400, garbage and failed handshakes closed, a stalled handshake closed at header_timeout; client
+plain HTTP answered 400, garbage and failed handshakes closed after OpenSSL's alert, a stalled handshake closed at header_timeout; client
 certificates; the master's flags, its one-line errors and the ssl_context hook."""
 import hashlib
 import random
@@ -153,13 +153,31 @@ def test_plain_http_on_the_tls_port_gets_400(tls_server):
         assert c.is_closed()
 
 
-@pytest.mark.parametrize("garbage", [b"\x00\x01\x02\x03" * 64, b"\x16\x03\x01\x00\x05hello", b"\x80" * 300])
-def test_garbage_is_closed_without_an_answer(tls_server, garbage):
+@pytest.mark.parametrize("garbage, alert", [
+    (b"\x00\x01\x02\x03" * 64, b""), (b"\x80" * 300, b""),     # not TLS: OpenSSL has nothing to say
+    (b"\x16\x03\x01\x00\x05hello", b"\x15\x03\x03\x00\x02\x02\x0a"),   # a handshake record, malformed: fatal alert
+])
+def test_garbage_is_closed_with_the_alert_openssl_wrote(tls_server, garbage, alert):
+    # issue 25.6: as nginx and gunicorn, the alert goes out before the close (10: unexpected_message)
     with client.Client(tls_server.port) as c:
         c.send(garbage)
         elapsed, data = closed_after(c)
-    assert data == b""
+    assert data == alert
     assert elapsed < 0.9          # at once, not at header_timeout
+
+
+def test_a_failed_handshake_tells_the_client_why(tls_server):
+    # issue 25.6: no shared cipher (an ECDSA-only TLS 1.2 client, an RSA server): the client reads the
+    # handshake_failure alert, not an unexpected EOF; the worker serves the next client
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    with pytest.raises(ssl.SSLError, match="HANDSHAKE_FAILURE"):
+        client.Client(tls_server.port, tls=ctx)
+    with client.Client(tls_server.port, tls=client_context()) as c:
+        assert _get_json(c)["wsgi.url_scheme"] == "https"
 
 
 @pytest.mark.parametrize("partial", [0, 10], ids=["nothing", "part-of-client-hello"])

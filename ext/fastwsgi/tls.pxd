@@ -19,9 +19,10 @@ cdef class Tls:
     # -1: the handshake failed or a record is bad (the reason is logged at debug level)
     cdef int open(self, Connection conn, const char *data, Py_ssize_t n) except -2
     cdef int seal(self, CBuf *wbuf) except -1         # wbuf[sealed:] plaintext -> ciphertext, plus what TLS wants out
+    cdef int alert(self, int fd) except -1            # best effort: a failed session's alert straight to the socket
     cdef int goodbye(self, int fd) except -1          # best effort: close_notify straight to the socket
 
 
 # A Connection's bytes once TLS is on (conn.tls set; after the PROXY header, if any): opened and served as usual. A
-# client speaking plain HTTP gets a plain 400, one whose handshake fails is closed without an answer
+# client speaking plain HTTP gets a plain 400, one whose handshake fails gets OpenSSL's alert and is closed
 cdef int tls_received(Connection conn, const char *data, Py_ssize_t n) except -1

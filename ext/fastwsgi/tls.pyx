@@ -55,6 +55,7 @@ cdef class Tls:
         except SSLError as exc:
             conn.loop.logger.debug("TLS from %s: %s; closing the connection",
                                    conn.parser.remote_addr or "a UNIX socket peer", exc)
+            self.alert(conn.fd)
             return -1
         return r
 
@@ -73,6 +74,15 @@ cdef class Tls:
             out = self.wbio.read()
             cbuf_add(wbuf, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out))
         self.sealed = wbuf.len
+        return 0
+
+    cdef int alert(self, int fd) except -1:
+        # the alert OpenSSL wrote for a failed handshake or a bad record (handshake_failure, protocol_version,
+        # decode_error...), best effort straight to the socket as nginx sends it: the client then says why it failed
+        cdef bytes out
+        if self.wbio.pending:
+            out = self.wbio.read()
+            send(fd, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out), MSG_NOSIGNAL | MSG_DONTWAIT)
         return 0
 
     cdef int goodbye(self, int fd) except -1:
