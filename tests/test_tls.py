@@ -1,8 +1,8 @@
 """TLS (--certfile/--keyfile, gunicorn's SSL settings): requests over TLS on one kept-alive connection with
 wsgi.url_scheme https and ALPN http/1.1; pipelining; the handshake and the requests' records split anywhere (byte by
 byte, seeded random pieces); large bodies both ways with a slow reader; files without sendfile; close_notify both ways;
-plain HTTP answered 400, garbage and failed handshakes closed after OpenSSL's alert, a stalled handshake closed at header_timeout; client
-certificates; the master's flags, its one-line errors and the ssl_context hook."""
+plain HTTP answered 400, garbage and failed handshakes closed after OpenSSL's alert, a stalled handshake closed at
+header_timeout; client certificates; the master's flags, its one-line errors and the ssl_context hook."""
 import hashlib
 import random
 import socket

@@ -450,7 +450,8 @@ SETTINGS: tuple = (
        extra="TLS is terminated in the worker without blocking its loop (an SSLObject over memory buffers), "
              "renegotiation refused, ALPN `http/1.1`; `wsgi.url_scheme` is `https`. The handshake happens within "
              "`--header-timeout` of accept. `wsgi.file_wrapper` files are read and encrypted instead of going out "
-             "with sendfile(2). A client speaking plain HTTP gets a plain 400; one whose handshake fails gets the alert OpenSSL wrote, then is closed. "
+             "with sendfile(2). A client speaking plain HTTP gets a plain 400; one whose handshake fails gets the "
+             "alert OpenSSL wrote, then is closed. "
              "The files are read when a worker starts, and checked by the master at start and on HUP (a bad file "
              "keeps the running workers): HUP after renewing a certificate."),
     _s("keyfile", "SSL", optional_string, None, "--keyfile", meta="FILE",
