@@ -5,7 +5,9 @@ Signal handlers only enqueue the signal and wake the master through a pipe. The 
 
   TERM      graceful stop: workers finish in-flight requests within --graceful-timeout, then the master exits 0
   INT, QUIT quick stop
-  HUP       re-read the config, start new workers, retire the old ones once the new ones serve
+  HUP       re-read the config, start new workers, retire the old ones once the new ones serve; HUPs during a
+            reload (until its old generation has exited) make one more reload after it, so at most one old
+            generation drains at a time and the workers stay within 2x --workers (+1)
   TTIN/TTOU one worker more / less
   USR1      reopen log files (master and workers)
   USR2      fork+exec a new master that inherits the listening sockets ($FASTWSGI_FD); this old master keeps
@@ -114,6 +116,8 @@ class Arbiter:
         self.ready = False
         self.to_retire: list = []
         self.retire_deadline = 0.0
+        self.draining: list = []        # the old generation of the last reload, retired and not yet exited
+        self.reload_pending = False     # a HUP arrived during a reload: reload once more when it is over
         self.systemd = False
         self.stopping = False
         self.statsd: statsd.Statsd | None = None
@@ -201,7 +205,7 @@ class Arbiter:
             while True:
                 self.maybe_promote_master()
                 # poll faster while waiting for workers to come up (READY=1, retiring old workers after HUP)
-                self.wait_for_signals(0.1 if not self.ready or self.to_retire else 1.0)
+                self.wait_for_signals(0.1 if not self.ready or self.to_retire or self.reload_pending else 1.0)
                 while self.sig_queue:
                     sig = self.sig_queue.pop(0)
                     name = SIGNAL_NAMES.get(sig, str(sig))
@@ -211,6 +215,10 @@ class Arbiter:
                 self.reap_workers()
                 self.murder_workers()
                 self.manage_workers()
+                if self.reload_pending and not self.reloading():
+                    self.reload_pending = False
+                    self.log.info("Reloading for the HUP(s) received during the last reload")
+                    self.reload()
                 self.check_ready()
                 if self.statsd is not None:
                     self.statsd.gauge("gunicorn.workers", len(self.active_workers()))
@@ -262,6 +270,12 @@ class Arbiter:
 
     def handle_hup(self) -> None:
         self.log.info("Hang up: %s", self.master_name)
+        if self.reloading():
+            if not self.reload_pending:
+                self.log.info("A reload is in progress: this HUP reloads once more when its old workers have "
+                              "exited (HUPs until then count as one)")
+            self.reload_pending = True
+            return
         self.reload()
 
     def handle_ttin(self) -> None:
@@ -306,10 +320,15 @@ class Arbiter:
             if all(w.heartbeat.state == hb.SERVING for w in fresh) or time.monotonic() > self.retire_deadline:
                 for worker in self.to_retire:
                     self.retire(worker)
-                self.to_retire = []
+                self.draining, self.to_retire = self.to_retire, []
         active = sorted(self.active_workers(), key=lambda w: w.age)
         while len(active) > self.num_workers:
             self.retire(active.pop(0))
+
+    def reloading(self) -> bool:
+        """A reload is in progress: its new workers are not all serving yet, or its old ones have not exited."""
+        self.draining = [w for w in self.draining if w.pid in self.workers]
+        return bool(self.to_retire or self.draining)
 
     def retire(self, worker: Worker) -> None:
         if worker.pid not in self.workers or worker.retiring:
