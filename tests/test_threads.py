@@ -317,6 +317,38 @@ def test_a_hung_call_gets_the_worker_replaced_after_timeout(app_dir):
         master.stop()
 
 
+def test_requests_queued_behind_stuck_threads_get_503_when_the_worker_is_aborted(app_dir):
+    # issue 25.5: when --timeout aborts a worker whose app threads are all stuck, the requests it accepted but never
+    # started (safe to retry) get 503 with Connection: close, not an empty reply; the stuck ones' connections end
+    master = Master(["-w", "1", "--threads", "2", "--timeout", "2", "pidapp:app"], app_dir)
+    try:
+        first = master.wait_workers(1)
+        stuck = [socket.create_connection(("127.0.0.1", master.port), timeout=15) for _ in range(2)]
+        for s in stuck:
+            s.sendall(b"GET /sleep/60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        queued = [client.Client(master.port, timeout=15) for _ in range(3)]
+        queued[0].send(request("GET", "/"))
+        queued[1].send(request("HEAD", "/"))
+        queued[2].send(request("GET", "/") + request("GET", "/?second"))      # pipelined: one answer, then close
+        for c, method in zip(queued, ("GET", "HEAD", "GET")):
+            resp = c.read_response(method)
+            assert resp.status == 503 and "close" in resp.connection_tokens, resp
+            assert c.is_closed(timeout=5)
+        for s in stuck:
+            s.settimeout(10)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+            s.close()
+        assert "Answered 3 request(s) not yet started with 503" in master.log()
+        master.wait_workers(1, timeout=10, exclude=first)
+        wait_for(lambda: get(master.port, "/")[0] == 200, 5, what="the replacement to serve")
+    finally:
+        master.stop()
+
+
 def test_max_requests_counts_requests_of_every_thread(app_dir):
     master = Master(["-w", "1", "--threads", "4", "--max-requests", "20", "pidapp:app"], app_dir)
     try:

@@ -262,6 +262,24 @@ cdef class Loop:
                 oldest = conn.job.started
         return oldest or None
 
+    def refuse_unstarted(self, double within=0.5):
+        """The master's --timeout abort (SIGABRT), from the worker's handler before it exits: every request this
+        worker took but never started (a Job no app thread has taken, a request queued on a connection with no
+        answer in progress) is answered 503 with Connection: close, safe for the client or proxy to retry (nginx's
+        proxy_next_upstream). At most `within` seconds in all. Returns how many were answered."""
+        cdef Connection conn
+        cdef Job job
+        cdef double until = monotonic() + within
+        cdef int answered = 0
+        queued = set()
+        if self.pool is not None:
+            while self.pool.jobs:
+                job = self.pool.jobs.popleft()      # no thread may start it now
+                queued.add(job.conn)
+        for conn in list(self.conns.values()):
+            answered += conn.refuse_unstarted(conn in queued, until)
+        return answered
+
     def leave(self, sock):
         """Stop taking connections on the listening socket `sock` (one of ours, in a SO_REUSEPORT group): accept
         and serve every connection already queued on it, then shut it down at once (the fd stays valid), so that the

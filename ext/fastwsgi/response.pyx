@@ -39,7 +39,7 @@ cdef dict ERROR_REASONS = {
     400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
     417: "Expectation Failed",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-    505: "HTTP Version Not Supported",
+    503: "Service Unavailable", 505: "HTTP Version Not Supported",
 }
 
 

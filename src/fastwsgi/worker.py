@@ -233,6 +233,10 @@ class Worker:
     def handle_abort(self, sig: int, frame: Any) -> None:
         self.log.error("Worker timeout, aborting (pid:%s)", self.pid)
         try:
+            if self.loop is not None:
+                refused = self.loop.refuse_unstarted()
+                if refused:
+                    self.log.warning("Answered %d request(s) not yet started with 503 before the abort", refused)
             self.cfg.worker_abort(self)
             self.logs.flush()
         finally:
