@@ -22,7 +22,7 @@ cdef int read_fields(Parser self, Request req, HeadFlags *flags, const char *h, 
     they said then."""
     cdef FieldsSaid *said = &self.said
     cdef const char *fields = p
-    cdef const char *kept = self.same_head.data + self.same_fields
+    cdef const char *kept = self.same_head.data + self.same_fields if self.same_head.data != NULL else NULL
     cdef Py_ssize_t kept_len = self.same_head.len - 2 - self.same_fields   # its fields (-2: none kept)
     cdef Py_ssize_t nf = 0, tn = self.tmpl_n if self.tmpl is not None else -1, vlen
     cdef const FieldKey *fk
