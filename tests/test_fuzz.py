@@ -89,7 +89,7 @@ def test_a_bare_lf_or_control_byte_in_the_request_line_is_400_however_it_is_fed(
         assert [e.get("error") for e in out] == [400], (data, sizes, out)
 
 
-@pytest.mark.parametrize("byte", [c for c in range(0x20)] + [0x7f])
+@pytest.mark.parametrize("byte", [*range(0x20), 0x7f])
 def test_every_control_byte_in_the_target_is_400_however_it_is_fed(byte):
     # llhttp refuses them all but LF, which ends its request line: our framing must end the line there too
     data = b"GET /a" + bytes([byte]) + b"b?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
