@@ -61,11 +61,9 @@ def parse_syslog_address(text: str) -> tuple:
         if not path or kind not in ("", "dgram", "stream"):
             raise ValueError("expected unix://PATH[#dgram|#stream], udp://HOST:PORT or tcp://HOST:PORT")
         return (socket.SOCK_DGRAM if kind == "dgram" else None), path  # None: SysLogHandler tries both
-    for scheme, kind in (("udp://", socket.SOCK_DGRAM), ("tcp://", socket.SOCK_STREAM)):
-        if text.startswith(scheme):
-            rest = text[len(scheme):]
-            break
-    else:
+    scheme, _, rest = text.partition("://")
+    kinds = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM}
+    if scheme not in kinds or not _:
         raise ValueError("expected unix://PATH[#dgram|#stream], udp://HOST:PORT or tcp://HOST:PORT")
     if rest.startswith("["):
         host, _, tail = rest[1:].partition("]")
@@ -76,7 +74,7 @@ def parse_syslog_address(text: str) -> tuple:
         host, _, port = rest.partition(":")
     if port and not port.isdigit():
         raise ValueError(f"{port!r} is not a port number")
-    return kind, (host.lower() or "localhost", int(port) if port else 514)
+    return kinds[scheme], (host.lower() or "localhost", int(port) if port else 514)
 
 
 def syslog_address(value: Any) -> str:

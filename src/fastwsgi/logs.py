@@ -49,7 +49,7 @@ class ServerLogger(logging.Logger):
     def disabled(self, value: bool) -> None:
         pass
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 (logging's name)
+    def isEnabledFor(self, level: int) -> bool:
         return level >= self.getEffectiveLevel()
 
 
