@@ -72,10 +72,10 @@ def start(directory, args: list, wait: bool = True) -> Master:
             except OSError:
                 return False
         try:
-            wait_for(answers, 20, interval=0.1, what=f"the server to answer\n{master.log()}")
-        except BaseException:
+            wait_for(answers, 20, interval=0.1, what="the server to answer")
+        except BaseException as exc:
             master.stop()
-            raise
+            raise AssertionError(f"{exc}; its output:\n{master.log()}") from None
     return master
 
 
