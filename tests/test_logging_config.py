@@ -1,6 +1,8 @@
 """gunicorn's logging settings on the wire: --log-config (ini), logconfig_dict, --log-config-json, --capture-output,
 --log-syslog* to a UDP socket of the test's, bad values refused in one line; and the pieces without servers (syslog
 addresses, the loggers and handlers the app cannot switch off, gunicorn's access atoms)."""
+from __future__ import annotations
+
 import json
 import logging
 import logging.config

@@ -2,13 +2,15 @@
 fileConfig, disable_existing_loggers, closing or removing the root handlers, logging.shutdown, logging.disable), inline,
 with --threads 4 and with --preload; USR1 reopens them; a Django project's 500 tracebacks reach the error file.
 On the wire: real masters, requests, then the files read."""
+from __future__ import annotations
+
 import os
 import signal
 import sys
 
 import pytest
 
-from tests.support.master import Master, free_port, get, wait_for, write_app
+from tests.support.master import Master, alive, free_port, get, wait_for, write_app
 
 APP_BODY = '''
 import logging
@@ -200,3 +202,24 @@ def test_django_project_logs_to_the_files(tmp_path, mode):
                               "djwsgi"])
     served_and_logged(tmp_path, master, access, error)
     assert "django.request: Internal Server Error: /boom" in read(error)
+
+
+def test_hup_moves_the_access_log_and_keeps_the_error_log(tmp_path):
+    hostile_app(tmp_path, SETUPS["everything"])
+    (tmp_path / "conf.py").write_text('accesslog = "a1.log"\nerrorlog = "err.log"\n')
+    master = start(tmp_path, ["-c", "conf.py", "hostile:application"])
+    first = master.workers()
+    (tmp_path / "conf.py").write_text('accesslog = "a2.log"\nerrorlog = "err.log"\n')
+    master.signal(signal.SIGHUP)
+    master.wait_workers(1, exclude=first, timeout=15)
+    wait_for(lambda: not any(alive(pid) for pid in first), 15, what="the old worker to retire")
+
+    def in_a2():
+        get(master.port, "/after-hup")
+        return "GET /after-hup" in read(tmp_path / "a2.log")
+
+    wait_for(in_a2, 15, interval=0.3, what="access lines in the new file")
+    assert master.stop() == 0
+    assert "GET /after-hup" not in read(tmp_path / "a1.log") and "GET /ready" in read(tmp_path / "a1.log")
+    text = read(tmp_path / "err.log")
+    assert "Hang up: Master" in text and text.count("Booting worker") >= 2 and "Shutting down" in text

@@ -368,47 +368,55 @@ class Logs:
         self.errorlog = errorlog
         self.error = server_logger(ERROR_LOGGER)
         self.access = server_logger(ACCESS_LOGGER)
-        self.handlers: list = []
         self.capture_output = bool(cfg is not None and cfg.capture_output and errorlog != "-")
         self.structured = cfg is not None and logconfig.uses_log_config(cfg)
-        for logger in (self.error, self.access):
-            self._remove_own(logger)
-        self.error_handler = LineHandler(errorlog, 2, buffered=False)
-        self.error_handler.setFormatter(logging.Formatter(ERROR_FORMAT, DATE_FORMAT))
-        self._install(self.error, self.error_handler)
-        self.error.setLevel(getattr(logging, loglevel.upper()))
         syslog = cfg is not None and cfg.syslog
-        if syslog:
-            self._install(self.error, logconfig.syslog_handler(cfg, "error"))
+        access_syslog = syslog and not cfg.disable_redirect_access_to_syslog
         self.access_formatter: AccessFormatter | None = None
-        if accesslog:
-            access_handler = LineHandler(accesslog, 1, buffered=True)
-            access_handler.setFormatter(logging.Formatter("%(message)s"))
-            self._install(self.access, access_handler)
-        if syslog and not cfg.disable_redirect_access_to_syslog:
-            self._install(self.access, logconfig.syslog_handler(cfg, "access"))
-        if accesslog or self.structured or (syslog and not cfg.disable_redirect_access_to_syslog):  # as gunicorn
+        if accesslog or self.structured or access_syslog:  # gunicorn: any of these turns access logging on
             self.access_formatter = AccessFormatter(access_log_format)
-            self.access.setLevel(logging.INFO)
-        else:
-            self.access.setLevel(logging.CRITICAL + 1)  # off
-        APP_RECORDS.target = self.error_handler if errorlog != "-" else None
+        # open everything first: when a file or the syslog address fails (ConfigError), the previous Logs stays
+        self.handlers: list = []
+        self._targets: list = []  # (handler, logger)
+        try:
+            self.error_handler = self._add(self.error, LineHandler(errorlog, 2, buffered=False), ERROR_FORMAT)
+            if syslog:
+                self._add(self.error, logconfig.syslog_handler(cfg, "error"))
+            if accesslog:
+                self._add(self.access, LineHandler(accesslog, 1, buffered=True), "%(message)s")
+            if access_syslog:
+                self._add(self.access, logconfig.syslog_handler(cfg, "access"))
+        except BaseException:
+            self.close()
+            raise
+        if Logs.current is not None:  # HUP: the previous handlers go, attached or not (a log config detaches them)
+            for logger in (self.error, self.access):
+                for old in Logs.current.handlers:
+                    logger.removeHandler(old)
+            Logs.current.close()
+        Logs.current = self
+        self.error.propagate = self.access.propagate = False
+        for handler, logger in self._targets:
+            logger.addHandler(handler)
+        self.error.setLevel(getattr(logging, loglevel.upper()))
+        self.access.setLevel(logging.INFO if self.access_formatter is not None else logging.CRITICAL + 1)
+        APP_RECORDS.target = self.error_handler
+        if errorlog == "-":  # records nobody takes go to stderr by themselves (logging.lastResort)
+            logging.getLogger().removeHandler(APP_RECORDS)
         if self.capture_output:
             self._capture()
         if self.structured:
             logconfig.apply_log_config(cfg)
 
-    def _remove_own(self, logger: logging.Logger) -> None:
-        """Take the handlers of a previous Logs (HUP) off the logger, and close them."""
-        for old in list(logger.handlers):
-            if isinstance(old, (LineHandler, logconfig.SyslogHandler)):
-                logger.removeHandler(old)
-                old.dispose()
-        logger.propagate = False
-
-    def _install(self, logger: logging.Logger, handler: logging.Handler) -> None:
-        logger.addHandler(handler)
+    def _add(self, logger: logging.Logger, handler: Any, fmt: str | None = None) -> Any:
+        """A handler for `logger`, attached once every handler could be opened."""
+        if fmt is not None:
+            handler.setFormatter(logging.Formatter(fmt, DATE_FORMAT))
         self.handlers.append(handler)
+        self._targets.append((handler, logger))
+        return handler
+
+    current: Logs | None = None  # the process's Logs, the last built
 
     def _capture(self) -> None:
         """--capture-output: the error log file becomes the process's fds 1 and 2 (inherited by the workers), so
@@ -463,5 +471,6 @@ class Logs:
             self._capture()
 
     def close(self) -> None:
-        for handler in self.handlers:
+        handlers, self.handlers = self.handlers, []
+        for handler in handlers:
             handler.dispose()
