@@ -103,7 +103,7 @@ def _serve_and_stop(tmp_path, args: list) -> str:
 def test_log_config_ini_routes_the_server_loggers(tmp_path):
     write_app(tmp_path, "app", APP)
     (tmp_path / "logging.ini").write_text(INI)
-    text = _serve_and_stop(tmp_path, ["--log-config", str(tmp_path / "logging.ini"), "--threads", "4", "app"])
+    text = _serve_and_stop(tmp_path, ["--log-config", "logging.ini", "--threads", "4", "app"])
     assert "INI fastwsgi.error INFO Booting worker with pid" in text
     assert "INI fastwsgi.error ERROR Error handling request /boom" in text
     assert 'INI fastwsgi.access INFO 127.0.0.1 - - [' in text and '"GET / HTTP/1.1" 200 2 "-" "ua/7"' in text

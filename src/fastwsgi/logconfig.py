@@ -170,7 +170,8 @@ def apply_log_config(cfg: Any) -> None:
         path = cfg.logconfig
         if not os.path.exists(path):
             raise ConfigError(f"--log-config {path}: log config not found")
-        defaults = {"__file__": path, "here": os.path.dirname(path)}
+        # gunicorn's `here` is os.path.dirname(path): '' for a relative name, which made '%(here)s/x.log' '/x.log'
+        defaults = {"__file__": path, "here": os.path.dirname(os.path.abspath(path))}
         try:
             logging.config.fileConfig(path, defaults=defaults, disable_existing_loggers=False)
         except Exception as exc:
