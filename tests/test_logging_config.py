@@ -91,19 +91,31 @@ DICT = {  # a "handlers" key replaces gunicorn's, so root (which names gunicorn'
 
 
 def _serve_and_stop(tmp_path, args: list) -> str:
+    """Serve a few requests; the configured file is renamed to configured.log.1 and reopened by USR1 on the way."""
     master = start(tmp_path, args)
+    configured = tmp_path / "configured.log"
+    wait_for(lambda: "GET /ready" in read(configured) or "U=/ready" in read(configured), 10, what="a first line")
+    os.rename(configured, tmp_path / "configured.log.1")
+    master.signal(signal.SIGUSR1)
+
+    def reopened():
+        get(master.port, "/after-usr1")
+        return "after-usr1" in read(configured)  # written by the worker: it reopened too
+
+    wait_for(reopened, 10, interval=0.3, what="the configured file reopened")
     assert get(master.port, "/", headers={"User-Agent": "ua/7"})[0] == 200
     assert get(master.port, "/boom")[0] == 500
-    configured = tmp_path / "configured.log"
     wait_for(lambda: "boom from the app" in read(configured), 10, what="the traceback in the configured file")
     assert master.stop() == 0
-    return read(configured)
+    return read(tmp_path / "configured.log.1") + read(configured)
 
 
 def test_log_config_ini_routes_the_server_loggers(tmp_path):
     write_app(tmp_path, "app", APP)
     (tmp_path / "logging.ini").write_text(INI)
     text = _serve_and_stop(tmp_path, ["--log-config", "logging.ini", "--threads", "4", "app"])
+    assert "GET /ready" in read(tmp_path / "configured.log.1")  # USR1 reopened the file, as gunicorn does
+    assert "GET /ready" not in read(tmp_path / "configured.log")
     assert "INI fastwsgi.error INFO Booting worker with pid" in text
     assert "INI fastwsgi.error ERROR Error handling request /boom" in text
     assert 'INI fastwsgi.access INFO 127.0.0.1 - - [' in text and '"GET / HTTP/1.1" 200 2 "-" "ua/7"' in text

@@ -464,11 +464,25 @@ class Logs:
             handler.flush()
 
     def reopen(self) -> None:
+        """USR1: our files, the captured output, and (as gunicorn does) every logging.FileHandler of the process,
+        a log config's or the application's."""
         for handler in self.handlers:
             if isinstance(handler, LineHandler):
                 handler.reopen()
         if self.capture_output:
             self._capture()
+        loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                           if isinstance(logger, logging.Logger)]
+        for handler in {id(h): h for logger in loggers for h in logger.handlers}.values():
+            if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+                handler.acquire()
+                try:
+                    handler.close()
+                    handler.stream = handler._open()
+                except OSError:
+                    self.error.exception("cannot reopen %s", handler.baseFilename)
+                finally:
+                    handler.release()
 
     def close(self) -> None:
         handlers, self.handlers = self.handlers, []
