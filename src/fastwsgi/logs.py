@@ -58,7 +58,7 @@ def server_logger(name: str) -> logging.Logger:
     `logging.getLogger("gunicorn.error")` (an app that logs through gunicorn's handlers) and gunicorn log configs
     reach it."""
     logger = logging.getLogger(name)
-    if not isinstance(logger, ServerLogger):
+    if type(logger) is logging.Logger:  # made before us (a setLoggerClass() subclass is left as it is)
         logger.__class__ = ServerLogger
     manager = logging.Logger.manager
     alias = GUNICORN_NAMES[name]
