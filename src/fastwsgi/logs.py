@@ -57,10 +57,14 @@ def server_logger(name: str) -> logging.Logger:
     """logging.getLogger(name) made a ServerLogger, also registered under gunicorn's name for it, so that
     `logging.getLogger("gunicorn.error")` (an app that logs through gunicorn's handlers) and gunicorn log configs
     reach it."""
-    logger = logging.getLogger(name)
+    manager = logging.Logger.manager
+    previous, manager.loggerClass = manager.loggerClass, ServerLogger
+    try:
+        logger = logging.getLogger(name)
+    finally:
+        manager.loggerClass = previous
     if type(logger) is logging.Logger:  # made before us (a setLoggerClass() subclass is left as it is)
         logger.__class__ = ServerLogger
-    manager = logging.Logger.manager
     alias = GUNICORN_NAMES[name]
     existing = manager.loggerDict.get(alias)
     if existing is not logger:
