@@ -223,3 +223,28 @@ def test_hup_moves_the_access_log_and_keeps_the_error_log(tmp_path):
     assert "GET /after-hup" not in read(tmp_path / "a1.log") and "GET /ready" in read(tmp_path / "a1.log")
     text = read(tmp_path / "err.log")
     assert "Hang up: Master" in text and text.count("Booting worker") >= 2 and "Shutting down" in text
+
+
+FLASK_STYLE = '''\
+import logging, logging.config
+logging.config.dictConfig({"version": 1})
+# the recipe of Flask apps served by gunicorn: the app's logger writes through gunicorn's error handlers
+server_log = logging.getLogger("gunicorn.error")
+app_log = logging.getLogger("shop")
+app_log.handlers = server_log.handlers
+app_log.setLevel(server_log.level)
+
+def application(environ, start_response):
+    app_log.info("served %s", environ["PATH_INFO"])
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+'''
+
+
+def test_apps_that_log_through_gunicorns_error_logger(tmp_path):
+    write_app(tmp_path, "flaskish", FLASK_STYLE)
+    error = tmp_path / "err.log"
+    master = start(tmp_path, ["--threads", "4", "--error-logfile", str(error), "flaskish:application"])
+    get(master.port, "/orders")
+    wait_for(lambda: "[INFO] served /orders" in read(error), 10, what="the app's line in the error file")
+    assert master.stop() == 0
