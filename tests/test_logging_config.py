@@ -304,13 +304,15 @@ def test_the_app_cannot_switch_the_server_loggers_off(tmp_path, logs):
 def test_gunicorn_atoms_for_configured_formatters():
     formatter = AccessFormatter("%(h)s %({x-a}i)s")
     environ = {"REMOTE_ADDR": "10.0.0.9", "REQUEST_METHOD": "POST", "RAW_URI": "/p?q=1", "PATH_INFO": "/p",
-               "QUERY_STRING": "q=1", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_X_A": "va", "wsgi.url_scheme": "http"}
+               "QUERY_STRING": "q=1", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_X_A": "va", "wsgi.url_scheme": "http",
+               "HTTP_USER_AGENT": 'say "hi"'}
     atoms = formatter.atoms(environ, "201 Created", [("X-Out", "vo")], 12, 1.5)
     assert (atoms["h"], atoms["r"], atoms["s"], atoms["B"], atoms["b"], atoms["T"], atoms["M"]) == (
         "10.0.0.9", "POST /p?q=1 HTTP/1.1", "201", 12, "12", 1, 1500)
     assert (atoms["{x-a}i"], atoms["{x-out}o"], atoms["{wsgi.url_scheme}e"], atoms["{REQUEST_METHOD}e"]) == (
         "va", "vo", "http", "POST")
     assert atoms["{missing}i"] == "-" and atoms["nope"] == "-"
+    assert atoms["a"] == atoms["{user-agent}i"] == 'say \\"hi\\"'  # as gunicorn's SafeAtoms
     assert formatter.fmt % atoms == "10.0.0.9 va"
 
 

@@ -321,7 +321,7 @@ class AccessFormatter:
         simple atom, and {header}i, {header}o, {var}e looked up when asked; '-' for anything unknown."""
         if self._every is None:
             self._every = [(key, self._getter(key)) for key in "hlutrmUqHsbfaLp"]
-        atoms = Atoms({key: getter(environ, status, headers, nbytes, seconds) for key, getter in self._every})
+        atoms = Atoms({key: _escape(getter(environ, status, headers, nbytes, seconds)) for key, getter in self._every})
         atoms.update(B=nbytes, T=int(seconds), M=int(seconds * 1000), D=int(seconds * 1000000))
         atoms.sources = (environ, headers)
         return atoms
@@ -331,7 +331,7 @@ class AccessFormatter:
 
 class Atoms(dict):
     """gunicorn's SafeAtoms: a missing atom is '-'; {name}i, {name}o and {name}e are found in the request headers,
-    the response headers and the environ."""
+    the response headers and the environ; '"' in a text value is escaped as '\\"'."""
 
     sources: tuple = ({}, [])
 
@@ -340,14 +340,18 @@ class Atoms(dict):
             name, _, kind = key[1:].partition("}")
             environ, headers = self.sources
             if kind == "i":
-                return _request_header(environ, name)
+                return _escape(_request_header(environ, name))
             if kind == "o":
-                return _response_header(headers, name.lower())
+                return _escape(_response_header(headers, name.lower()))
             if kind == "e":
                 if name not in environ:  # gunicorn matches environ keys without case
                     name = next((key for key in environ if key.lower() == name.lower()), name)
-                return str(environ.get(name, "-"))
+                return _escape(environ.get(name, "-"))
         return "-"
+
+
+def _escape(value: Any) -> Any:
+    return value.replace('"', '\\"') if isinstance(value, str) else value
 
 
 def _uri(environ: dict) -> str:
