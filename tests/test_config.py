@@ -52,6 +52,15 @@ SAMPLES = {
                           ("%({user-agent}i)s", "%({user-agent}i)s")],
     "errorlog": [("-", "-"), ("/tmp/e1.log", "/tmp/e1.log"), ("/tmp/e2.log", "/tmp/e2.log")],
     "loglevel": [("debug", "debug"), ("WARNING", "warning"), ("error", "error")],
+    "logger_class": [("gunicorn.glogging.Logger", "gunicorn.glogging.Logger"),
+                     ("gunicorn.instrument.statsd.Statsd", "gunicorn.instrument.statsd.Statsd"),
+                     ("fastwsgi.logs.Logs", "fastwsgi.logs.Logs")],
+    "logconfig": [("/a.ini", "/a.ini"), ("b.ini", "b.ini"), ("/c/d.conf", "/c/d.conf")],
+    "logconfig_json": [("/a.json", "/a.json"), ("b.json", "b.json"), ("/c/d.json", "/c/d.json")],
+    "syslog_addr": [("udp://localhost:514", "udp://localhost:514"), ("tcp://10.0.0.1:601", "tcp://10.0.0.1:601"),
+                    ("unix:///dev/log#dgram", "unix:///dev/log#dgram")],
+    "syslog_prefix": [("a", "a"), ("b", "b"), ("c.d", "c.d")],
+    "syslog_facility": [("local0", "local0"), ("DAEMON", "daemon"), ("user", "user")],
     "proc_name": [("one", "one"), ("two", "two"), ("three", "three")],
     "statsd_host": [("localhost", "localhost:8125"), ("10.0.0.1:9125", "10.0.0.1:9125"),
                     ("unix:/run/s.sock", "unix:/run/s.sock")],
@@ -60,7 +69,8 @@ SAMPLES = {
     "reload_engine": [("poll", "poll"), ("inotify", "inotify"), ("AUTO", "auto")],
     "reload_extra_files": [("a.txt", ["a.txt"]), ("b.txt", ["b.txt"]), ("t/*.html", ["t/*.html"])],
 }
-FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload"}  # store_true
+FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload",  # store_true
+         "capture_output", "syslog", "disable_redirect_access_to_syslog", "enable_stdio_inheritance"}
 OFF_FLAGS = {"sendfile"}  # store_false: on unless the flag is given
 VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config"]
 

@@ -165,6 +165,7 @@ class Arbiter:
             self.log.info("Listening at: %s (%s)", describe(sock, tls.scheme(cfg)), self.pid)
         if cfg.preload_app and not cfg.reload and self.app is None:  # --reload: the workers import it
             self.app = load_app(cfg.app_uri)
+            self.logs.adopt_app_records()
 
     def init_signals(self) -> None:
         for fd in self.pipe:

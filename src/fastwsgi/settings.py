@@ -14,6 +14,8 @@ import pwd
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fastwsgi import logconfig as _logcfg
+
 # ---------------------------------------------------------------------------------------------------------- validators
 # A validator takes a raw value and returns the converted one, or raises ValueError with a short "expected ..." text.
 
@@ -499,6 +501,47 @@ SETTINGS: tuple = (
        help="Error log file; '-' is stderr."),
     _s("loglevel", "Logging", log_level, "info", "--log-level", meta="LEVEL",
        help="Error log level: debug, info, warning, error, critical."),
+    # gunicorn's other logging settings (validators and behaviour in fastwsgi.logconfig and fastwsgi.logs)
+    _s("capture_output", "Logging", boolean, False, "--capture-output", action="store_true",
+       help="Redirect the application's stdout and stderr (file descriptors 1 and 2, in the master and the "
+            "workers) to the --error-logfile file; nothing changes when the error log is '-'."),
+    _s("logger_class", "Logging", _logcfg.logger_class, "gunicorn.glogging.Logger", "--logger-class", meta="STRING",
+       help="gunicorn's logger class. gunicorn.glogging.Logger (its default, whose behaviour fastwsgi's logs "
+            "follow) and gunicorn.instrument.statsd.Statsd (statsd comes from --statsd-host) are accepted; another "
+            "class is refused: use a log config for other handlers and formats."),
+    _s("logconfig", "Logging", optional_string, None, "--log-config", meta="FILE",
+       help="A logging configuration file in the ini format of logging.config.fileConfig (`%(here)s` is its "
+            "directory; existing loggers are kept)."),
+    _s("logconfig_dict", "Logging", _logcfg.log_config_dict, None, default_factory=dict, default_doc="{}",
+       help="A logging.config.dictConfig dictionary, laid over gunicorn's defaults (its top-level keys replace "
+            "theirs). Takes precedence over --log-config-json and --log-config. Config file only.",
+       extra="gunicorn's defaults (`gunicorn.glogging.CONFIG_DEFAULTS`, in `fastwsgi.logconfig.LOG_CONFIG_DEFAULTS`)"
+             " send the root logger and `gunicorn.access` to stdout and `gunicorn.error` to stderr. The loggers "
+             "`gunicorn.error` and `gunicorn.access` are fastwsgi's `fastwsgi.error` and `fastwsgi.access` (one "
+             "logger each under both names): a configuration that names either decides where the server's lines "
+             "go, as under gunicorn. With any log config, access records carry gunicorn's atoms dict as their "
+             "args (formatters that read `record.args['h']` work), and access logging is on even without "
+             "--access-logfile."),
+    _s("logconfig_json", "Logging", optional_string, None, "--log-config-json", meta="FILE",
+       help="A JSON file holding a dictConfig dictionary, as logconfig_dict (a missing file is an error)."),
+    _s("syslog_addr", "Logging", _logcfg.syslog_address, "udp://localhost:514", "--log-syslog-to",
+       meta="SYSLOG_ADDR",
+       help="Where --log-syslog sends: unix://PATH#TYPE (TYPE stream, the default, or dgram), udp://HOST:PORT or "
+            "tcp://HOST:PORT (port 514 when omitted)."),
+    _s("syslog", "Logging", boolean, False, "--log-syslog", action="store_true",
+       help="Also send the error log (and the access log, unless --disable-redirect-access-to-syslog) to syslog "
+            "at --log-syslog-to, tagged `gunicorn.<prefix>.error` / `gunicorn.<prefix>.access` as gunicorn does."),
+    _s("syslog_prefix", "Logging", optional_string, None, "--log-syslog-prefix", meta="SYSLOG_PREFIX",
+       help="The <prefix> of the syslog tag; by default the process name (--name, else the application spec) "
+            "with ':' as '.'."),
+    _s("syslog_facility", "Logging", _logcfg.syslog_facility, "user", "--log-syslog-facility",
+       meta="SYSLOG_FACILITY", help="Syslog facility name: user, daemon, local0 ... local7, ..."),
+    _s("disable_redirect_access_to_syslog", "Logging", boolean, False, "--disable-redirect-access-to-syslog",
+       action="store_true", help="With --log-syslog, do not send the access log to syslog."),
+    _s("enable_stdio_inheritance", "Logging", boolean, False, "-R", "--enable-stdio-inheritance",
+       action="store_true",
+       help="With --daemon, keep stdout and stderr where they point instead of /dev/null (stdin always is). "
+            "Without --daemon it changes nothing: the processes always keep their stdio."),
     _s("statsd_host", "Logging", statsd_address, None, "--statsd-host", meta="STATSD_ADDR",
        help="Send gunicorn's statsd metrics to this address (HOST:PORT, default port 8125, or unix:PATH) over "
             "UDP. Off unless given.",

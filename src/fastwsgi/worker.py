@@ -75,6 +75,7 @@ class Worker:
             self.log.warning("Reloader is on (%s). Use in development only!", self.reloader.engine)
         if self.app is None:
             self.app = self._load_app()
+        self.logs.adopt_app_records()
         if self.reloader is not None:
             self.reloader.refresh(catch_up=True)  # the modules the app just imported
         sockets = reuse_port_twins(self.listeners, self.cfg.backlog) if self.cfg.reuse_port else self.listeners
