@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi import statsd, systemd, tls
+from fastwsgi import hooks, statsd, systemd, tls
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
@@ -95,13 +95,15 @@ class Pidfile:
             pass
 
 
-class Arbiter:
-    """Run with `Arbiter(cfg).run()`; returns when stopped, raises HaltServer when workers cannot boot."""
+class Arbiter(hooks.ArbiterAttributes):
+    """Run with `Arbiter(cfg).run()`; returns when stopped, raises HaltServer when workers cannot boot.
+
+    Hooks get it as gunicorn's `server`: `cfg`, `log`, `pid`, `num_workers`, `workers`/`WORKERS`..."""
 
     def __init__(self, cfg: Config, logs: Logs | None = None, app: Callable | None = None) -> None:
         self.cfg = cfg
         self.logs = logs or Logs.from_config(cfg)
-        self.log = self.logs.error
+        self.log = hooks.GunicornLogger(self.logs)
         self.app = app
         self.pid = os.getpid()
         self.listeners: list = []
@@ -144,8 +146,9 @@ class Arbiter:
         if OLD_MASTER_ENV in os.environ:
             self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
         self.log.info("Starting fastwsgi %s", version())
-        self.statsd = statsd.install(cfg, self.log)
+        self.statsd = statsd.install(cfg, self.logs.error)
         cfg.on_starting(self)
+        hooks.warn_legacy(cfg, self.log)
         os.environ.update(cfg.env)
         if cfg.pidfile:
             self.pidfile = Pidfile(cfg.pidfile + (".2" if self.master_pid else ""))
@@ -466,8 +469,8 @@ class Arbiter:
             self.logs = Logs.from_config(cfg)
         except ConfigError as exc:
             self.log.error("Reload: %s", exc)
-        self.log = self.logs.error
-        self.statsd = statsd.install(cfg, self.log)
+        self.log = hooks.GunicornLogger(self.logs)
+        self.statsd = statsd.install(cfg, self.logs.error)
         if (cfg.bind, cfg.reuse_port) != (old_cfg.bind, old_cfg.reuse_port) and not self.systemd:
             try:
                 new = create_listeners(cfg.bind, cfg.backlog, cfg.reuse_port, cfg.umask)

@@ -48,7 +48,8 @@ def render() -> str:
             out.append(f"\n## {section}\n")
             if setting.is_hook:
                 out.append("Define these functions in the config file; each is called at the moment described, "
-                           "with the arguments shown (`server` is the master's Arbiter, `worker` the Worker).\n")
+                           "with the arguments shown: gunicorn's objects, `server` the master (Arbiter), `worker` "
+                           "the Worker, `req` and `resp` the request and response ([their attributes](hooks.md)).\n")
         if setting.is_hook:
             out.append(f"### `{setting.name}({setting.hook_args})`\n\n{setting.help}\n")
             continue

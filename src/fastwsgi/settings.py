@@ -200,19 +200,26 @@ def log_level(value: Any) -> str:
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-def hook(arity: int) -> Callable[[Any], Callable]:
-    """A callable taking `arity` positional arguments (checked when it has a signature)."""
+def hook(arity: int | tuple) -> Callable[[Any], Callable]:
+    """A callable taking `arity` positional arguments, or one of the counts in a tuple (checked when it has a
+    signature)."""
+    counts = arity if isinstance(arity, tuple) else (arity,)
+    expected = f"expected a callable taking {' or '.join(map(str, counts))} arguments"
 
     def validate(value: Any) -> Callable:
         if not callable(value):
-            raise ValueError(f"expected a callable taking {arity} arguments")
+            raise ValueError(expected)
         try:
-            inspect.signature(value).bind(*range(arity))
-        except TypeError:
-            raise ValueError(f"expected a callable taking {arity} arguments") from None
+            signature = inspect.signature(value)
         except ValueError:
-            pass  # builtins without a signature: trust them
-        return value
+            return value  # builtins without a signature: trust them
+        for count in counts:
+            try:
+                signature.bind(*range(count))
+            except TypeError:
+                continue
+            return value
+        raise ValueError(expected)
 
     return validate
 
@@ -592,9 +599,14 @@ _HOOKS = (
     ("ssl_context", 2, "config, default_ssl_context_factory",
      ("With --certfile: return the ssl.SSLContext to serve with; default_ssl_context_factory() builds the one "
       "the SSL settings describe. Called in each worker (and in the master, to check it).")),
-    ("pre_request", 2, "worker, environ", "In the worker, before the app is called. May edit environ."),
-    ("post_request", 4, "worker, environ, status, headers",
-     "In the worker, after the response is sent; status is a str like '200 OK', headers the response list."),
+    ("pre_request", 2, "worker, req",
+     ("In the worker, before the app is called (on the app thread with --threads). `req` is gunicorn's request "
+      "object: `req.method`, `req.path`, `req.headers`... (see [hooks](hooks.md)); a change to `req.headers` "
+      "reaches the environ. An exception is logged and answered with a 500.")),
+    ("post_request", (4, 3, 2), "worker, req, environ, resp",
+     ("In the worker, after the response is sent. `resp` has `status` ('200 OK'), `status_code`, `headers`, "
+      "`sent`; as in gunicorn the hook may take only (worker, req) or (worker, req, environ). An exception is "
+      "logged (the answer is already out).")),
     ("child_exit", 2, "server, worker", "In the master, after a worker exited."),
     ("worker_exit", 2, "server, worker", "In the worker, just before it exits."),
     ("nworkers_changed", 3, "server, new_value, old_value", "In the master, when the worker count changes."),

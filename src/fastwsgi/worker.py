@@ -13,7 +13,7 @@ import sys
 from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
-from fastwsgi import statsd, tls
+from fastwsgi import hooks, statsd, tls
 from fastwsgi.app_loader import import_traceback, load_app
 from fastwsgi.errors import AppImportError
 from fastwsgi.logs import Logs
@@ -31,8 +31,11 @@ def set_proc_title(title: str) -> None:
     setproctitle(title)
 
 
-class Worker:
-    """Master side: bookkeeping (pid, age, heartbeat). Child side: `init_process()` then `run()`."""
+class Worker(hooks.WorkerAttributes):
+    """Master side: bookkeeping (pid, age, heartbeat). Child side: `init_process()` then `run()`.
+
+    Hooks get it as gunicorn's worker: `pid`, `ppid`, `age`, `cfg`, `log` (gunicorn's Logger interface), and the
+    names in hooks.WorkerAttributes (`nr`, `alive`, `max_requests`...)."""
 
     def __init__(self, age: int, ppid: int, listeners: list, app: Callable | None, cfg: Any,
                  logs: Logs, server: Any = None) -> None:
@@ -42,7 +45,7 @@ class Worker:
         self.app = app
         self.cfg = cfg
         self.logs = logs
-        self.log = logs.error
+        self.log = hooks.GunicornLogger(logs)
         self.server = server
         self.pid: int | None = None
         self.heartbeat = hb.Heartbeat()
@@ -50,7 +53,9 @@ class Worker:
         self.retiring = False
         self.retire_deadline = 0.0
         jitter = cfg.max_requests_jitter
-        self.max_requests = cfg.max_requests + (random.randint(0, jitter) if cfg.max_requests and jitter else 0)
+        # gunicorn's worker.max_requests: sys.maxsize when off (the loop's option is then 0)
+        self.max_requests = (cfg.max_requests + (random.randint(0, jitter) if jitter else 0) if cfg.max_requests > 0
+                             else sys.maxsize)
         self.loop: Any = None
         self.own_sockets: list = []
         self.booted = False
@@ -69,7 +74,7 @@ class Worker:
         random.seed()
         set_proc_title(f"fastwsgi: worker [{self.cfg.proc_title}]")
         self._drop_privileges()
-        self.statsd = statsd.install(self.cfg, self.log)
+        self.statsd = statsd.install(self.cfg, self.logs.error)
         if self.cfg.reload:
             self.reloader = Reloader(self.cfg.reload_extra_files, self.cfg.reload_engine)
             self.log.warning("Reloader is on (%s). Use in development only!", self.reloader.engine)
@@ -102,6 +107,8 @@ class Worker:
             return error_app(exc)
 
     def run(self) -> None:
+        if not self._alive:     # a hook (post_fork) set worker.alive = False before the loop existed
+            self.loop.stop(graceful=True, timeout=self.cfg.graceful_timeout)
         self.loop.run()
         self.heartbeat.state = hb.STOPPING
         if self.statsd is not None:
@@ -112,7 +119,7 @@ class Worker:
         cfg = self.cfg
         options = {setting.name: getattr(cfg, setting.name) for setting in LOOP_SETTINGS}
         options.update(
-            max_requests=self.max_requests,
+            max_requests=self.max_requests if self.max_requests < sys.maxsize else 0,
             forwarded_allow_ips=cfg.forwarded_allow_ips or None,
             multiprocess=cfg.workers > 1,
             ssl_context=tls.make_context(cfg),
@@ -131,11 +138,10 @@ class Worker:
         return options
 
     def _pre_request(self) -> Callable[[dict], None] | None:
-        hook = self.cfg.pre_request if self.cfg.sources.get("pre_request") != "default" else None
+        hook = hooks.configured(self.cfg, "pre_request")
         if hook is None:
             return None
-        worker = self
-        return lambda environ: hook(worker, environ)
+        return hooks.pre_request_call(self, hook, keep=hooks.configured(self.cfg, "post_request") is not None)
 
     def _post_request(self) -> Callable[[dict, str, list, int, float], None] | None:
         """One callable for the loop: statsd, the access log and the post_request hook, those in use only."""
@@ -144,10 +150,9 @@ class Worker:
             calls.append(self.statsd.request)
         if self.logs.access_formatter is not None:
             calls.append(self.logs.log_access)
-        hook = self.cfg.post_request if self.cfg.sources.get("post_request") != "default" else None
+        hook = hooks.configured(self.cfg, "post_request")
         if hook is not None:
-            worker = self
-            calls.append(lambda environ, status, headers, nbytes, seconds: hook(worker, environ, status, headers))
+            calls.append(hooks.post_request_call(self, hook))
         if len(calls) <= 1:
             return calls[0] if calls else None
 
