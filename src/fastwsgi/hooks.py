@@ -15,9 +15,9 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from functools import cached_property
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from fastwsgi import heartbeat as hb
 
