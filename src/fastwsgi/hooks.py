@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Iterator, MutableMapping
 from functools import cached_property
@@ -24,6 +25,7 @@ from fastwsgi import heartbeat as hb
 REQUEST_KEY = "fastwsgi.hook_request"   # the environ key holding the Request from pre_request until post_request
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _SPECIAL_HEADERS = {"CONTENT_TYPE": "CONTENT-TYPE", "CONTENT_LENGTH": "CONTENT-LENGTH"}
+_IN_POST_REQUEST = threading.local()    # .active: this thread runs post_request (its request not yet counted)
 
 
 def split_target(uri: str) -> tuple:
@@ -283,14 +285,17 @@ class GunicornLogger:
 
 class WorkerAttributes:
     """gunicorn's names for a worker's state, for hooks written for gunicorn (mixed into fastwsgi.worker.Worker):
-    `nr` (requests served), `alive` (set it to False to retire the worker gracefully, as gunicorn's workers do),
-    `sockets`, `timeout`, `wsgi`, `notify()`. `max_requests` is gunicorn's too (sys.maxsize when off)."""
+    `nr` (requests served; as in gunicorn, in post_request it counts the request being finished), `alive` (set it
+    to False to retire the worker gracefully, as gunicorn's workers do), `sockets`, `timeout`, `wsgi`, `notify()`.
+    `max_requests` is gunicorn's too (sys.maxsize when off)."""
 
     _alive = True
 
     @property
     def nr(self) -> int:
-        return self.loop.requests if self.loop is not None else 0
+        if self.loop is None:
+            return 0
+        return self.loop.requests + getattr(_IN_POST_REQUEST, "active", 0)
 
     @property
     def alive(self) -> bool:
@@ -405,6 +410,7 @@ def post_request_call(worker: Any, hook: Callable) -> Callable[[dict, str, list,
 
     def post_request(environ: dict, status: str, headers: list, nbytes: int, seconds: float) -> None:
         req = environ.pop(REQUEST_KEY, None)
+        _IN_POST_REQUEST.active = 1     # the loop counts the request after post_request; gunicorn, before the app
         try:
             if form == 0:
                 hook(worker, environ, status, headers)
@@ -419,5 +425,7 @@ def post_request_call(worker: Any, hook: Callable) -> Callable[[dict, str, list,
                 hook(worker, req)
         except Exception:
             log.exception("Exception in post_request hook")
+        finally:
+            _IN_POST_REQUEST.active = 0
 
     return post_request
