@@ -9,6 +9,7 @@ does under gunicorn, inline and with --threads 4.
 - `worker.alive = False` retires the worker gracefully; post_request's shorter gunicorn forms and fastwsgi's earlier
   environ forms are called as documented.
 """
+import importlib.util
 import json
 import os
 import signal
@@ -195,6 +196,8 @@ def _compared(records):
 def test_request_hooks_see_what_gunicorn_shows(hook_dir, threads):
     """One config file, served by gunicorn 27 and by fastwsgi: pre_request and post_request record the same req,
     resp and worker.nr values, and a header added to req.headers reaches the app under both."""
+    if sys.version_info < (3, 10) and importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("NOT RUN: gunicorn 27 needs Python >= 3.10 (not installed here); CI on 3.11 runs it")
     args = ["-c", "recording.conf.py", "--threads", str(threads), "hookapp:app"]
     ours, our_bodies, log = _serve_and_record(None, args, hook_dir, "fastwsgi")
     theirs, their_bodies, _ = _serve_and_record([sys.executable, "-m", "gunicorn"], ["--no-control-socket", *args],
