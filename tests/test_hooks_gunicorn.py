@@ -373,13 +373,17 @@ def test_request_reads_the_environ_and_writes_headers_back():
     assert req.headers == [("HOST", "example.com"), ("CONTENT-TYPE", "text/plain"),
                            ("X-FORWARDED-FOR", "10.0.0.1, 10.0.0.2")]
     assert req.remote_addr == "" and req.should_close()   # a UNIX socket peer; HTTP/1.0 without keep-alive
+    environ["HTTP_X_DIRECT"] = "1"     # set through the environ (or the mapping) meanwhile: kept
     req.headers[:] = [(name, value) for name, value in req.headers if name != "X-FORWARDED-FOR"]
-    req.headers.append(("Content-Type", "application/json"))   # replaces CONTENT-TYPE's value
+    req.headers.append(("Content-Type", "application/json"))   # the last Content-Type wins, as in gunicorn
     req.headers.append(("X-Request-Id", "r1"))
     req.apply_headers()
     assert "HTTP_X_FORWARDED_FOR" not in environ
-    assert environ["CONTENT_TYPE"] == "text/plain,application/json"
-    assert environ["HTTP_X_REQUEST_ID"] == "r1"
+    assert environ["CONTENT_TYPE"] == "application/json"
+    assert environ["HTTP_X_REQUEST_ID"] == "r1" and environ["HTTP_X_DIRECT"] == "1"
+    req.headers.append(("X-Request-Id", "r2"))   # a repeated name: values joined with ","
+    req.apply_headers()
+    assert environ["HTTP_X_REQUEST_ID"] == "r1,r2" and environ["CONTENT_TYPE"] == "application/json"
     # the mapping over the environ (fastwsgi's earlier pre_request argument)
     req["hooked"] = "yes"
     assert environ["hooked"] == "yes" and req.get("PATH_INFO") == "/p" and "QUERY_STRING" in req

@@ -105,7 +105,9 @@ class Request(MutableMapping):
 
     @cached_property
     def headers(self) -> list:
-        return self._environ_headers()
+        headers = self._environ_headers()
+        self._headers_before = list(headers)
+        return headers
 
     def _environ_headers(self) -> list:
         headers = []
@@ -152,18 +154,22 @@ class Request(MutableMapping):
         headers = self.__dict__.get("headers")
         if headers is None:
             return
-        before = self._environ_headers()
+        before = self.__dict__.get("_headers_before")
+        if before is None:      # req.headers was set without being read
+            before = self._environ_headers()
         if headers == before:
             return
         new: dict = {}
         for name, value in headers:
             key = header_key(str(name))
-            new[key] = f"{new[key]},{value}" if key in new else str(value)
+            joined = key in new and key not in _SPECIAL_HEADERS     # as gunicorn: Content-Type/-Length, the last
+            new[key] = f"{new[key]},{value}" if joined else str(value)
         for name, _ in before:
             key = header_key(name)
             if key not in new:
                 self.environ.pop(key, None)
         self.environ.update(new)
+        self._headers_before = list(headers)
 
     # -- the mapping over the environ (fastwsgi's earlier hook argument)
     def __getitem__(self, key: str) -> Any:
