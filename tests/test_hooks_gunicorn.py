@@ -84,6 +84,10 @@ def on_starting(server):
     server.log.info("on_starting: master %s, %s worker(s) configured", server.pid, server.cfg.workers)
 
 
+def on_reload(server):
+    server.log.info("on_reload: %s worker(s) configured", server.cfg.workers)
+
+
 def when_ready(server):
     server.log.info("Server is ready. Spawning workers (num_workers=%s)", server.num_workers)
 
@@ -233,11 +237,15 @@ def test_documented_hooks_get_server_and_worker_objects(hook_dir, threads):
         master.signal(signal.SIGTTOU)
         master.wait_log(r"nworkers_changed: 2 -> 1")
         master.wait_log(r"child_exit: worker \d+", count=1)
+        master.signal(signal.SIGHUP)
+        master.wait_log(r"on_reload: 1 worker\(s\) configured")
+        master.wait_log(r"nworkers_changed: 1 -> 1")     # set again on reload, as gunicorn does
     finally:
         assert master.stop() == 0
     log = master.log()
     pid = master.pid
-    for line in (f"on_starting: master {pid}, 1 worker(s) configured",
+    for line in ("nworkers_changed: None -> 1",
+                 f"on_starting: master {pid}, 1 worker(s) configured",
                  "Server is ready. Spawning workers (num_workers=1)",
                  f"pre_fork: age 1, master {pid}",
                  f"Worker spawned (pid: {worker}) ppid={pid} age=1",
@@ -248,7 +256,8 @@ def test_documented_hooks_get_server_and_worker_objects(hook_dir, threads):
                  f"child_exit: worker {worker}, master {pid}",
                  f"on_exit: master {pid}"):
         assert line in log, line
-    assert log.index("on_starting:") < log.index("pre_fork:") < log.index("Worker spawned") < log.index("on_exit:")
+    order = ["nworkers_changed: None -> 1", "on_starting:", "pre_fork:", "Worker spawned", "on_exit:"]
+    assert [log.index(text) for text in order] == sorted(log.index(text) for text in order)
     assert "Traceback" not in log
 
 

@@ -147,6 +147,7 @@ class Arbiter(hooks.ArbiterAttributes):
             self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
         self.log.info("Starting fastwsgi %s", version())
         self.statsd = statsd.install(cfg, self.logs.error)
+        cfg.nworkers_changed(self, self.num_workers, None)  # as gunicorn: the first count, before on_starting
         cfg.on_starting(self)
         hooks.warn_legacy(cfg, self.log)
         os.environ.update(cfg.env)
@@ -305,8 +306,7 @@ class Arbiter(hooks.ArbiterAttributes):
 
     def set_num_workers(self, value: int) -> None:
         old, self.num_workers = self.num_workers, value
-        if old != value:
-            self.cfg.nworkers_changed(self, value, old)
+        self.cfg.nworkers_changed(self, value, old)   # each time it is set, as gunicorn's num_workers setter does
 
     # --------------------------------------------------------------------------------------------------- workers
     def active_workers(self) -> list:

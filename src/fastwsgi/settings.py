@@ -609,7 +609,9 @@ _HOOKS = (
       "logged (the answer is already out).")),
     ("child_exit", 2, "server, worker", "In the master, after a worker exited."),
     ("worker_exit", 2, "server, worker", "In the worker, just before it exits."),
-    ("nworkers_changed", 3, "server, new_value, old_value", "In the master, when the worker count changes."),
+    ("nworkers_changed", 3, "server, new_value, old_value",
+     ("In the master, each time the worker count is set: at start (old_value None, just before on_starting), "
+      "on TTIN, TTOU and WINCH, and on reload (HUP, even when the count stays the same), as in gunicorn.")),
     ("on_exit", 1, "server", "In the master, just before it exits."),
 )
 

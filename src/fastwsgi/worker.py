@@ -233,7 +233,10 @@ class Worker(hooks.WorkerAttributes):
         self.stop(graceful=True)
 
     def handle_quit(self, sig: int, frame: Any) -> None:
-        self.cfg.worker_int(self)
+        try:
+            self.cfg.worker_int(self)
+        except Exception:
+            self.log.exception("Exception in worker_int hook")
         self.stop(graceful=False)
 
     def handle_abort(self, sig: int, frame: Any) -> None:
@@ -244,8 +247,10 @@ class Worker(hooks.WorkerAttributes):
                 if refused:
                     self.log.warning("Answered %d request(s) not yet started with 503 before the abort", refused)
             self.cfg.worker_abort(self)
-            self.logs.flush()
+        except Exception:
+            self.log.exception("Exception in worker_abort hook")
         finally:
+            self.logs.flush()
             os._exit(1)
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
