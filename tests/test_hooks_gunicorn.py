@@ -37,7 +37,8 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return iter([b"one ", b"two ", b"three"])
     body = json.dumps({"pid": os.getpid(), "request_id": environ.get("HTTP_X_REQUEST_ID"),
-                       "hooked": environ.get("hooked")}).encode()
+                       "hooked": environ.get("hooked"), "method": environ["REQUEST_METHOD"], "path": path,
+                       "query": environ["QUERY_STRING"], "uri": environ["RAW_URI"]}).encode()
     status = "404 Not Found" if path == "/missing" else "200 OK"
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
@@ -64,6 +65,8 @@ def pre_request(worker, req):
     _record("pre_request", method=req.method, uri=req.uri, path=req.path, query=req.query, fragment=req.fragment,
             version=list(req.version), headers=[list(h) for h in req.headers], scheme=req.scheme,
             remote=req.remote_addr[0], nr=worker.nr)
+    if req.path == "/rewrite":
+        req.method, req.path, req.query = "PUT", "/new%20path", "rewritten=1"
 
 
 def post_request(worker, req, environ, resp):
@@ -173,6 +176,7 @@ COMPARED = [
     (dict(target="//double/slash?q"), 200),
     (dict(target="/missing"), 404),
     (dict(target="/tagged"), 200),
+    (dict(target="/rewrite?old=1"), 200),
 ]
 
 
@@ -209,17 +213,23 @@ def test_request_hooks_see_what_gunicorn_shows(hook_dir, threads):
     assert len(ours) == len(theirs) == 2 * len(COMPARED)
     if threads == 1:    # in order, one request at a time: nr counts as gunicorn's does (from the first one here)
         for records in (ours, theirs):
-            assert [r["nr"] - records[0]["nr"] for r in records] == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
+            assert [r["nr"] - records[0]["nr"] for r in records] == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7]
     # with threads a request's post_request may run after the next request began (under gunicorn's gthread too)
     ours, theirs = ({(r.pop("kind"), r.pop("path")): r for r in records if r.pop("nr") is not None}
                     for records in (ours, theirs))
     assert ours.keys() == theirs.keys()
     for key, mine in ours.items():
         assert mine == theirs[key], key
-    assert json.loads(our_bodies[-1])["request_id"] == json.loads(their_bodies[-1])["request_id"] == "abc-123"
+    # what the app got: a header added to req.headers, and method/path/query set on req, reach its environ
     assert our_bodies[1] == their_bodies[1] == b"one two three"
+    for mine, gunicorn in zip(our_bodies, their_bodies):
+        if mine.startswith(b"{"):
+            assert dict(json.loads(mine), pid=0) == dict(json.loads(gunicorn), pid=0)
+    assert json.loads(our_bodies[-2])["request_id"] == "abc-123"
+    assert {k: v for k, v in json.loads(our_bodies[-1]).items() if k in ("method", "path", "query", "uri")} == {
+        "method": "PUT", "path": "/new path", "query": "rewritten=1", "uri": "/rewrite?old=1"}
     # gunicorn's documented line, through worker.log, in the error log at INFO
-    assert "[INFO] GET /a/b%20c\n" in log and "[INFO] POST /echo -> 200 OK (50 bytes)\n" in log
+    assert "[INFO] GET /a/b%20c\n" in log and "[INFO] POST /echo -> 200 OK (" in log
 
 
 @THREADS
@@ -386,16 +396,22 @@ def test_request_reads_the_environ_and_writes_headers_back():
     req.headers[:] = [(name, value) for name, value in req.headers if name != "X-FORWARDED-FOR"]
     req.headers.append(("Content-Type", "application/json"))   # the last Content-Type wins, as in gunicorn
     req.headers.append(("X-Request-Id", "r1"))
-    req.apply_headers()
+    req.apply()
     assert "HTTP_X_FORWARDED_FOR" not in environ
     assert environ["CONTENT_TYPE"] == "application/json"
     assert environ["HTTP_X_REQUEST_ID"] == "r1" and environ["HTTP_X_DIRECT"] == "1"
     req.headers.append(("X-Request-Id", "r2"))   # a repeated name: values joined with ","
-    req.apply_headers()
+    req.apply()
     assert environ["HTTP_X_REQUEST_ID"] == "r1,r2" and environ["CONTENT_TYPE"] == "application/json"
+    environ["QUERY_STRING"] = "direct"      # set directly, the attribute untouched: kept
+    req.method, req.path, req.version = "POST", "/caf%C3%A9", (1, 1)
+    req.apply()
+    assert (environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["SERVER_PROTOCOL"]) == (
+        "POST", "/caf\xc3\xa9", "HTTP/1.1")   # PATH_INFO percent-decoded, latin-1 (PEP 3333), as gunicorn's
+    assert environ["QUERY_STRING"] == "direct" and environ["RAW_URI"] == "/p?a=1"
     # the mapping over the environ (fastwsgi's earlier pre_request argument)
     req["hooked"] = "yes"
-    assert environ["hooked"] == "yes" and req.get("PATH_INFO") == "/p" and "QUERY_STRING" in req
+    assert environ["hooked"] == "yes" and req.get("REQUEST_METHOD") == "POST" and "QUERY_STRING" in req
     assert len({req, Request(environ)}) == 2   # hashable, compared by identity
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from functools import cached_property
 from typing import Any, Callable
+from urllib.parse import unquote_to_bytes
 
 from fastwsgi import heartbeat as hb
 
@@ -46,22 +47,115 @@ def header_key(name: str) -> str:
     return key if key in _SPECIAL_HEADERS else "HTTP_" + key
 
 
+class _Field:
+    """One attribute of `req`: read from the environ when first asked for, then kept on the request. Its first value
+    is remembered, so that after pre_request a value the hook changed (set, or a list edited in place) is written
+    back to the environ by `write` (gunicorn builds the environ from `req` after pre_request)."""
+
+    def __init__(self, read: Callable, write: Callable | None = None) -> None:
+        self.read = read
+        self.write = write
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, req: Any, owner: type | None = None) -> Any:
+        if req is None:
+            return self
+        value = self.read(req.environ)
+        req.__dict__[self.name] = value                 # later reads find it there (a non-data descriptor)
+        req._first[self.name] = list(value) if isinstance(value, list) else value
+        return value
+
+
+def _headers(environ: dict) -> list:
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-"), value))
+        elif key in _SPECIAL_HEADERS:
+            headers.append((_SPECIAL_HEADERS[key], value))
+    return headers
+
+
+def _write_headers(environ: dict, headers: list, before: list) -> None:
+    """Entries added, replaced or removed set or delete their environ keys; a repeated name's values are joined
+    with ',', except Content-Type and Content-Length, where the last one wins (as gunicorn builds the environ)."""
+    new: dict = {}
+    for name, value in headers:
+        key = header_key(str(name))
+        joined = key in new and key not in _SPECIAL_HEADERS
+        new[key] = f"{new[key]},{value}" if joined else str(value)
+    for name, _ in before:
+        key = header_key(name)
+        if key not in new:
+            environ.pop(key, None)
+    environ.update(new)
+
+
+def _version(environ: dict) -> tuple:
+    major, _, minor = environ.get("SERVER_PROTOCOL", "HTTP/1.1").partition("/")[2].partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        return 1, 1
+
+
+def _remote_addr(environ: dict) -> Any:
+    addr = environ.get("REMOTE_ADDR", "")
+    port = environ.get("REMOTE_PORT", "")
+    return (addr, int(port)) if port else addr
+
+
+def _uri(environ: dict) -> str:
+    return environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+
+
+def _write_path(environ: dict, value: str, before: str) -> None:
+    environ["PATH_INFO"] = unquote_to_bytes(value).decode("latin-1")   # percent-decoded, as gunicorn's
+
+
+def _write_version(environ: dict, value: tuple, before: tuple) -> None:
+    environ["SERVER_PROTOCOL"] = f"HTTP/{value[0]}.{value[1]}"
+
+
+def _set(*keys: str) -> Callable:
+    def write(environ: dict, value: Any, before: Any) -> None:
+        for key in keys:
+            environ[key] = value
+    return write
+
+
 class Request(MutableMapping):
     """gunicorn's `req` (gunicorn.http.message.Request) over one request's WSGI environ.
 
     `method`, `uri`, `path`, `query`, `fragment`, `version` ((1, 1)), `headers` (a list of (NAME, value), names
     upper-case as gunicorn has them), `scheme`, `remote_addr`/`peer_addr` ((host, port), or "" on a UNIX socket),
     `body` (wsgi.input: the whole body, already read by the loop). Each is read from the environ when first asked
-    for and may be set, as on gunicorn's object; other attributes may be set too (kept until post_request).
-    Differences: a header repeated in the request is one entry, its values joined as in the environ; in
-    pre_request, a change to `req.headers` reaches the environ (as it reaches gunicorn's), other attributes do not.
+    for. As on gunicorn's object they may be set, and what pre_request changes in method, uri, path, query,
+    version, scheme and headers reaches the environ the app gets (`apply()`). Other attributes may be set too; they
+    stay on the request until post_request. A header repeated in the request is one entry, its values joined as in
+    the environ.
 
     Also a mapping over the environ (`req["PATH_INFO"]`, `req.get(...)`, `req[key] = value`), for hooks written for
     fastwsgi's earlier `pre_request(worker, environ)`.
     """
 
+    method = _Field(lambda env: env.get("REQUEST_METHOD"), _set("REQUEST_METHOD"))
+    uri = _Field(_uri, _set("RAW_URI", "REQUEST_URI"))
+    path = _Field(lambda env: split_target(_uri(env))[0], _write_path)
+    query = _Field(lambda env: split_target(_uri(env))[1], _set("QUERY_STRING"))
+    fragment = _Field(lambda env: split_target(_uri(env))[2])
+    version = _Field(_version, _write_version)
+    headers = _Field(_headers, _write_headers)
+    scheme = _Field(lambda env: env.get("wsgi.url_scheme", "http"), _set("wsgi.url_scheme"))
+    remote_addr = _Field(_remote_addr)
+    body = _Field(lambda env: env.get("wsgi.input"))
+    trailers = _Field(lambda env: [])
+
     def __init__(self, environ: dict) -> None:
         self.environ = environ
+        self._first: dict = {}          # attribute -> its value when first read from the environ
 
     __hash__ = object.__hash__      # one object per request, compared by identity (not as the environ mapping)
     __eq__ = object.__eq__
@@ -69,76 +163,9 @@ class Request(MutableMapping):
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"
 
-    # -- gunicorn's attributes
-    @cached_property
-    def method(self) -> str | None:
-        return self.environ.get("REQUEST_METHOD")
-
-    @cached_property
-    def uri(self) -> str:
-        return self.environ.get("RAW_URI") or self.environ.get("REQUEST_URI") or ""
-
-    @cached_property
-    def _target(self) -> tuple:
-        return split_target(self.uri)
-
-    @cached_property
-    def path(self) -> str:
-        return self._target[0]
-
-    @cached_property
-    def query(self) -> str:
-        return self._target[1]
-
-    @cached_property
-    def fragment(self) -> str:
-        return self._target[2]
-
-    @cached_property
-    def version(self) -> tuple:
-        protocol = self.environ.get("SERVER_PROTOCOL", "HTTP/1.1")
-        major, _, minor = protocol.partition("/")[2].partition(".")
-        try:
-            return int(major), int(minor or 0)
-        except ValueError:
-            return 1, 1
-
-    @cached_property
-    def headers(self) -> list:
-        headers = self._environ_headers()
-        self._headers_before = list(headers)
-        return headers
-
-    def _environ_headers(self) -> list:
-        headers = []
-        for key, value in self.environ.items():
-            if key.startswith("HTTP_"):
-                headers.append((key[5:].replace("_", "-"), value))
-            elif key in _SPECIAL_HEADERS:
-                headers.append((_SPECIAL_HEADERS[key], value))
-        return headers
-
-    @cached_property
-    def scheme(self) -> str:
-        return self.environ.get("wsgi.url_scheme", "http")
-
-    @cached_property
-    def remote_addr(self) -> Any:
-        addr = self.environ.get("REMOTE_ADDR", "")
-        port = self.environ.get("REMOTE_PORT", "")
-        return (addr, int(port)) if port else addr
-
     @property
     def peer_addr(self) -> Any:
         return self.remote_addr
-
-    @cached_property
-    def body(self) -> Any:
-        return self.environ.get("wsgi.input")
-
-    @cached_property
-    def trailers(self) -> list:
-        return []
 
     def should_close(self) -> bool:
         """Whether the connection closes after this request (gunicorn's rule: Connection, then HTTP/1.0)."""
@@ -149,27 +176,17 @@ class Request(MutableMapping):
             return False
         return self.version <= (1, 0)
 
-    def apply_headers(self) -> None:
-        """After pre_request: what the hook did to `req.headers` (added, replaced, removed) goes into the environ."""
-        headers = self.__dict__.get("headers")
-        if headers is None:
-            return
-        before = self.__dict__.get("_headers_before")
-        if before is None:      # req.headers was set without being read
-            before = self._environ_headers()
-        if headers == before:
-            return
-        new: dict = {}
-        for name, value in headers:
-            key = header_key(str(name))
-            joined = key in new and key not in _SPECIAL_HEADERS     # as gunicorn: Content-Type/-Length, the last
-            new[key] = f"{new[key]},{value}" if joined else str(value)
-        for name, _ in before:
-            key = header_key(name)
-            if key not in new:
-                self.environ.pop(key, None)
-        self.environ.update(new)
-        self._headers_before = list(headers)
+    def apply(self) -> None:
+        """After pre_request: what the hook changed on the request goes into the environ. Only attributes it read or
+        set are looked at; environ keys it set directly stay unless it also changed the attribute they come from."""
+        for name, value in list(self.__dict__.items()):
+            field = _FIELDS.get(name)
+            if field is None or field.write is None:
+                continue
+            before = self._first[name] if name in self._first else field.read(self.environ)
+            if value != before:
+                field.write(self.environ, value, before)
+                self._first[name] = list(value) if isinstance(value, list) else value
 
     # -- the mapping over the environ (fastwsgi's earlier hook argument)
     def __getitem__(self, key: str) -> Any:
@@ -189,6 +206,9 @@ class Request(MutableMapping):
 
     def copy(self) -> dict:
         return self.environ.copy()
+
+
+_FIELDS = {name: field for name, field in vars(Request).items() if isinstance(field, _Field)}
 
 
 class Response:
@@ -402,8 +422,7 @@ def pre_request_call(worker: Any, hook: Callable, keep: bool) -> Callable[[dict]
         if keep:
             environ[REQUEST_KEY] = req
         hook(worker, req)
-        if "headers" in req.__dict__:
-            req.apply_headers()
+        req.apply()
 
     return pre_request
 

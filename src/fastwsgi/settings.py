@@ -601,8 +601,8 @@ _HOOKS = (
       "the SSL settings describe. Called in each worker (and in the master, to check it).")),
     ("pre_request", 2, "worker, req",
      ("In the worker, before the app is called (on the app thread with --threads). `req` is gunicorn's request "
-      "object: `req.method`, `req.path`, `req.headers`... (see [hooks](hooks.md)); a change to `req.headers` "
-      "reaches the environ. An exception is logged and answered with a 500.")),
+      "object: `req.method`, `req.path`, `req.headers`... (see [hooks](hooks.md)); what the hook changes on it "
+      "reaches the environ, as in gunicorn. An exception is logged and answered with a 500.")),
     ("post_request", (4, 3, 2), "worker, req, environ, resp",
      ("In the worker, after the response is sent. `resp` has `status` ('200 OK'), `status_code`, `headers`, "
       "`sent`; as in gunicorn the hook may take only (worker, req) or (worker, req, environ). An exception is "
