@@ -374,6 +374,39 @@ def test_post_request_taking_one_argument_is_a_config_error(hook_dir):
     assert result.stderr.count("\n") == 1
 
 
+def test_hooks_named_by_import_strings(hook_dir):
+    """gunicorn accepts a hook as 'module.function' in the config file."""
+    (hook_dir / "myhooks.py").write_text(
+        "def post_fork(server, worker):\n"
+        "    server.log.info('imported post_fork: worker %s of %s', worker.pid, server.pid)\n"
+        "def pre_request(worker, req):\n"
+        "    worker.log.info('imported pre_request: %s %s', req.method, req.path)\n")
+    (hook_dir / "strings.conf.py").write_text('post_fork = "myhooks.post_fork"\npre_request = "myhooks.pre_request"\n')
+    master = Master(["-c", "strings.conf.py", "hookapp:app"], hook_dir)
+    try:
+        worker = json.loads(get(master.port, "/named")[1])["pid"]
+        master.wait_log(rf"\[{worker}\] \[INFO\] imported pre_request: GET /named")
+    finally:
+        assert master.stop() == 0
+    assert f"imported post_fork: worker {worker} of {master.pid}" in master.log()
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ("myhooks.nothing_here", "module 'myhooks' has no 'nothing_here'"),
+    ("no_such_module_xyz.post_fork", "cannot import it: No module named 'no_such_module_xyz'"),
+    ("broken.post_fork", "cannot import it: ZeroDivisionError: division by zero"),
+    ("justaname", "'justaname' is not an import string ('module.function')"),
+])
+def test_bad_import_string_hook_is_one_line_and_exit_2(hook_dir, spec, reason):
+    (hook_dir / "myhooks.py").write_text("def post_fork(server, worker):\n    pass\n")
+    (hook_dir / "broken.py").write_text("1 / 0\n")
+    (hook_dir / "bad.conf.py").write_text(f"post_fork = {spec!r}\n")
+    result = run_cli(["-c", "bad.conf.py", "--check-config", "hookapp:app"], hook_dir)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "post_fork: invalid value" in result.stderr
+    assert result.stderr.rstrip().endswith(reason), result.stderr
+
+
 # -- the objects without sockets ----------------------------------------------------------------------------------
 def _environ(**extra):
     environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/p?a=1", "PATH_INFO": "/p", "QUERY_STRING": "a=1",

@@ -12,8 +12,11 @@ hook of that form keeps working; a post_request hook whose third and fourth para
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
@@ -385,6 +388,25 @@ class ArbiterAttributes:
                 continue
             out.append(name[:2] if isinstance(name, tuple) else name)
         return out
+
+
+def import_hook(spec: str) -> Callable:
+    """A hook given as an import string, 'package.module.function' (gunicorn accepts them in config files), imported
+    with the working directory on sys.path as gunicorn has it. Raises ValueError with a one-line reason."""
+    module_name, _, name = spec.strip().rpartition(".")
+    if not module_name or not name:
+        raise ValueError(f"{spec!r} is not an import string ('module.function')")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no {name!r}") from None
+    except ImportError as exc:
+        raise ValueError(f"cannot import it: {exc}") from None
+    except Exception as exc:  # the module failed while importing
+        raise ValueError(f"cannot import it: {type(exc).__name__}: {exc}") from None
 
 
 # -- the loop's request callables -----------------------------------------------------------------------------------

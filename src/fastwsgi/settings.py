@@ -202,11 +202,15 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 def hook(arity: int | tuple) -> Callable[[Any], Callable]:
     """A callable taking `arity` positional arguments, or one of the counts in a tuple (checked when it has a
-    signature)."""
+    signature); or an import string naming one ('module.function'), as gunicorn accepts."""
     counts = arity if isinstance(arity, tuple) else (arity,)
     expected = f"expected a callable taking {' or '.join(map(str, counts))} arguments"
 
     def validate(value: Any) -> Callable:
+        if isinstance(value, str):
+            from fastwsgi.hooks import import_hook
+
+            value = import_hook(value)
         if not callable(value):
             raise ValueError(expected)
         try:
