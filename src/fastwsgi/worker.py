@@ -246,11 +246,12 @@ class Worker(hooks.WorkerAttributes):
                 refused = self.loop.refuse_unstarted()
                 if refused:
                     self.log.warning("Answered %d request(s) not yet started with 503 before the abort", refused)
-            self.cfg.worker_abort(self)
-        except Exception:
-            self.log.exception("Exception in worker_abort hook")
-        finally:
+            try:
+                self.cfg.worker_abort(self)
+            except Exception:
+                self.log.exception("Exception in worker_abort hook")
             self.logs.flush()
+        finally:
             os._exit(1)
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
