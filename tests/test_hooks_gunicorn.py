@@ -335,6 +335,7 @@ POST_REQUEST_FORMS = {
     "three": (("def post_request(worker, req, environ):\n"
               "    worker.log.info('three: %s %s', req.path, environ['PATH_INFO'])\n"), "three: /x /x"),
     "earlier": (("def pre_request(worker, environ):\n"
+                "    assert type(environ) is dict\n"
                 "    environ['hooked'] = 'yes'\n"
                 "    worker.log.info('earlier pre: %s', environ.get('PATH_INFO'))\n"
                 "def post_request(worker, environ, status, headers):\n"
@@ -363,6 +364,8 @@ def test_post_request_forms(hook_dir, form):
     if form == "earlier":
         assert json.loads(body)["hooked"] == "yes"
         assert "earlier pre: /x" in log
+        assert "pre_request(worker, environ) is fastwsgi's earlier signature" in log
+        assert "post_request(worker, environ, status, headers) is fastwsgi's earlier signature" in log
 
 
 def test_post_request_taking_one_argument_is_a_config_error(hook_dir):

@@ -6,9 +6,8 @@ is configured, and a `Request` is built from the environ in that callable. Its a
 time they are asked for.
 
 fastwsgi's hooks used to receive the environ itself: `pre_request(worker, environ)` and
-`post_request(worker, environ, status, headers)`. A `Request` is also a mapping over the environ, so a pre_request
-hook of that form keeps working; a post_request hook whose third and fourth parameters are named `status` and
-`headers` is called the old way (the master warns once at start).
+`post_request(worker, environ, status, headers)`. Hooks whose parameters have those names are called that way (the
+master warns at start); a `Request` is also a mapping over the environ, for such hooks under other names.
 """
 from __future__ import annotations
 
@@ -415,29 +414,47 @@ def configured(cfg: Any, name: str) -> Callable | None:
     return getattr(cfg, name) if cfg.sources.get(name) != "default" else None
 
 
+def _positional_names(hook: Callable) -> list | None:
+    try:
+        return [p.name for p in inspect.signature(hook).parameters.values() if p.kind in _POSITIONAL]
+    except (TypeError, ValueError):
+        return None     # no signature (a builtin): gunicorn's form
+
+
+def pre_request_form(hook: Callable) -> int:
+    """2: gunicorn's pre_request(worker, req); 0: fastwsgi's earlier pre_request(worker, environ), told by the name
+    of its second parameter."""
+    names = _positional_names(hook)
+    return 0 if names is not None and names[1:2] == ["environ"] else 2
+
+
 def post_request_form(hook: Callable) -> int:
     """How many arguments post_request is called with, by gunicorn's rule (4, 3 or 2 positional parameters), or
-    0: fastwsgi's earlier form post_request(worker, environ, status, headers)."""
-    try:
-        params = [p for p in inspect.signature(hook).parameters.values() if p.kind in _POSITIONAL]
-    except (TypeError, ValueError):
+    0: fastwsgi's earlier form post_request(worker, environ, status, headers), told by its parameter names."""
+    names = _positional_names(hook)
+    if names is None:
         return 4
-    if [p.name for p in params[2:4]] == ["status", "headers"]:
+    if names[2:4] == ["status", "headers"]:
         return 0
-    return len(params) if len(params) in (2, 3) else 4
+    return len(names) if len(names) in (2, 3) else 4
 
 
 def warn_legacy(cfg: Any, log: Any) -> None:
-    """In the master at start: say so when post_request has fastwsgi's earlier signature."""
-    hook = configured(cfg, "post_request")
-    if hook is not None and post_request_form(hook) == 0:
+    """In the master at start: say so when a request hook has fastwsgi's earlier signature."""
+    pre, post = configured(cfg, "pre_request"), configured(cfg, "post_request")
+    if pre is not None and pre_request_form(pre) == 0:
+        log.warning("pre_request(worker, environ) is fastwsgi's earlier signature and is called that way; "
+                    "gunicorn's is pre_request(worker, req)")
+    if post is not None and post_request_form(post) == 0:
         log.warning("post_request(worker, environ, status, headers) is fastwsgi's earlier signature and is called "
                     "that way; gunicorn's is post_request(worker, req, environ, resp)")
 
 
 def pre_request_call(worker: Any, hook: Callable, keep: bool) -> Callable[[dict], None]:
-    """The loop's pre_request: gunicorn's (worker, req). `keep`: post_request is configured too, and gets the same
-    req (the environ holds it until then)."""
+    """The loop's pre_request: gunicorn's (worker, req), or fastwsgi's earlier (worker, environ). `keep`:
+    post_request is configured too, and gets the same req (the environ holds it until then)."""
+    if pre_request_form(hook) == 0:
+        return lambda environ: hook(worker, environ)
 
     def pre_request(environ: dict) -> None:
         req = Request(environ)
