@@ -274,8 +274,9 @@ def test_documented_hooks_get_server_and_worker_objects(hook_dir, threads):
 @THREADS
 def test_raising_request_hooks_are_logged_and_answered(hook_dir, threads):
     """As in gunicorn: pre_request raising is a 500 with its traceback logged; post_request raising is logged, the
-    answer already out. The worker serves on."""
-    master = Master(["-c", "documented.conf.py", "--threads", str(threads), "hookapp:app"], hook_dir)
+    answer already out. The worker serves on, and the access log (the same per-request callable) has both."""
+    master = Master(["-c", "documented.conf.py", "--threads", str(threads), "--access-logfile", "-", "hookapp:app"],
+                    hook_dir)
     try:
         worker = json.loads(get(master.port, "/")[1])["pid"]
         with client.Client(master.port) as conn:
@@ -295,6 +296,7 @@ def test_raising_request_hooks_are_logged_and_answered(hook_dir, threads):
     after = log[log.index("Exception in post_request hook"):]
     assert "RuntimeError: post_request failure" in after
     assert f"[{worker}] [INFO] post_request: /after 200 OK 200" in log
+    assert '"GET /boom-pre HTTP/1.1" 500' in log and '"GET /boom-post HTTP/1.1" 200' in log
 
 
 @THREADS
