@@ -96,7 +96,7 @@ def when_ready(server):
 
 
 def pre_fork(server, worker):
-    server.log.info("pre_fork: age %s, master %s", worker.age, server.pid)
+    server.log.info("pre_fork: age %s, master %s, pid %s", worker.age, server.pid, worker.pid)
 
 
 def post_fork(server, worker):
@@ -257,7 +257,7 @@ def test_documented_hooks_get_server_and_worker_objects(hook_dir, threads):
     for line in ("nworkers_changed: None -> 1",
                  f"on_starting: master {pid}, 1 worker(s) configured",
                  "Server is ready. Spawning workers (num_workers=1)",
-                 f"pre_fork: age 1, master {pid}",
+                 f"pre_fork: age 1, master {pid}, pid [booting]",
                  f"Worker spawned (pid: {worker}) ppid={pid} age=1",
                  f"post_worker_init: pid {worker} alive=True max_requests={sys.maxsize} timeout=30",
                  f"[{worker}] [INFO] GET /a/path\n",

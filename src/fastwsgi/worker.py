@@ -47,7 +47,7 @@ class Worker(hooks.WorkerAttributes):
         self.logs = logs
         self.log = hooks.GunicornLogger(logs)
         self.server = server
-        self.pid: int | None = None
+        self.pid: int | str = "[booting]"      # gunicorn's value until the fork (pre_fork hooks see it)
         self.heartbeat = hb.Heartbeat()
         self.aborted = False
         self.retiring = False
