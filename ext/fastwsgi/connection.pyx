@@ -14,6 +14,10 @@ cdef double LINGER_TIME = 2.0                 # seconds a closing connection kee
 cdef double STOP_IDLE_GRACE = 1.0             # seconds an idle keep-alive connection is kept while the loop stops
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Pipelining without reading the answers (issue 25.1): past this many requests queued on a connection it is not read
+# until half of them are answered, and past HIGH_WATER unsent answer bytes no queued request is started until the
+# client reads. Both paths, inline and app threads, so one client costs a bounded amount of memory.
+cdef Py_ssize_t QUEUE_READ_MAX = 64
 
 # the states each state may move to (docs/architecture.md); a state may always stay as it is
 cdef unsigned int TRANSITIONS[7]         # bit n set: ConnState n allowed next
@@ -102,6 +106,8 @@ cdef class Connection(Watcher):
     cdef int received(self, const char *data, Py_ssize_t n) except -1:
         cdef Parser parser = self.parser
         parser.feed(data, n)
+        if parser.pending() > QUEUE_READ_MAX and self.interest == EPOLLIN:
+            self.set_interest(0)                # enough requests wait: read again once half are answered (step)
         if parser.upgraded:
             self.closing = True                 # served as plain HTTP, then closed
         if self.state == CONN_BODY:
@@ -129,6 +135,8 @@ cdef class Connection(Watcher):
             req = parser.first()
             if req.handled:
                 parser.pop()
+                if self.interest == 0 and not self.eof and parser.pending() <= QUEUE_READ_MAX // 2:
+                    self.set_interest(EPOLLIN)  # (paused by received())
                 if self.closing:
                     parser.clear()
                     break
@@ -151,6 +159,8 @@ cdef class Connection(Watcher):
                     self.set_state(CONN_BODY)
                     self.deadline = self.loop.now + self.loop.body_timeout
                 break
+            if self.wbuf.len - self.wpos > HIGH_WATER and self.flush() == 0:
+                break                           # answers enough unsent: the next waits for the client to read
             self.run_app(req)
         if self.state == CONN_CLOSED:
             return self.close()
@@ -278,7 +288,7 @@ cdef class Connection(Watcher):
                 job.sf_file = None
                 return self.on_writable()
             if self.flush() == 1:
-                self.set_interest(EPOLLIN)
+                self.read_again()
             if self.state == CONN_CLOSED:
                 return self.close()
             return self.wake_job()
@@ -408,12 +418,12 @@ cdef class Connection(Watcher):
                 return 0
             if self.state == CONN_CLOSED:
                 return self.close()
-            self.set_interest(EPOLLIN)
+            self.read_again()
             return self.job.wake()          # the file is out: the thread closes it and ends the request
         if self.flush() != 1:
             self.wake_job()
             return 0
-        self.set_interest(EPOLLIN)
+        self.read_again()
         self.wake_job()
         return self.step()
 
@@ -468,7 +478,7 @@ cdef class Connection(Watcher):
                 raise TimeoutError("timed out sending the response")
             if r < 0 and errno == EINTR:
                 PyErr_CheckSignals()
-        self.set_interest(EPOLLIN)
+        self.read_again()
         return 0
 
     cdef bint start_sendfile(self, FileWrapper fw) except -1:
@@ -516,6 +526,9 @@ cdef class Connection(Watcher):
         if self.resp.sent < self.resp.content_length:
             self.closing = True
         return 1
+
+    cdef int read_again(self) except -1:
+        return self.set_interest(EPOLLIN if self.parser.pending() <= QUEUE_READ_MAX else 0)
 
     cdef int set_interest(self, unsigned int events) except -1:
         cdef epoll_event ev

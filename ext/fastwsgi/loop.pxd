@@ -35,6 +35,8 @@ cdef class Loop:
         long long cur_sec
         bytes date_line              # b"Date: ...\r\n", recomputed at most once a second
         double next_tick
+        double shed_logged            # when running out of descriptors last made room (logged once a second)
+        int spare_fd                  # /dev/null held in reserve: given up to see if a client waits (make_room)
         public long long requests
         # options
         double keepalive
@@ -63,6 +65,7 @@ cdef class Loop:
     cdef int update_clock(self) except -1
     cdef int accept_from(self, Listener lst) except -1   # up to accept_batch, while accepting
     cdef int accept_one(self, Listener lst) except -1    # 1 if a connection was accepted and registered
+    cdef int make_room(self) except -1                  # out of fds, a client taken on the spare slot: shed
     cdef Connection victim(self)                         # the one to close to make room (None: every one is busy)
     cdef int register(self, Watcher w, unsigned int events) except -1
     cdef int set_accepting(self, bint on) except -1

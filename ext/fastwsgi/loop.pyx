@@ -80,11 +80,20 @@ cdef class Listener(Watcher):
         return self.loop.accept_from(self)
 
 
+cdef int spare_descriptor():
+    """A descriptor held in reserve, given up when accept() runs out (Loop.make_room); -1 if none can be had."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
 @cython.final
 cdef class Loop:
 
     def __cinit__(self):
         self.epfd = -1                  # before __init__ can fail: __dealloc__ closes it when >= 0
+        self.spare_fd = -1
 
     def __init__(self, app, sockets, **options):
         cdef dict opts = loop_options(options)
@@ -125,6 +134,7 @@ cdef class Loop:
         self.conns = {}
         self.deferred = []
         self.closed = []
+        self.spare_fd = spare_descriptor()
         self.rbuf_size = READ_BUFFER
         self.rbuf = <char *>malloc(self.rbuf_size)
         if self.rbuf == NULL:
@@ -132,6 +142,8 @@ cdef class Loop:
         self.update_clock()
 
     def __dealloc__(self):
+        if self.spare_fd >= 0:
+            close(self.spare_fd)
         if self.rbuf != NULL:
             free(self.rbuf)
         if self.epfd >= 0:
@@ -209,11 +221,26 @@ cdef class Loop:
                     idle = conn
         return idle
 
+    cdef int make_room(self) except -1:
+        """accept() ran out of descriptors and, on the spare's slot, took a client (issue 25.3): shed as at
+        worker_connections, so it is served now rather than once idle connections time out, and take the spare
+        back. No victim (every connection busy): it is served anyway, and the sweep takes the spare back later."""
+        cdef Connection victim = self.victim()
+        if victim is None:
+            return 0
+        if self.now >= self.shed_logged + 1.0:
+            self.shed_logged = self.now
+            self.logger.warning("accept(): out of file descriptors; closed the oldest connection without a request "
+                                "(else the oldest idle one) to serve a new client (logged at most once a second)")
+        victim.close()
+        self.spare_fd = spare_descriptor()
+        return 0
+
     cdef int accept_one(self, Listener lst) except -1:
         """Accept one connection from lst and watch it; 1, or 0 when none is queued (or accept() failed)."""
         cdef sockaddr_storage addr
         cdef socklen_t addrlen
-        cdef int fd, one = 1
+        cdef int fd, err, one = 1
         cdef char host[64]
         cdef str remote_addr, remote_port
         cdef bint trusted = False
@@ -225,8 +252,23 @@ cdef class Loop:
                 break
             if errno == EINTR or errno == ECONNABORTED:
                 continue
-            if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
-                self.logger.error("accept(): %s; pausing accepts for a second", strerror(errno).decode())
+            err = errno
+            if (err == EMFILE or err == ENFILE) and self.spare_fd >= 0:
+                # accept() fails before it looks at the queue: give up the spare descriptor to see if a client
+                # waits (nginx's and libuv's reserve), then make room for it
+                close(self.spare_fd)
+                self.spare_fd = -1
+                addrlen = sizeof(addr)
+                fd = accept4(lst.fd, <sockaddr *>&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                err = errno
+                if fd >= 0:
+                    self.make_room()
+                    break
+                self.spare_fd = spare_descriptor()
+                if err == EAGAIN:
+                    return 0                # nobody was waiting
+            if err == EMFILE or err == ENFILE or err == ENOBUFS or err == ENOMEM:
+                self.logger.error("accept(): %s; pausing accepts for a second", strerror(err).decode())
                 self.set_accepting(False)
             return 0
         remote_addr = remote_port = None
@@ -344,6 +386,8 @@ cdef class Loop:
         self.update_clock()     # the wakeup's clock is late by its app calls: a grace given here must start now
         now = self.now
         self.next_tick = now + 1.0
+        if self.spare_fd < 0:
+            self.spare_fd = spare_descriptor()     # given up to a client while every connection was busy
         if self.stopping:
             if self.accepting:
                 self.set_accepting(False)

@@ -101,6 +101,7 @@ cdef class Parser:
     cdef int feed(self, const char *data, Py_ssize_t n) except -1     # errors are recorded, never raised
     cdef int fail(self, int status, str reason) except -1             # record an error (the first one wins)
     cdef bint queued(self)                   # a request is waiting in the queue
+    cdef Py_ssize_t pending(self) noexcept   # how many are (the one being answered included)
     cdef Request first(self)                 # the oldest queued request (queued() must be true)
     cdef int enqueue(self, Request req) except -1   # queue a request whose head is complete
     cdef int pop(self) except -1             # drop the oldest queued request

@@ -486,6 +486,9 @@ cdef class Parser:
     cdef inline Request first(self):
         return <Request>PyList_GET_ITEM(self.queue, self.qhead)
 
+    cdef Py_ssize_t pending(self) noexcept:
+        return self.qtail - self.qhead
+
     cdef int enqueue(self, Request req) except -1:
         if self.qtail < PyList_GET_SIZE(self.queue):
             self.queue[self.qtail] = req
