@@ -4,34 +4,136 @@
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
+import errno as _errno
 import tempfile as _tempfile
 
 cdef Py_ssize_t COMPACT_AT = 65536
+
+# The spool budget (issue 25.2): the bytes this worker's spooled bodies may take at once. spool_limit > 0: that many;
+# 0: no limit; -1 (auto): a body is spooled only if the spool's filesystem keeps SPOOL_RESERVE of its size (at most
+# SPOOL_RESERVE_MAX) free once it is all there, as measured when it starts and every SPOOL_STEP it grows. Beyond:
+# 503 with Retry-After (413 when the body could never fit), before its bytes are written; a failed write is a 507.
+cdef long long spool_limit = -1
+cdef object spool_dir = None            # tmp_upload_dir, or None: $TMPDIR
+cdef object spool_logger = None
+cdef long long spool_held = 0           # bytes counted for this worker's spooled bodies now ...
+cdef long long spool_written = 0        # ... and how many of them are on disk already
+cdef double spool_logged = 0            # refusals are logged at most once a second
+cdef long long spool_refused = 0        # ... with how many there were meanwhile
+cdef long long SPOOL_STEP = 1 << 20
+cdef double SPOOL_RESERVE = 0.1
+cdef long long SPOOL_RESERVE_MAX = 1 << 30
+cdef frozenset DISK_FULL = frozenset([_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG])
+
+
+cdef int spool_setup(long long limit, object directory, object logger) except -1:
+    """Once per Loop: the budget (-1: auto), the directory (None: $TMPDIR) and where refusals are logged."""
+    global spool_limit, spool_dir, spool_logger
+    spool_limit, spool_dir, spool_logger = limit, directory, logger
+    return 0
+
+
+cdef int spool_refuse(int status, str why) except -1:
+    global spool_logged, spool_refused
+    cdef double now = monotonic()
+    spool_refused += 1
+    if spool_logger is not None and now >= spool_logged + 1.0:
+        spool_logger.warning("Request body refused with %d: %s (%d refused in the last second; spool_limit, "
+                             "tmp_upload_dir)", status, why, spool_refused)
+        spool_logged = now
+        spool_refused = 0
+    return status
+
+
+cdef int spool_admit(long long need, long long total) except -1:
+    """May `need` more bytes go to the spool for a body of `total` bytes (so far)? 0, or the status refusing them."""
+    cdef long long free, size, reserve
+    if spool_limit > 0:
+        if total > spool_limit:
+            return spool_refuse(413, f"a body of {total} bytes is larger than spool_limit ({spool_limit})")
+        if spool_held + need > spool_limit:
+            return spool_refuse(503, f"spool_limit ({spool_limit} bytes) is taken by the bodies being received")
+        return 0
+    if spool_limit == 0:
+        return 0
+    directory = spool_dir or _tempfile.gettempdir()
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 0                        # the write will tell
+    size = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    reserve = min(<long long>(size * SPOOL_RESERVE), SPOOL_RESERVE_MAX)
+    if total > size - reserve:
+        return spool_refuse(413, f"a body of {total} bytes can never fit {directory}")
+    free -= spool_held - spool_written      # what this worker's admitted bodies will still write
+    if free - need < reserve:
+        return spool_refuse(503, f"{directory} would have less than {reserve} bytes free ({free} now)")
+    return 0
 
 
 @cython.final
 cdef class Input:
 
     @staticmethod
-    cdef Input new(Py_ssize_t memory):
+    cdef Input new(Py_ssize_t memory, long long expected):
         cdef Input self = Input.__new__(Input)
         self.buf = bytearray()
         self.memory = memory
+        self.expected = expected
         return self
 
+    def __dealloc__(self):
+        global spool_held, spool_written
+        spool_held -= self.held             # (a body dropped unread: its connection closed)
+        spool_written -= self.written
+
     cdef int feed(self, bytes data) except -1:
+        global spool_written
+        cdef int status
         self.received += len(data)
-        if self.file is not None:
-            self.file.write(data)
-        elif PyByteArray_GET_SIZE(self.buf) + len(data) > self.memory:
-            # too big for memory: spool what came so far and the rest to a file (nginx's client_body_buffer_size)
-            self.file = _tempfile.TemporaryFile()
-            self.file.write(self.buf)
-            self.file.write(data)
-            self.buf = None
-        else:
+        if self.file is None and PyByteArray_GET_SIZE(self.buf) + len(data) <= self.memory:
             self.buf += data
+            return 0
+        if self.received > self.held:
+            # the body spools (or grows past what was counted): its declared length, else (chunked) a step more
+            status = self.spool()
+            if status:
+                return status
+        try:
+            if self.file is None:
+                # too big for memory: spool what came so far and the rest to a file (nginx's client_body_buffer_size)
+                self.file = _tempfile.TemporaryFile(dir=spool_dir)
+                self.file.write(self.buf)
+                self.written = len(self.buf)
+                spool_written += self.written
+                self.buf = None
+            self.file.write(data)
+            self.written += len(data)
+            spool_written += len(data)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            return spool_refuse(507, f"spooling to {spool_dir or _tempfile.gettempdir()} failed: {exc.strerror}")
         return 0
+
+    cdef int spool(self) except -1:
+        global spool_held
+        cdef long long need, total
+        cdef int status
+        if self.expected >= 0:
+            total = self.expected
+            need = total - self.held
+        else:
+            total = self.received
+            need = self.received + SPOOL_STEP - self.held
+            if spool_limit > 0:             # a step may not take what the others need: grow as far as the budget
+                need = max(min(need, spool_limit - spool_held), self.received - self.held)
+        status = spool_admit(need, total)
+        if status == 0:
+            self.held += need
+            spool_held += need
+        return status
 
     cdef int finish(self) except -1:
         self.complete = True
@@ -40,11 +142,15 @@ cdef class Input:
         return 0
 
     cdef int release(self) except -1:
+        global spool_held, spool_written
         self.buf = None
         self.pos = 0
         if self.file is not None:
             self.file.close()
             self.file = None
+        spool_held -= self.held
+        spool_written -= self.written
+        self.held = self.written = 0
         return 0
 
     cdef bytes take(self, Py_ssize_t n):

@@ -119,6 +119,7 @@ cdef class Loop:
         self.pre_request = opts["pre_request"]
         self.post_request = opts["post_request"]
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
+        spool_setup(opts["spool_limit"], opts["tmp_upload_dir"], self.logger)
         self.base_env = base_environ(opts)
         self.listeners = []
         for sock in sockets:

@@ -103,12 +103,16 @@ cdef class Parser:
     def on_body(self, bytes body):
         cdef Request req = self.cur
         cdef Input inp
+        cdef int status
         if req is None or type(req.input) is not Input:
             # llhttp framed a body we did not expect: our framing and llhttp's disagree, never guess
             self.fail(400, "unexpected request body")
             raise _ParseStop()
         inp = <Input>req.input
-        inp.feed(body)
+        status = inp.feed(body)
+        if status:
+            self.fail(status, "request body refused by the spool (see the log)")
+            raise _ParseStop()
         if 0 < self.limits.request_body < inp.received:
             self.fail(413, "body larger than limit_request_body")
             raise _ParseStop()
@@ -383,7 +387,7 @@ cdef class Parser:
             self.phase = PH_LENGTH
             self.body_left = req.content_length
         if req.has_body:
-            req.input = Input.new(self.limits.body_buffer_size)
+            req.input = Input.new(self.limits.body_buffer_size, -1 if flags.te else req.content_length)
         else:
             req.input = EMPTY_INPUT
         set_request_keys(self, req, method, proto, t, tlen)

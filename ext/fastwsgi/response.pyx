@@ -39,7 +39,7 @@ cdef dict ERROR_REASONS = {
     400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
     417: "Expectation Failed",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-    503: "Service Unavailable", 505: "HTTP Version Not Supported",
+    503: "Service Unavailable", 505: "HTTP Version Not Supported", 507: "Insufficient Storage",
 }
 
 
@@ -47,8 +47,9 @@ cdef bytes error_response(int status, bytes date_line, bint is_head):
     """A plain-text error answer that closes the connection; without its body when it answers a HEAD request."""
     cdef str reason = ERROR_REASONS.get(status, "Error")
     cdef bytes body = reason.encode()
-    return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (status, body, date_line, len(body), b"" if is_head else body))
+    return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%s%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status, body, date_line, b"Retry-After: 5\r\n" if status == 503 else b"",
+                                                len(body), b"" if is_head else body))
 
 
 cdef inline int buf_add(CBuf *buf, const char *data, Py_ssize_t n) except -1:

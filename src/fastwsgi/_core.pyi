@@ -37,6 +37,8 @@ class Loop:
         limit_request_field_size: int = 8190,  # 431 beyond
         limit_request_body: int = 0,          # 413 beyond (0: unlimited)
         body_buffer_size: int = 262144,       # a request body beyond this is spooled to a temporary file
+        spool_limit: int = -1,                # disk the spooled bodies may take (-1: auto, 0: no limit)
+        tmp_upload_dir: str | None = None,    # where bodies are spooled (None: $TMPDIR)
         forwarded_allow_ips: list[str] | None = None,  # peers ("*": any) whose X-Forwarded-Proto: https,
                                               # X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make the scheme https
         proxy_protocol: str = "off",          # "v1", "v2", "auto": every connection begins with a PROXY header

@@ -74,6 +74,15 @@ def string(value: Any) -> str:
     return value
 
 
+def spool_size(value: Any) -> int:
+    """'auto' (-1), or a number of bytes >= 0 (0: no limit)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return -1
+    if value == -1 and not isinstance(value, bool):
+        return -1
+    return _int(value, 0, "'auto' or a number of bytes >= 0")
+
+
 def optional_string(value: Any) -> str | None:
     if value is None:
         return None
@@ -440,6 +449,15 @@ SETTINGS: tuple = (
             "anonymous temporary file in $TMPDIR (nginx's client_body_buffer_size). Memory cost: at most this much "
             "per connection sending a body, so worker_connections x this in the worst case.",
        default_doc="262144 (256 KiB)"),
+    _s("spool_limit", "Security", spool_size, -1, "--spool-limit", meta="BYTES", loop=True, default_doc="auto",
+       help="The disk a worker's spooled request bodies may take at once: a body that would go beyond is refused "
+            "with 503 and Retry-After (413 if it could never fit) before its bytes are written, and the log says "
+            "why. auto: a body is spooled only while the spool's filesystem keeps 10 % of its size (at most 1 GiB) "
+            "free once the body is all there; a number: this many bytes per worker; 0: no limit. A write the disk "
+            "refuses (full, quota) is a 507 and a warning naming the directory. See docs/deployment.md."),
+    _s("tmp_upload_dir", "Security", optional_string, None, "--tmp-upload-dir", meta="DIR", loop=True,
+       help="Where request bodies larger than body_buffer_size are spooled (anonymous files): $TMPDIR by default.",
+       default_doc="$TMPDIR"),
     _s("forwarded_allow_ips", "Security", comma_list, None, "--forwarded-allow-ips", meta="IPS", loop=True,
        default_factory=default_forwarded_allow_ips, default_doc="$FORWARDED_ALLOW_IPS or 127.0.0.1,::1",
        help="Comma-separated peer addresses trusted to set X-Forwarded-Proto/-Ssl/-Protocol ('*': any)."),
