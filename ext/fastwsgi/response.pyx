@@ -47,9 +47,9 @@ cdef bytes error_response(int status, bytes date_line, bint is_head):
     """A plain-text error answer that closes the connection; without its body when it answers a HEAD request."""
     cdef str reason = ERROR_REASONS.get(status, "Error")
     cdef bytes body = reason.encode()
+    cdef bytes retry = b"Retry-After: 5\r\n" if status == 503 else b""     # (503: a limit that passes)
     return (b"HTTP/1.1 %d %s\r\nServer: fastwsgi\r\n%s%sContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (status, body, date_line, b"Retry-After: 5\r\n" if status == 503 else b"",
-                                                len(body), b"" if is_head else body))
+            b"Connection: close\r\n\r\n%s" % (status, body, date_line, retry, len(body), b"" if is_head else body))
 
 
 cdef inline int buf_add(CBuf *buf, const char *data, Py_ssize_t n) except -1:
