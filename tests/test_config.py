@@ -68,11 +68,34 @@ SAMPLES = {
     "dogstatsd_tags": [("env:a", "env:a"), ("env:b,x:y", "env:b,x:y"), ("c", "c")],
     "reload_engine": [("poll", "poll"), ("inotify", "inotify"), ("AUTO", "auto")],
     "reload_extra_files": [("a.txt", ["a.txt"]), ("b.txt", ["b.txt"]), ("t/*.html", ["t/*.html"])],
+    "spool_limit": [("auto", -1), ("0", 0), ("1000000", 1000000)],
+    "tmp_upload_dir": [("/tmp", "/tmp"), ("/var/tmp", "/var/tmp"), ("up", "up")],
+    # gunicorn's, implemented or accepted (settings_gunicorn.py)
+    "paste": [("a.ini", "a.ini"), ("b.ini#admin", "b.ini#admin"), ("/c.ini", "/c.ini")],
+    "raw_paste_global_conf": [("A=1", ["A=1"]), ("B=2", ["B=2"]), ("C=x=y", ["C=x=y"])],
+    "forwarder_headers": [("SCRIPT_NAME", ["SCRIPT_NAME"]), ("PATH_INFO", ["PATH_INFO"]),
+                          ("SCRIPT_NAME,REMOTE_USER", ["SCRIPT_NAME", "REMOTE_USER"])],
+    "worker_tmp_dir": [("/dev/shm", "/dev/shm"), ("/tmp", "/tmp"), ("/run", "/run")],
+    "http_parser": [("auto", "auto"), ("fast", "fast"), ("python", "python")],
+    "control_socket": [("/run/a.ctl", "/run/a.ctl"), ("b.ctl", "b.ctl"), ("/c.ctl", "/c.ctl")],
+    "control_socket_mode": [("0600", 0o600), ("0660", 0o660), ("0640", 0o640)],
+    "uwsgi_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,::1", ["1.2.3.4", "::1"])],
+    "http2_cleartext": [("off", "off"), ("upgrade", "upgrade"), ("both", "both")],
+    "http2_max_concurrent_streams": [("10", 10), ("20", 20), ("30", 30)],
+    "http2_initial_window_size": [("1000", 1000), ("2000", 2000), ("65535", 65535)],
+    "http2_max_frame_size": [("16384", 16384), ("32768", 32768), ("65536", 65536)],
+    "http2_max_header_list_size": [("1000", 1000), ("2000", 2000), ("3000", 3000)],
 }
 FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload",  # store_true
-         "capture_output", "syslog", "disable_redirect_access_to_syslog", "enable_stdio_inheritance"}
+         "capture_output", "syslog", "disable_redirect_access_to_syslog", "enable_stdio_inheritance",
+         # gunicorn's (settings_gunicorn.py)
+         "daemon", "initgroups", "spew", "suppress_ragged_eofs", "do_handshake_on_connect", "casefold_http_method",
+         "strip_header_spaces", "permit_obsolete_folding", "permit_unconventional_http_method",
+         "permit_unconventional_http_version", "enable_backlog_metric", "control_socket_disable"}
+ON_FLAGS = {"suppress_ragged_eofs"}  # gunicorn's store_true whose default is already True (the flag changes nothing)
 OFF_FLAGS = {"sendfile"}  # store_false: on unless the flag is given
-VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config"]
+# (a gunicorn setting refused unless at its default has one valid value: tests/test_gunicorn_dropin.py)
+VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config" and not s.refuse]
 
 
 def _cli(setting, text):
@@ -127,7 +150,7 @@ def test_setting_from_each_source_and_precedence(tmp_path, setting):
 def test_boolean_setting_from_each_source(tmp_path, name):
     setting = BY_NAME[name]
     given = name not in OFF_FLAGS             # what the flag sets: --reuse-port on, --no-sendfile off
-    assert getattr(_load(tmp_path), name) is not given
+    assert getattr(_load(tmp_path), name) is not given or name in ON_FLAGS
     assert getattr(_load(tmp_path, [setting.flags[0]]), name) is given
     assert getattr(_load(tmp_path, env_args=setting.flags[0]), name) is given
     _write_conf(tmp_path, f"{name} = {given}\n")
@@ -247,7 +270,8 @@ def test_settings_reach_the_loop(tmp_path):
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
-        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None)
+        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
+        tmp_upload_dir=None)
     assert options["on_tick"] == worker.tick
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))

@@ -112,6 +112,27 @@ def import_module(spec: str, module_name: str) -> Any:
                              f"{type(exc).__name__}: {exc}{_where(exc)}") from exc
 
 
+PASTE = "paste:"        # the spec --paste makes (config.paste_spec): paste:FILE#NAME?KEY=VALUE&...
+
+
+def load_paste_app(target: str) -> Callable:
+    """A PasteDeploy app (--paste), as gunicorn loads it: its [server:*] sections are not read."""
+    from urllib.parse import parse_qsl
+
+    location, _, query = target.partition("?")
+    file, _, name = location.partition("#")
+    try:
+        from paste.deploy import loadapp
+    except ImportError:
+        raise AppImportError("--paste needs PasteDeploy: pip install 'fastwsgi[paste]'") from None
+    try:
+        return loadapp(f"config:{file}", name=name or "main", relative_to=os.path.dirname(file),
+                       global_conf=dict(parse_qsl(query)))
+    except Exception as exc:
+        error = AppImportError(f"--paste {file}#{name}: {type(exc).__name__}: {exc}")
+        raise error from exc
+
+
 def check_spec(spec: str | None) -> tuple:
     """Check the shape of `spec` without importing anything; return (module name, target or "").
 
@@ -120,6 +141,11 @@ def check_spec(spec: str | None) -> tuple:
     if not spec or not spec.strip():
         raise AppImportError("no application given: fastwsgi [OPTIONS] MODULE:NAME")
     spec = spec.strip()
+    if spec.startswith(PASTE):
+        file = spec[len(PASTE):].partition("#")[0]
+        if not os.path.isfile(file):
+            raise AppImportError(f"--paste: no such file: {file}")
+        return PASTE, spec[len(PASTE):]
     module_name, sep, target = spec.partition(":")
     if not module_name or (sep and not target):
         raise AppImportError(f"bad application spec {spec!r}: expected MODULE:NAME")
@@ -135,6 +161,8 @@ def load_app(spec: str | None) -> Callable:
     """Import and return the WSGI callable named by `spec`; raises AppImportError with a one-line message (and,
     when the application's code raised, that error as its __cause__: see import_traceback)."""
     module_name, target = check_spec(spec)
+    if module_name == PASTE:
+        return load_paste_app(target)
     spec = spec.strip()  # type: ignore[union-attr]
     sep = ":" if target else ""
     module = import_module(spec, module_name)

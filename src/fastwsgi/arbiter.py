@@ -29,6 +29,7 @@ from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
 from fastwsgi.logs import Logs
+from fastwsgi.settings_gunicorn import inert_notes
 from fastwsgi.sockets import INHERITED_FDS_ENV, close_listeners, create_listeners, describe, inherited_fds
 from fastwsgi.worker import Worker, child_main, set_proc_title
 
@@ -146,6 +147,10 @@ class Arbiter(hooks.ArbiterAttributes):
         if OLD_MASTER_ENV in os.environ:
             self.master_pid = int(os.environ.get(OLD_MASTER_ENV) or 0)
         self.log.info("Starting fastwsgi %s", version())
+        if cfg.config:
+            self.log.info("Config file: %s", cfg.config)
+        for note in inert_notes(cfg):
+            self.log.info(note)
         self.statsd = statsd.install(cfg, self.logs.error)
         cfg.nworkers_changed(self, self.num_workers, None)  # as gunicorn: the first count, before on_starting
         cfg.on_starting(self)

@@ -23,6 +23,28 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
+def daemonize(keep_stdio: bool) -> None:
+    """--daemon, as gunicorn: fork, new session, fork again (no controlling terminal can come back); the parent
+    exits 0 at once. stdin (and stdout, stderr unless --enable-stdio-inheritance) go to /dev/null."""
+    import os
+
+    if os.fork():
+        os._exit(EXIT_OK)
+    os.setsid()
+    if os.fork():
+        os._exit(EXIT_OK)
+    os.umask(0o22)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    if not keep_stdio:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+    if null > 2:
+        os.close(null)
+
+
 def main(argv: list | None = None) -> int:
     """Run the server until it stops; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -50,6 +72,8 @@ def main(argv: list | None = None) -> int:
         from fastwsgi.arbiter import Arbiter
         from fastwsgi.logs import Logs
 
+        if cfg.daemon:
+            daemonize(cfg.enable_stdio_inheritance)     # before the logs open: --capture-output points fds 1, 2
         Arbiter(cfg, Logs.from_config(cfg)).run()
     except HaltServer as exc:
         _error(exc.reason)

@@ -15,6 +15,7 @@ from fastwsgi.settings import BY_NAME, FLAG_ACTIONS, SETTINGS, Setting
 
 ENV_ARGS = "FASTWSGI_CMD_ARGS"
 DEFAULT_CONFIG_FILE = "fastwsgi.conf.py"
+GUNICORN_CONFIG_FILE = "gunicorn.conf.py"
 
 USAGE = "fastwsgi [OPTIONS] [APP_MODULE]"
 DESCRIPTION = (
@@ -156,7 +157,7 @@ class Config:
 
     @property
     def proc_title(self) -> str:
-        return self.proc_name or self.app_uri or "fastwsgi"
+        return self.proc_name or (self.app_uri if not self.paste else None) or self.default_proc_name
 
     def items(self) -> Iterable:
         return ((setting.name, self._values[setting.name]) for setting in SETTINGS)
@@ -182,6 +183,29 @@ class Config:
         return load_config(self.argv, {ENV_ARGS: self.env_args}, config_default_dir=self.base_dir)
 
 
+def paste_spec(path: str, global_conf: list, values: dict) -> str:
+    """--paste FILE[#NAME]: the application spec app_loader understands (paste:FILE#NAME?KEY=VALUE&...). As gunicorn,
+    an ini with [loggers] configures logging when no log config is given."""
+    import configparser
+    from urllib.parse import urlencode
+
+    file, _, name = path.partition("#")
+    pairs = []
+    for item in global_conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--paste-global: expected KEY=VALUE, got {item!r}")
+        pairs.append((key, value))
+    ini = configparser.ConfigParser(interpolation=None)
+    try:
+        ini.read(file)                  # (a missing file reads as empty: check_spec says so in one line)
+    except configparser.Error as exc:
+        raise ConfigError(f"--paste: {file}: {exc}") from None
+    if ini.has_section("loggers") and not values.get("logconfig") and not values.get("logconfig_dict"):
+        values["logconfig"] = file
+    return f"paste:{file}#{name or 'main'}" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
 def load_config(argv: list, environ: Mapping | None = None, config_default_dir: str | None = ".") -> Config:
     """Resolve settings from defaults, the config file, $FASTWSGI_CMD_ARGS and `argv` (without the program name).
 
@@ -204,9 +228,11 @@ def load_config(argv: list, environ: Mapping | None = None, config_default_dir: 
     if config_file is not None:
         config_file = os.path.join(base_dir, config_file)
     else:
-        candidate = os.path.join(base_dir, DEFAULT_CONFIG_FILE)
-        if os.path.isfile(candidate):
-            config_file = candidate
+        for name in (DEFAULT_CONFIG_FILE, GUNICORN_CONFIG_FILE):     # gunicorn's default file when ours is absent
+            candidate = os.path.join(base_dir, name)
+            if os.path.isfile(candidate):
+                config_file = candidate
+                break
     from_file = read_config_file(config_file) if config_file else {}
 
     values = {}
@@ -222,4 +248,6 @@ def load_config(argv: list, environ: Mapping | None = None, config_default_dir: 
             sources[name] = origin
     values["config"] = config_file
     app_uri = cli.get("app_uri") or env.get("app_uri") or values.get("wsgi_app")
+    if values.get("paste"):
+        app_uri = paste_spec(os.path.join(base_dir, values["paste"]), values["raw_paste_global_conf"], values)
     return Config(values, sources, app_uri, config_file, argv, env_args, base_dir)

@@ -38,11 +38,38 @@ def _flags(setting: Setting) -> str:
     return text + (" (repeatable)" if setting.action == "append" else "")
 
 
+def gunicorn_table() -> list:
+    """Every gunicorn 27 setting and what fastwsgi does with it."""
+    from fastwsgi.settings import BY_NAME
+    from fastwsgi.settings_gunicorn import GUNICORN_27
+
+    out = ["\n## gunicorn 27's settings in fastwsgi\n",
+           ("Every setting of gunicorn 27.0.1, by its config-file name: *implemented* (the flags and the config key "
+           "work as in gunicorn; the differences are in each setting's text below), *accepted* (it changes nothing "
+           "here: the master logs that line at start when it is set), or *refused unless at gunicorn's default* "
+           "(one error line, exit 2).\n"),
+           "| gunicorn setting | in fastwsgi |", "| --- | --- |"]
+    for name in GUNICORN_27:
+        setting = BY_NAME[name]
+        if setting.inert:
+            what = f"accepted: {setting.inert}"
+        elif setting.refuse:
+            what = f"refused unless at gunicorn's default: {setting.refuse}"
+        else:
+            what = "implemented"
+        out.append(f"| `{name}` | {what} |")
+    return out
+
+
 def render() -> str:
-    """The whole settings.md text."""
+    """The whole settings.md text: the settings by section, hooks last, then the gunicorn table."""
     out = [HEADER]
     section: str | None = None
+    order: dict = {}
     for setting in SETTINGS:
+        order.setdefault(setting.section, len(order))
+    hooks_at = order.get("Server hooks", len(order))
+    for setting in sorted(SETTINGS, key=lambda s: (order[s.section] > hooks_at, order[s.section])):
         if setting.section != section:
             section = setting.section
             out.append(f"\n## {section}\n")
@@ -56,6 +83,7 @@ def render() -> str:
         out.append(f"### `{setting.name}`\n\n{_flags(setting)} · default: `{_default(setting)}`\n\n{setting.help}\n")
         if setting.extra:
             out.append(f"{setting.extra}\n")
+    out.extend(gunicorn_table())
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -366,6 +366,8 @@ class Setting:
     loop: bool = False            # an option of the worker's request loop (fastwsgi._core.Loop), same name
     const: Any = None             # the value of the flag given alone (its value is then optional)
     extra: str = field(default="")  # longer text for the docs only
+    inert: str = ""               # gunicorn's, accepted: why it changes nothing here (logged at start when set)
+    refuse: str = ""              # gunicorn's, refused unless at its default: why (the validator says it too)
 
     def default_value(self) -> Any:
         if self.default_factory is not None:
@@ -439,7 +441,8 @@ SETTINGS: tuple = (
        help="Longest request line in bytes; longer gets 414 (0: unlimited)."),
     _s("limit_request_fields", "Security", non_negative_int, 100, "--limit-request-fields", meta="INT", loop=True,
        help="Most header fields per request; more gets 431."),
-    _s("limit_request_field_size", "Security", non_negative_int, 8190, "--limit-request-field-size", meta="INT",
+    _s("limit_request_field_size", "Security", non_negative_int, 8190, "--limit-request-field-size",
+       "--limit-request-field_size", meta="INT",
        loop=True, help="Largest header field in bytes; larger gets 431."),
     _s("limit_request_body", "Security", non_negative_int, 0, "--limit-request-body", meta="INT", loop=True,
        help="Largest request body in bytes; larger gets 413 (0: unlimited)."),
@@ -642,6 +645,9 @@ SETTINGS = SETTINGS + tuple(
     for name, arity, args, text in _HOOKS
 )
 
+from fastwsgi.settings_gunicorn import GUNICORN_SETTINGS  # noqa: E402  (built on the definitions above)
+
+SETTINGS = SETTINGS + GUNICORN_SETTINGS
 BY_NAME: dict = {setting.name: setting for setting in SETTINGS}
 LOOP_SETTINGS: tuple = tuple(setting for setting in SETTINGS if setting.loop)
 assert len(BY_NAME) == len(SETTINGS), "duplicate setting name"

@@ -7,6 +7,7 @@ at once with status 1; USR1 reopens log files on the next tick. HUP, USR2, WINCH
 from __future__ import annotations
 
 import os
+import pwd
 import random
 import signal
 import sys
@@ -19,6 +20,7 @@ from fastwsgi.errors import AppImportError
 from fastwsgi.logs import Logs
 from fastwsgi.reloader import Reloader, error_app, error_files
 from fastwsgi.settings import LOOP_SETTINGS
+from fastwsgi.settings_gunicorn import scheme_fixer
 from fastwsgi.sockets import describe, reuse_port_twins
 
 
@@ -75,6 +77,8 @@ class Worker(hooks.WorkerAttributes):
         set_proc_title(f"fastwsgi: worker [{self.cfg.proc_title}]")
         self._drop_privileges()
         self.statsd = statsd.install(self.cfg, self.logs.error)
+        if self.cfg.spew:
+            install_spew()
         if self.cfg.reload:
             self.reloader = Reloader(self.cfg.reload_extra_files, self.cfg.reload_engine)
             self.log.warning("Reloader is on (%s). Use in development only!", self.reloader.engine)
@@ -130,6 +134,11 @@ class Worker(hooks.WorkerAttributes):
         if options["ssl_context"] is not None:
             options["url_scheme"] = "https"
         pre = self._pre_request()
+        allowed = set(cfg.forwarded_allow_ips or ())
+        fix = scheme_fixer(cfg, lambda peer: "*" in allowed or not peer or peer in allowed,
+                           "https" if options["ssl_context"] is not None else "http")
+        if fix is not None:     # a secure_scheme_headers of the config's: before the hook, as gunicorn's environ
+            pre = fix if pre is None else (lambda environ, hook=pre: (fix(environ), hook(environ))[1])
         if pre is not None:
             options["pre_request"] = pre
         post = self._post_request()
@@ -259,10 +268,29 @@ class Worker(hooks.WorkerAttributes):
 
     def _drop_privileges(self) -> None:
         if self.cfg.group is not None and os.getgid() != self.cfg.group:
-            os.setgroups([])
+            if self.cfg.initgroups and self.cfg.user is not None:
+                os.initgroups(pwd.getpwuid(self.cfg.user).pw_name, self.cfg.group)   # --initgroups
+            else:
+                os.setgroups([])
             os.setgid(self.cfg.group)
         if self.cfg.user is not None and os.getuid() != self.cfg.user:
             os.setuid(self.cfg.user)
+
+
+def install_spew() -> None:
+    """--spew: print every line executed, on every thread (gunicorn's nuclear option)."""
+    import linecache
+    import threading
+
+    def spew(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            name = frame.f_code.co_filename
+            line = linecache.getline(name, frame.f_lineno).rstrip()
+            sys.stderr.write(f"{name}:{frame.f_lineno}: {line}\n")
+        return spew
+
+    sys.settrace(spew)
+    threading.settrace(spew)
 
 
 def child_main(worker: Worker, server: Any, close_fds: list, sigmask: set | None = None) -> None:

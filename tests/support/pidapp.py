@@ -34,3 +34,19 @@ def create_app(greeting, times=1):
 
 
 not_callable = 42
+
+
+def paste_factory(global_config, **settings):
+    """A PasteDeploy app factory (`use = call:pidapp:paste_factory`): answers its ini's greeting and the global conf
+    FOO (--paste-global FOO=...), and logs through the logger its ini configures."""
+    import logging
+
+    log = logging.getLogger("pidapp")
+    text = f"{settings.get('greeting', '')}|{global_config.get('FOO', '')}"
+
+    def paste_app(environ, start_response):
+        log.info("paste app called for %s", environ.get("PATH_INFO"))
+        body = text.encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    return paste_app
