@@ -65,6 +65,85 @@ def test_a_pipelining_flood_that_never_reads_costs_bounded_memory(serve, threads
     assert client.fetch(srv.port, target="/hello").status == 200
 
 
+def _tiny_flood(port, stop, socks):
+    """Pipeline small GETs (64 KiB holds about 2,000) on a connection that never reads, until `stop`."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(0.5)
+    socks.append(s)
+    batch = request("GET", "/hello") * 2000
+    while not stop.is_set():
+        try:
+            s.sendall(batch)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+def _flood_peak(srv, conns, seconds=4.0):
+    """RSS (kB) at its highest while `conns` clients pipeline small GETs without reading; they close after."""
+    stop = threading.Event()
+    socks = []
+    flooders = [threading.Thread(target=_tiny_flood, args=(srv.port, stop, socks), daemon=True) for _ in range(conns)]
+    for t in flooders:
+        t.start()
+    peak = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        peak = max(peak, srv.rss_kb())
+        time.sleep(0.1)
+    stop.set()
+    for t in flooders:
+        t.join(5)
+    for s in socks:
+        s.close()
+    return peak
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_read_of_small_pipelined_requests_is_not_parsed_past_the_queue_limit(serve, threads):
+    # 64 KiB read at once hold about 2,000 small GETs: all parsed, a connection kept that many environs while app
+    # threads answered them one by one (40 connections: +120 MB). Now at most QUEUE_MAX are parsed; the rest of the
+    # read waits as bytes, and the connection is not read until it is framed.
+    srv = serve(fresh=True, threads=threads)
+    assert client.fetch(srv.port, target="/hello").status == 200
+    base = srv.rss_kb()
+    peak = _flood_peak(srv, 40)
+    assert peak - base < 60_000, f"RSS grew from {base} to {peak} kB with 40 flooding connections"
+    time.sleep(1.0)
+    after = srv.rss_kb()
+    # what the floods took is given back to be reused: a second one costs no more
+    peak2 = _flood_peak(srv, 40)
+    time.sleep(1.0)
+    after2 = srv.rss_kb()
+    assert peak2 - base < 60_000 and after2 - after < 10_000, (base, peak, after, peak2, after2)
+    assert client.fetch(srv.port, target="/hello").status == 200
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_deep_pipelining_is_answered_whole_and_in_order(serve, threads):
+    # the bytes past the queue limit are framed as the queue drains: every request is answered, in order, bodies
+    # and a Connection: close at the end included
+    srv = serve(fresh=True, threads=threads)
+    data = b"".join(request("GET", f"/qs?{i}") for i in range(3000))
+    data += request("POST", "/echo", body=b"b" * 70_000)
+    data += b"".join(request("GET", f"/qs?{i}") for i in range(3000, 3500))
+    data += request("GET", "/qs?last", headers=[("Connection", "close")]) + request("GET", "/qs?never")
+    with client.Client(srv.port, timeout=10) as c:
+        sender = threading.Thread(target=c.sock.sendall, args=(data,), daemon=True)
+        sender.start()
+        for i in range(3000):
+            assert c.read_response().body == str(i).encode()
+        assert c.read_response("POST").body == b"b" * 70_000
+        for i in range(3000, 3500):
+            assert c.read_response().body == str(i).encode()
+        assert c.read_response().body == b"last"
+        assert c.is_closed()
+        sender.join(5)
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 def test_out_of_descriptors_idle_connections_make_room_for_a_new_client(serve, threads):
     # issue 25.3: under a descriptor limit, idle connections locked a normal client out until they timed out in
@@ -91,3 +170,12 @@ def test_out_of_descriptors_idle_connections_make_room_for_a_new_client(serve, t
         for s in idle:
             s.close()
     assert client.fetch(srv.port, target="/hello").status == 200
+
+
+def test_the_parser_keeps_what_follows_a_full_queue_and_frames_it_in_order():
+    # without sockets: one piece of 500 requests queues QUEUE_MAX of them; the rest is framed as the queue drains
+    from fastwsgi._core import parse_request_bytes
+    data = b"".join(request("GET", f"/n{i}") for i in range(500)) + request("POST", "/b", body=b"z" * 10)
+    for chunks in (None, [7], [65536]):
+        envs = parse_request_bytes(data, chunks)
+        assert [e["PATH_INFO"] for e in envs] == [f"/n{i}" for i in range(500)] + ["/b"]

@@ -69,7 +69,8 @@ def test_no_gunicorn_flag_is_unrecognized(name, tmp_path):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--http-protocols", "h2,h1"], "fastwsgi speaks HTTP/1.1 only"),
+    (["--http-protocols", "h2"], "fastwsgi speaks HTTP/1.1 only"),
+    (["--dirty-timeout", "0"], "fastwsgi has no dirty arbiters"),
     (["--protocol", "uwsgi"], "the uWSGI protocol (nginx's uwsgi_pass) is not supported yet"),
     (["--dirty-workers", "2"], "fastwsgi has no dirty arbiters"),
     (["--asgi-loop", "uvloop"], "fastwsgi serves WSGI applications only"),
@@ -257,6 +258,23 @@ def test_initgroups_gives_the_workers_the_users_groups(app_dir):
 
     assert groups() == set()
     assert groups("--initgroups") == expected
+
+
+def test_gunicorn_defaults_written_out_in_a_config_file_load(tmp_path):
+    # a config that states gunicorn's defaults (generated, or copied from its docs) loads: nothing is refused
+    (tmp_path / "g.conf.py").write_text(
+        "asgi_disconnect_grace_period = 3\ndirty_threads = 1\ndirty_timeout = 300\ndirty_workers = 0\n"
+        "websocket_max_message_size = 16777216\nroot_path = ''\nhttp_protocols = 'h1'\nprotocol = 'http'\n"
+        "header_map = 'drop'\nasgi_loop = 'auto'\n")
+    cfg = load_config(["-c", "g.conf.py", "pidapp:app"], environ={}, config_default_dir=str(tmp_path))
+    assert cfg.dirty_timeout == 300 and cfg.http_protocols == "h1"
+
+
+def test_h2_and_h1_is_served_as_http_1_1_and_says_so(app_dir):
+    master = Master(["--http-protocols", "h2,h1", "pidapp:app"], app_dir)
+    assert get(master.port, "/")[0] == 200
+    assert "Setting http_protocols: h2 is not spoken yet" in master.log()
+    assert master.stop() == 0
 
 
 def test_inert_settings_in_a_config_file_say_so_once(app_dir):

@@ -119,3 +119,34 @@ def test_auto_keeps_a_tenth_of_the_spool_disk_free(serve, small_disk, threads):
     _finish(held, 3_000_000)
     held.close()
     assert os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize > 3_500_000   # the file went away
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_a_file_size_limit_met_at_the_last_bytes_is_a_507_not_a_crash(serve, threads):
+    # RLIMIT_FSIZE (no root needed) makes the disk refuse with EFBIG as a full one does with ENOSPC. The last bytes of
+    # a body sit in the spool file's buffer until it is complete: the refusal comes from that flush, and is a 507 too.
+    import resource
+    srv = serve(fresh=True, threads=threads, body_buffer_size=1024, spool_limit=0)
+    limit = 1_000_000
+    resource.prlimit(srv.proc.pid, resource.RLIMIT_FSIZE, (limit, limit))
+    mark = srv.mark()
+    with client.Client(srv.port, timeout=10) as c:
+        c.send(_upload_head(limit + 5) + b"x" * limit)
+        time.sleep(0.5)
+        c.send(b"x" * 5)
+        resp = c.read_final("POST")
+        assert resp.status == 507, resp
+    srv.wait_log("Request body refused with 507: spooling to ", mark)
+    assert "File too large" in srv.since(mark)
+    # bodies under the limit are still served, and a body refused in the middle is a 507 as well
+    with client.Client(srv.port, timeout=10) as c:
+        c.send(_upload_head(500_000) + b"x" * 500_000)
+        assert c.read_final("POST").json()["size"] == 500_000
+    with client.Client(srv.port, timeout=10) as c:
+        c.send(_upload_head(3_000_000))
+        try:
+            c.send(b"x" * 3_000_000)
+        except OSError:
+            pass
+        assert c.read_final("POST").status == 507
+    assert srv.alive

@@ -69,7 +69,7 @@ cdef class Connection(Watcher):
     cdef bint start_sendfile(self, FileWrapper fw) except -1   # False: not a regular file, iterate it instead
     cdef int send_file(self) except -1       # 1: done, 0: EAGAIN
     cdef int set_interest(self, unsigned int events) except -1
-    cdef int read_again(self) except -1      # after a flush: EPOLLIN, unless QUEUE_READ_MAX requests wait
+    cdef int read_again(self) except -1      # after a flush: EPOLLIN, unless bytes wait for room in the queue
     # ending
     cdef int expire(self) except -1           # the deadline passed: 408 for a stalled body, else close
     cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close

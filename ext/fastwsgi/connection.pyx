@@ -14,10 +14,11 @@ cdef double LINGER_TIME = 2.0                 # seconds a closing connection kee
 cdef double STOP_IDLE_GRACE = 1.0             # seconds an idle keep-alive connection is kept while the loop stops
 cdef long long LINGER_MAX = 64 * 1024 * 1024   # ... and how many bytes at most
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
-# Pipelining without reading the answers (issue 25.1): past this many requests queued on a connection it is not read
-# until half of them are answered, and past HIGH_WATER unsent answer bytes no queued request is started until the
-# client reads. Both paths, inline and app threads, so one client costs a bounded amount of memory.
-cdef Py_ssize_t QUEUE_READ_MAX = 64
+# Pipelining without reading the answers (issue 25.1): a connection whose parser holds QUEUE_MAX requests and keeps
+# bytes past them (Parser.backlogged) is not read until they are framed, as the queue drains below QUEUE_REFILL; past
+# HIGH_WATER unsent answer bytes no queued request is started until the client reads. Both paths, inline and app
+# threads, so one client costs a bounded amount of memory.
+cdef Py_ssize_t QUEUE_REFILL = QUEUE_MAX // 2
 
 # the states each state may move to (docs/architecture.md); a state may always stay as it is
 cdef unsigned int TRANSITIONS[7]         # bit n set: ConnState n allowed next
@@ -106,8 +107,8 @@ cdef class Connection(Watcher):
     cdef int received(self, const char *data, Py_ssize_t n) except -1:
         cdef Parser parser = self.parser
         parser.feed(data, n)
-        if parser.pending() > QUEUE_READ_MAX and self.interest == EPOLLIN:
-            self.set_interest(0)                # enough requests wait: read again once half are answered (step)
+        if parser.backlogged() and self.interest == EPOLLIN:
+            self.set_interest(0)                # enough requests wait: read again once the rest is framed (step)
         if parser.upgraded:
             self.closing = True                 # served as plain HTTP, then closed
         if self.state == CONN_BODY:
@@ -135,11 +136,15 @@ cdef class Connection(Watcher):
             req = parser.first()
             if req.handled:
                 parser.pop()
-                if self.interest == 0 and not self.eof and parser.pending() <= QUEUE_READ_MAX // 2:
-                    self.set_interest(EPOLLIN)  # (paused by received())
                 if self.closing:
                     parser.clear()
                     break
+                if parser.backlogged() and parser.pending() <= QUEUE_REFILL:
+                    parser.refill()             # (paused by received())
+                    if parser.upgraded:
+                        self.closing = True
+                    if not parser.backlogged() and self.interest == 0 and not self.eof:
+                        self.set_interest(EPOLLIN)
                 continue
             if not req.complete:
                 if parser.stopped:
@@ -528,7 +533,7 @@ cdef class Connection(Watcher):
         return 1
 
     cdef int read_again(self) except -1:
-        return self.set_interest(EPOLLIN if self.parser.pending() <= QUEUE_READ_MAX else 0)
+        return self.set_interest(0 if self.parser.backlogged() else EPOLLIN)
 
     cdef int set_interest(self, unsigned int events) except -1:
         cdef epoll_event ev

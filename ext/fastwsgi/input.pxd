@@ -20,7 +20,7 @@ cdef class Input:
     # the spool), 503 (the spool budget is taken for now), 507 (the disk refused a write: full, quota)
     cdef int feed(self, bytes data) except -1
     cdef int spool(self) except -1               # count its bytes to come against the spool budget (0, or a status)
-    cdef int finish(self) except -1              # the body is complete: rewind the file for the app
+    cdef int finish(self) except -1              # the body is complete: rewind the file for the app (0, or 507)
     cdef bytes take(self, Py_ssize_t n)          # n bytes from buf (n <= available)
     cdef Py_ssize_t available(self)              # bytes in memory, not yet read
     cdef object spooled(self)                    # the file of a spooled body (ValueError once released)

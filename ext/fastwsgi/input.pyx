@@ -18,8 +18,7 @@ cdef object spool_dir = None            # tmp_upload_dir, or None: $TMPDIR
 cdef object spool_logger = None
 cdef long long spool_held = 0           # bytes counted for this worker's spooled bodies now ...
 cdef long long spool_written = 0        # ... and how many of them are on disk already
-cdef double spool_logged = 0            # refusals are logged at most once a second
-cdef long long spool_refused = 0        # ... with how many there were meanwhile
+cdef dict spool_logged = {}             # status -> [when last logged, refused since]: once a second per status
 cdef long long SPOOL_STEP = 1 << 20
 cdef double SPOOL_RESERVE = 0.1
 cdef long long SPOOL_RESERVE_MAX = 1 << 30
@@ -34,15 +33,22 @@ cdef int spool_setup(long long limit, object directory, object logger) except -1
 
 
 cdef int spool_refuse(int status, str why) except -1:
-    global spool_logged, spool_refused
     cdef double now = monotonic()
-    spool_refused += 1
-    if spool_logger is not None and now >= spool_logged + 1.0:
+    cdef list seen = spool_logged.setdefault(status, [-1.0, 0])
+    seen[1] += 1
+    if spool_logger is not None and now >= seen[0] + 1.0:
         spool_logger.warning("Request body refused with %d: %s (%d refused in the last second; spool_limit, "
-                             "tmp_upload_dir)", status, why, spool_refused)
-        spool_logged = now
-        spool_refused = 0
+                             "tmp_upload_dir)", status, why, seen[1])
+        seen[0] = now
+        seen[1] = 0
     return status
+
+
+cdef int disk_refused(object exc) except -1:
+    """A spool write (or its flush) failed: a full disk or quota is a 507 and a warning naming the directory."""
+    if exc.errno not in DISK_FULL:
+        raise exc
+    return spool_refuse(507, f"spooling to {spool_dir or _tempfile.gettempdir()} failed: {exc.strerror}")
 
 
 cdef int spool_admit(long long need, long long total) except -1:
@@ -112,9 +118,7 @@ cdef class Input:
             self.written += len(data)
             spool_written += len(data)
         except OSError as exc:
-            if exc.errno not in DISK_FULL:
-                raise
-            return spool_refuse(507, f"spooling to {spool_dir or _tempfile.gettempdir()} failed: {exc.strerror}")
+            return disk_refused(exc)
         return 0
 
     cdef int spool(self) except -1:
@@ -136,9 +140,13 @@ cdef class Input:
         return status
 
     cdef int finish(self) except -1:
-        self.complete = True
         if self.file is not None:
+            try:
+                self.file.flush()           # the buffered tail: the disk may refuse it only now
+            except OSError as exc:
+                return disk_refused(exc)
             self.file.seek(0)
+        self.complete = True
         return 0
 
     cdef int release(self) except -1:

@@ -88,6 +88,8 @@ cdef class Parser:
         Phase phase
         ChunkState chunk_state
         CBuf hbuf                   # a head (or trailer line) that spans reads, from its first byte
+        CBuf backlog                # bytes past a full queue (QUEUE_MAX requests wait): framed by refill() ...
+        Py_ssize_t bpos             # ... from here on, once requests are answered (the connection reads no more)
         Py_ssize_t line_scan        # bytes of hbuf searched for the request line's end (-1: it has ended)
         long long body_left         # PH_LENGTH: body bytes to go; CK_DATA/CK_DATA_END: bytes of the chunk part
         long long chunk_size        # CK_SIZE: the size read so far
@@ -99,6 +101,10 @@ cdef class Parser:
     @staticmethod
     cdef Parser new(dict base_env, str remote_addr, str remote_port, bint trusted_proxy, Limits limits)
     cdef int feed(self, const char *data, Py_ssize_t n) except -1     # errors are recorded, never raised
+    # feed's work: the bytes taken (a full queue stops it before a head)
+    cdef Py_ssize_t frame(self, const char *data, Py_ssize_t n) except -1
+    cdef bint backlogged(self) noexcept     # bytes wait for room in the queue: read nothing more meanwhile
+    cdef int refill(self) except -1         # frame the backlog as far as the queue has room
     cdef int fail(self, int status, str reason) except -1             # record an error (the first one wins)
     cdef bint queued(self)                   # a request is waiting in the queue
     cdef Py_ssize_t pending(self) noexcept   # how many are (the one being answered included)

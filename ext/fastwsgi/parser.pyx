@@ -17,6 +17,10 @@ cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
 cdef Py_ssize_t QUEUE_KEEP = 16             # queue slots kept once it empties (more, after deep pipelining: freed)
 cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
+# Pipelining without reading the answers (issue 25.1): past this many requests queued on a connection, what follows
+# is kept as bytes (the backlog: one read at most, as the connection stops reading) and framed as they are answered.
+# Inline and on app threads alike, a connection costs this many parsed requests at most, not a read buffer's worth.
+cdef Py_ssize_t QUEUE_MAX = 64
 
 cdef long long live_requests = 0
 
@@ -90,6 +94,7 @@ cdef class Parser:
 
     def __dealloc__(self):
         cbuf_release(&self.hbuf, 0)
+        cbuf_release(&self.backlog, 0)
         cbuf_release(&self.same_head, 0)
 
     # -- llhttp callbacks (from inside feed_data): counting, and the body into the request's Input --
@@ -120,15 +125,38 @@ cdef class Parser:
     # -- feeding --
 
     cdef int feed(self, const char *data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t pos
+        if self.bpos < self.backlog.len:
+            cbuf_add(&self.backlog, data, n)      # behind the bytes already waiting for room
+            return 0
+        pos = self.frame(data, n)
+        if pos < n and not self.stopped:
+            cbuf_add(&self.backlog, data + pos, n - pos)
+        return 0
+
+    cdef inline bint backlogged(self) noexcept:
+        return self.bpos < self.backlog.len
+
+    cdef int refill(self) except -1:
+        if self.bpos < self.backlog.len and not self.stopped:
+            self.bpos += self.frame(self.backlog.data + self.bpos, self.backlog.len - self.bpos)
+        if self.bpos >= self.backlog.len or self.stopped:
+            cbuf_release(&self.backlog, 0)
+            self.bpos = 0
+        return 0
+
+    cdef Py_ssize_t frame(self, const char *data, Py_ssize_t n) except -1:
         cdef Py_ssize_t pos = 0
         while pos < n and not self.stopped:
+            if self.phase == PH_HEAD and self.cur is None and self.qtail - self.qhead >= QUEUE_MAX:
+                break                           # enough requests wait: the rest stays bytes (feed, refill)
             if self.phase == PH_HEAD:
                 pos += self.feed_head(data + pos, n - pos)
             elif self.phase == PH_LENGTH:
                 pos += self.feed_length(data + pos, n - pos)
             else:
                 pos += self.feed_chunked(data + pos, n - pos)
-        return 0
+        return pos
 
     cdef Py_ssize_t feed_head(self, const char *p, Py_ssize_t n) except -1:
         cdef Py_ssize_t i = 0, end
@@ -443,9 +471,9 @@ cdef class Parser:
         cdef Request req = self.cur
         if not self.agree(1):
             return 0
+        if req.has_body and (<Input>req.input).finish():
+            return self.stop(507, "request body refused by the spool (see the log)")
         req.complete = True
-        if req.has_body:
-            (<Input>req.input).finish()
         self.cur = None
         self.done += 1
         self.phase = PH_HEAD
@@ -523,6 +551,8 @@ cdef class Parser:
         self.tmpl = None
         cbuf_release(&self.hbuf, 0)
         cbuf_release(&self.same_head, 0)
+        cbuf_release(&self.backlog, 0)
+        self.bpos = 0
         return self.clear()
 
 
@@ -553,6 +583,8 @@ def parse_request_bytes(data, chunks=None, **options):
             env = dict(req.environ)
             env.pop("wsgi.input", None)
             out.append(env)
+            if not parser.queued():
+                parser.refill()             # what waited for room in the queue
     if parser.error_status:
         out.append({"error": parser.error_status, "reason": parser.error_reason})
     parser.release()

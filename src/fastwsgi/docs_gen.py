@@ -51,7 +51,9 @@ def gunicorn_table() -> list:
            "| gunicorn setting | in fastwsgi |", "| --- | --- |"]
     for name in GUNICORN_27:
         setting = BY_NAME[name]
-        if setting.inert:
+        if setting.inert and setting.refuse:
+            what = f"accepted: {setting.inert}; {setting.refuse}"
+        elif setting.inert:
             what = f"accepted: {setting.inert}"
         elif setting.refuse:
             what = f"refused unless at gunicorn's default: {setting.refuse}"

@@ -17,11 +17,17 @@ from fastwsgi.settings import Setting, _nothing, boolean, comma_list, non_negati
 GUNICORN_SECURE_SCHEME_HEADERS = {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}
 
 
-def _refused(why: str) -> Callable[[Any], Any]:
-    """A validator that refuses any value but the gunicorn default (checked by the caller: only set values reach it)."""
+def _refused(why: str, default: Any) -> Callable[[Any], Any]:
+    """A validator that refuses any value but gunicorn's default for the setting (a config file written out with
+    every default still loads)."""
     def validate(value: Any) -> Any:
-        if value in (None, False, "", [], 0, "off", "auto"):
-            return value
+        if isinstance(default, int) and isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                pass
+        if value == default or (value == [default] if isinstance(value, list) else False):
+            return default
         raise ValueError(why)
     validate.refuses = why            # type: ignore[attr-defined]
     return validate
@@ -39,10 +45,12 @@ def _one_of(allowed: tuple, why: str, refusal: bool = False) -> Callable[[Any], 
 
 
 def http_protocols(value: Any) -> str:
+    """gunicorn's list of HTTP versions: any list that offers h1 is served as HTTP/1.1 (h2 is logged as not spoken
+    yet); a list without h1 is refused."""
     protocols = [p.strip().lower() for p in string(value).split(",") if p.strip()]
-    if protocols != ["h1"]:
+    if "h1" not in protocols or not set(protocols) <= {"h1", "h2"}:
         raise ValueError("fastwsgi speaks HTTP/1.1 only (h1); HTTP/2 is not supported yet")
-    return "h1"
+    return ",".join(protocols)
 
 
 def scheme_headers(value: Any) -> dict:
@@ -176,33 +184,37 @@ GUNICORN_SETTINGS: tuple = (
        inert=_HTTP2, help="gunicorn: HTTP/2 tuning. Accepted; no effect."),
     # refused unless at gunicorn's default
     _g("http_protocols", "gunicorn compatibility", http_protocols, "h1", "--http-protocols", meta="STRING",
-       refuse="fastwsgi speaks HTTP/1.1 only (h1); HTTP/2 is not supported yet",
-       help="gunicorn: the HTTP versions to speak. h1 only; h2 is refused in one line (not supported yet)."),
+       refuse="fastwsgi speaks HTTP/1.1 only: a list without h1 is refused",
+       inert="h2 is not spoken yet: every client is served HTTP/1.1 (over TLS, ALPN selects http/1.1)",
+       help="gunicorn: the HTTP versions to speak. A list with h1 (h1, h2,h1) is served as HTTP/1.1; h2 alone "
+            "is refused in one line (not supported yet)."),
     _g("protocol", "gunicorn compatibility",
        _one_of(("http",), "fastwsgi speaks HTTP only; the uWSGI protocol (nginx's "
                                                 "uwsgi_pass) is not supported yet: use proxy_pass", refusal=True),
        "http", "--protocol", meta="STRING", help="gunicorn: http or uwsgi. http only."),
-    _g("root_path", "gunicorn compatibility", _refused(_ASGI), "", "--root-path", meta="STRING",
+    _g("root_path", "gunicorn compatibility", _refused(_ASGI, ""), "", "--root-path", meta="STRING",
        help="gunicorn: the ASGI root_path. Refused; for WSGI, mount points come as SCRIPT_NAME."),
     _g("asgi_loop", "gunicorn compatibility",
-       _refused(_ASGI), "auto", "--asgi-loop", meta="STRING", help="Refused: ASGI."),
+       _refused(_ASGI, "auto"), "auto", "--asgi-loop", meta="STRING", help="Refused: ASGI."),
     _g("asgi_lifespan", "gunicorn compatibility",
-       _refused(_ASGI), "auto", "--asgi-lifespan", meta="STRING", help="Refused: ASGI."),
+       _refused(_ASGI, "auto"), "auto", "--asgi-lifespan", meta="STRING", help="Refused: ASGI."),
     _g("asgi_disconnect_grace_period", "gunicorn compatibility",
-       _refused(_ASGI), 3, "--asgi-disconnect-grace-period", meta="INT",
+       _refused(_ASGI, 3), 3, "--asgi-disconnect-grace-period", meta="INT",
        help="Refused: ASGI."),
     _g("websocket_max_message_size", "gunicorn compatibility",
-       _refused(_ASGI), 16777216, "--websocket-max-message-size", meta="INT",
+       _refused(_ASGI, 16777216), 16777216, "--websocket-max-message-size", meta="INT",
        help="Refused: ASGI."),
-    _g("dirty_apps", "gunicorn compatibility", _refused(_DIRTY), [], "--dirty-app", meta="STRING", action="append",
+    _g("dirty_apps", "gunicorn compatibility", _refused(_DIRTY, []), [], "--dirty-app", meta="STRING",
+       action="append",
        help="Refused: no dirty arbiters."),
-    _g("dirty_workers", "gunicorn compatibility", _refused(_DIRTY), 0, "--dirty-workers", meta="INT",
+    _g("dirty_workers", "gunicorn compatibility", _refused(_DIRTY, 0), 0, "--dirty-workers", meta="INT",
        help="Refused: no dirty arbiters."),
-    _g("dirty_timeout", "gunicorn compatibility", _refused(_DIRTY), 300, "--dirty-timeout", meta="INT",
+    _g("dirty_timeout", "gunicorn compatibility", _refused(_DIRTY, 300), 300, "--dirty-timeout", meta="INT",
        help="Refused: no dirty arbiters."),
-    _g("dirty_threads", "gunicorn compatibility", _refused(_DIRTY), 1, "--dirty-threads", meta="INT",
+    _g("dirty_threads", "gunicorn compatibility", _refused(_DIRTY, 1), 1, "--dirty-threads", meta="INT",
        help="Refused: no dirty arbiters."),
-    _g("dirty_graceful_timeout", "gunicorn compatibility", _refused(_DIRTY), 30, "--dirty-graceful-timeout", meta="INT",
+    _g("dirty_graceful_timeout", "gunicorn compatibility", _refused(_DIRTY, 30), 30, "--dirty-graceful-timeout",
+       meta="INT",
        help="Refused: no dirty arbiters."),
     _g("on_dirty_starting", "gunicorn compatibility",
        lambda v: v, _nothing, inert=_DIRTY_HOOK, default_doc="(none)",

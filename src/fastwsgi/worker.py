@@ -267,12 +267,16 @@ class Worker(hooks.WorkerAttributes):
         self._reopen_logs = True
 
     def _drop_privileges(self) -> None:
-        if self.cfg.group is not None and os.getgid() != self.cfg.group:
-            if self.cfg.initgroups and self.cfg.user is not None:
-                os.initgroups(pwd.getpwuid(self.cfg.user).pw_name, self.cfg.group)   # --initgroups
-            else:
-                os.setgroups([])
-            os.setgid(self.cfg.group)
+        cfg = self.cfg
+        if cfg.initgroups and cfg.user is not None and os.getuid() != cfg.user:
+            # --initgroups: every group of the user, plus --group (else the user's own group), as gunicorn
+            entry = pwd.getpwuid(cfg.user)
+            gid = cfg.group if cfg.group is not None else entry.pw_gid
+            os.initgroups(entry.pw_name, gid)
+            os.setgid(gid)
+        elif cfg.group is not None and os.getgid() != cfg.group:
+            os.setgroups([])
+            os.setgid(cfg.group)
         if self.cfg.user is not None and os.getuid() != self.cfg.user:
             os.setuid(self.cfg.user)
 
