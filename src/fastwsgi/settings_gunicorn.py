@@ -62,10 +62,11 @@ def scheme_headers(value: Any) -> dict:
 
 def octal_mode(value: Any) -> int:
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return int(value, 8)
+            return int(text, 8) if text.startswith("0") else int(text)     # as gunicorn: 0600 octal, 384 decimal
         except ValueError:
-            raise ValueError("expected an octal mode such as 0600") from None
+            raise ValueError("expected a mode such as 0600") from None
     return non_negative_int(value)
 
 
