@@ -23,8 +23,8 @@ import sys
 import time
 from typing import Any, Callable
 
-from fastwsgi import heartbeat as hb
 from fastwsgi import control, hooks, statsd, systemd, tls
+from fastwsgi import heartbeat as hb
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer

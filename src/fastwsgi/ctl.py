@@ -108,8 +108,8 @@ def format_workers(data: dict) -> str:
     rows = data.get("workers", [])
     if not rows:
         return "No workers running"
-    lines = [f"{'PID':<8} {'AGE':>4} {'GEN':>3} {'STATE':<9} {'REQS':>8} {'FLY':>4} {'QUE':>4} {'CONN':>5} "
-             f"{'RSS':>7} {'CPU%':>5} {'BEAT':>6}", "-" * 76]
+    lines = [(f"{'PID':<8} {'AGE':>4} {'GEN':>3} {'STATE':<9} {'REQS':>8} {'FLY':>4} {'QUE':>4} {'CONN':>5} "
+             f"{'RSS':>7} {'CPU%':>5} {'BEAT':>6}"), "-" * 76]
     for w in rows:
         conns = sum(w.get("connections", {}).values())
         beat = w.get("last_heartbeat")
@@ -126,14 +126,14 @@ def format_stats(data: dict) -> str:
     lines = [
         f"Uptime:           {data.get('uptime')}s",
         f"PID:              {data.get('pid')}",
-        f"Workers:          {data.get('workers_current')} (target {data.get('workers_target')}, spawned "
-        f"{data.get('workers_spawned')}, killed {data.get('workers_killed')}, reloads {data.get('reloads')})",
-        f"Requests:         {data.get('requests')}  in flight {data.get('in_flight')}  queued {data.get('queued')}"
-        f"  listen queue {data.get('backlog')}",
+        (f"Workers:          {data.get('workers_current')} (target {data.get('workers_target')}, spawned "
+        f"{data.get('workers_spawned')}, killed {data.get('workers_killed')}, reloads {data.get('reloads')})"),
+        (f"Requests:         {data.get('requests')}  in flight {data.get('in_flight')}  queued {data.get('queued')}"
+        f"  listen queue {data.get('backlog')}"),
         f"Answers/s:        {data.get('rate_1s')} (1s)  {data.get('rate_10s')} (10s)  {data.get('rate_60s')} (60s)",
         "Status:           " + "  ".join(f"{k} {v}" for k, v in status.items()),
-        f"Latency (60s):    p50 {_ms(data.get('latency_p50'))}  p90 {_ms(data.get('latency_p90'))}  "
-        f"p99 {_ms(data.get('latency_p99'))}  max {_ms(data.get('latency_max'))}",
+        (f"Latency (60s):    p50 {_ms(data.get('latency_p50'))}  p90 {_ms(data.get('latency_p90'))}  "
+        f"p99 {_ms(data.get('latency_p99'))}  max {_ms(data.get('latency_max'))}"),
         "Connections:      " + "  ".join(f"{k} {v}" for k, v in data.get("connections", {}).items()),
         f"Spooled bodies:   {_size(data.get('spooled_bytes'))}",
     ]
