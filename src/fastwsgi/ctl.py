@@ -100,6 +100,10 @@ def _size(value: int | None) -> str:
     return str(value)
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f}ms"
 
@@ -130,7 +134,7 @@ def format_stats(data: dict) -> str:
         f"{data.get('workers_spawned')}, killed {data.get('workers_killed')}, reloads {data.get('reloads')})"),
         (f"Requests:         {data.get('requests')}  in flight {data.get('in_flight')}  queued {data.get('queued')}"
         f"  listen queue {data.get('backlog')}"),
-        f"Answers/s:        {data.get('rate_1s')} (1s)  {data.get('rate_10s')} (10s)  {data.get('rate_60s')} (60s)",
+        "Answers/s:        " + "  ".join(f"{_num(data.get(f'rate_{n}s'))} ({n}s)" for n in (1, 10, 60)),
         "Status:           " + "  ".join(f"{k} {v}" for k, v in status.items()),
         (f"Latency (60s):    p50 {_ms(data.get('latency_p50'))}  p90 {_ms(data.get('latency_p90'))}  "
         f"p99 {_ms(data.get('latency_p99'))}  max {_ms(data.get('latency_max'))}"),
