@@ -208,3 +208,19 @@ def test_no_control_socket_and_a_socket_in_use(app_dir):
     assert ctl(path, "show stats", app_dir)["pid"] == first.pid      # the first server keeps its socket
     second.stop()
     assert ctl(path, "show stats", app_dir)["pid"] == first.pid      # and the second left it in place
+
+
+def test_interactive_mode_reads_commands_until_quit(app_dir, tmp_path):
+    import subprocess
+    import sys
+
+    path = os.path.join(app_dir, "ctl.sock")
+    master = Master(["-w", "1", "--control-socket", path, "pidapp:app"], app_dir)
+    env = dict(os.environ, HOME=str(tmp_path))      # the readline history goes to $HOME/.fastwsgi_ctl_history
+    done = subprocess.run([sys.executable, "-m", "fastwsgi", "ctl", "-s", path],
+                          input="show stats\nworker frob\nshow workers\nquit\nshow stats\n", capture_output=True,
+                          text=True, timeout=30, env=env, cwd=app_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(f"PID:              {master.pid}") == 1        # nothing after quit
+    assert "Total: 1 workers" in done.stdout
+    assert done.stderr.strip() == "fastwsgi ctl: error: Unknown worker action: frob"
