@@ -237,6 +237,8 @@ class Arbiter(hooks.ArbiterAttributes):
                 self.check_ready()
                 if self.statsd is not None:
                     self.statsd.gauge("gunicorn.workers", len(self.active_workers()))
+                    if self.cfg.enable_backlog_metric:
+                        self.control.backlog_metric(self.statsd)
                     self.statsd.flush(every=1.0)
         except StopIteration:
             self.halt()

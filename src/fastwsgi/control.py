@@ -135,6 +135,17 @@ class Servers:
         self.control_ino = os.stat(path).st_ino
         self.listeners[sock.fileno()] = (sock, self._control_request)
 
+    def backlog_metric(self, client: Any) -> None:
+        """--enable-backlog-metric: gunicorn.backlog to statsd, at most once a second (the master's loop calls this
+        at each turn; its statsd flush is once a second too)."""
+        now = time.monotonic()
+        if now < getattr(self, "_backlog_next", 0.0):
+            return
+        self._backlog_next = now + 1.0
+        queues = [listen_queue(sock)[0] for sock in self.server.listeners]
+        if any(q is not None for q in queues):
+            client.histogram("gunicorn.backlog", sum(q for q in queues if q is not None))
+
     def fds(self) -> list:
         """Descriptors a forked worker closes."""
         return list(self.listeners) + list(self.clients)

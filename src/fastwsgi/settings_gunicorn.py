@@ -145,8 +145,8 @@ GUNICORN_SETTINGS: tuple = (
        help="gunicorn: accept odd versions. Accepted; others get 505."),
     _g("enable_backlog_metric", "gunicorn compatibility",
        boolean, False, "--enable-backlog-metric", action="store_true",
-       inert="not supported yet: no gunicorn.backlog metric is sent",
-       help="gunicorn: send the listen backlog to statsd. Accepted; not supported yet."),
+       help="With --statsd-host, the master sends `gunicorn.backlog` (a histogram, as gunicorn does) about once a "
+            "second: the connections waiting in the listen queues of the TCP sockets (Linux TCP_INFO)."),
     _g("uwsgi_allow_ips", "gunicorn compatibility", comma_list, ["127.0.0.1", "::1"], "--uwsgi-allow-from",
        default_doc="127.0.0.1,::1", inert="no effect: fastwsgi does not speak the uWSGI protocol yet",
        help="gunicorn: peers allowed to speak uWSGI. Accepted; the uWSGI protocol is not supported yet."),
