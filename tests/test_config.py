@@ -3,6 +3,7 @@ import shlex
 
 import pytest
 
+from fastwsgi import heartbeat
 from fastwsgi.config import ENV_ARGS, load_config
 from fastwsgi.errors import ConfigError
 from fastwsgi.settings import BY_NAME, SETTINGS
@@ -85,6 +86,8 @@ SAMPLES = {
     "http2_initial_window_size": [("1000", 1000), ("2000", 2000), ("65535", 65535)],
     "http2_max_frame_size": [("16384", 16384), ("32768", 32768), ("65536", 65536)],
     "http2_max_header_list_size": [("1000", 1000), ("2000", 2000), ("3000", 3000)],
+    "metrics_bind": [("127.0.0.1:9100", "127.0.0.1:9100"), ("[::1]:9101", "[::1]:9101"),
+                     ("0.0.0.0:9102", "0.0.0.0:9102")],
 }
 FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload",  # store_true
          "capture_output", "syslog", "disable_redirect_access_to_syslog", "enable_stdio_inheritance",
@@ -266,13 +269,14 @@ def test_settings_reach_the_loop(tmp_path):
                            "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2", "--threads", "4"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
-    assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger")} == dict(
+    assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger", "stats")} == dict(
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
         proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
         tmp_upload_dir=None)
     assert options["on_tick"] == worker.tick
+    assert options["stats"].nbytes == len(heartbeat.STATS_FIELDS) * 8     # the loop's figures: the heartbeat page
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),
                       Logs("-", "info", None, cfg.access_log_format))
     assert 50 <= jittered.max_requests <= 60

@@ -281,10 +281,9 @@ def test_inert_settings_in_a_config_file_say_so_once(app_dir):
     port = free_port()
     (app_dir / "g.conf.py").write_text(
         f"bind = '127.0.0.1:{port}'\nsuppress_ragged_eofs = False\nstrip_header_spaces = True\n"
-        "http2_max_concurrent_streams = 50\nenable_backlog_metric = True\nworkers = 1\n")
+        "http2_max_concurrent_streams = 50\nworkers = 1\n")
     master = Master(["-c", "g.conf.py", "pidapp:app"], app_dir, bind=None)
     log = master.log()
-    for name in ("suppress_ragged_eofs", "strip_header_spaces", "http2_max_concurrent_streams",
-                 "enable_backlog_metric"):
+    for name in ("suppress_ragged_eofs", "strip_header_spaces", "http2_max_concurrent_streams"):
         assert log.count(f"Setting {name}: ") == 1, name
     assert master.stop() == 0

@@ -198,3 +198,30 @@ def test_statsd_settings_from_each_source(tmp_path):
     assert (cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags) == ("b:8125", "q", "t:2")
     assert [cfg.sources[name] for name in ("statsd_host", "statsd_prefix", "dogstatsd_tags")] == [
         "env", "command line", "env"]
+
+
+def test_backlog_metric(tmp_path, listener):
+    """--enable-backlog-metric: gunicorn.backlog reaches statsd as gunicorn sends it (a histogram), counting the
+    connections that wait in the listen queue while the only worker is stuck in a call."""
+    import threading
+
+    write_app(tmp_path)
+    host, port = listener.getsockname()
+    master = Master(["-w", "1", "--statsd-host", f"{host}:{port}", "--enable-backlog-metric", "--no-control-socket",
+                     "pidapp:app"], tmp_path)
+    hold = threading.Thread(target=lambda: get(master.port, "/sleep/3", timeout=20), daemon=True)
+    hold.start()
+    time.sleep(0.3)
+    waiting = [socket.create_connection(("127.0.0.1", master.port), timeout=10) for _ in range(3)]
+    try:
+        def seen(lines):
+            return any(line.startswith("gunicorn.backlog:") and line.split(":")[1].split("|")[0] == "3"
+                       for line in lines)
+
+        lines = [line for d in receive_until(listener, seen) for line in d.split("\n")]
+        assert all(line.endswith("|h") for line in lines if line.startswith("gunicorn.backlog:"))
+    finally:
+        for sock in waiting:
+            sock.close()
+        hold.join(20)
+    assert master.stop() == 0

@@ -37,7 +37,7 @@ cdef class Connection(Watcher):
         long long linger_bytes      # read and dropped while lingering
         double deadline             # monotonic time at which the sweep calls expire() (0: none)
         double since                # monotonic time the connection was accepted or its last answer went out
-        double started              # monotonic start of the active request (post_request timing)
+        double started              # monotonic start of the active request (post_request timing; else loop.now)
 
     @staticmethod
     cdef Connection new(Loop loop, int fd, Parser parser)

@@ -239,8 +239,9 @@ cdef class Connection(Watcher):
         resp.begin(req.is_head, req.http10, not self.closing, loop.date_line)
         if loop.pool is not None:
             return self.dispatch(req)
-        if loop.post_request is not None:
-            self.started = monotonic()
+        # the start of the call: exact for post_request's timing, else the wakeup's clock (no syscall)
+        self.started = monotonic() if loop.post_request is not None else loop.now
+        loop.stats.started += 1
         try:
             if loop.pre_request is not None:
                 loop.pre_request(req.environ)
@@ -303,7 +304,7 @@ cdef class Connection(Watcher):
         job.req = None
         if self.resp.must_close:
             self.closing = True
-        loop.request_done()
+        loop.request_done(self.resp, job.started)
         if self.fd < 0:
             self.job = None                 # closed while the app ran: break conn <-> job, resp -> conn
             self.resp.start_response_cb = None
@@ -370,7 +371,7 @@ cdef class Connection(Watcher):
                 self.closing = True
             after_app(loop, req, resp, result, self.started)
         if req is not None:
-            loop.request_done()
+            loop.request_done(resp, self.started)
         return 0
 
     cdef int app_error(self, str where) except -1:

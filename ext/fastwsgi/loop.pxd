@@ -38,6 +38,8 @@ cdef class Loop:
         double shed_logged            # when running out of descriptors last made room (logged once a second)
         int spare_fd                  # /dev/null held in reserve: given up to see if a client waits (make_room)
         public long long requests
+        WorkerStats *stats            # live figures (stats.pxd): in the heartbeat's shared page, else stats_owner
+        object stats_owner            # the writable buffer holding *stats (kept alive with the loop)
         # options
         double keepalive
         double header_timeout
@@ -63,6 +65,7 @@ cdef class Loop:
         dict base_env
 
     cdef int update_clock(self) except -1
+    cdef int set_stats(self, object buffer) except -1    # *stats in this writable buffer (None: one of its own)
     cdef int accept_from(self, Listener lst) except -1   # up to accept_batch, while accepting
     cdef int accept_one(self, Listener lst) except -1    # 1 if a connection was accepted and registered
     cdef int make_room(self) except -1                  # out of fds, a client taken on the spare slot: shed
@@ -71,7 +74,8 @@ cdef class Loop:
     cdef int set_accepting(self, bint on) except -1
     cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst
     cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
-    cdef int request_done(self) except -1     # count; retire at max_requests
+    cdef int request_done(self, Response resp, double started) except -1   # count (stats too); max_requests
+    cdef int sample_stats(self) except -1     # the sweep: connections by state, queued requests, spooled bytes
 
 
 cdef dict loop_options(dict options)          # every Loop option: the defaults updated with options (unknown: error)

@@ -26,6 +26,7 @@ LOOP_DEFAULTS.update({
     "pre_request": None,        # (environ)
     "post_request": None,       # (environ, status, headers, body bytes, seconds)
     "logger": None,             # app tracebacks and wire errors (default: the "fastwsgi.error" logger)
+    "stats": None,              # a writable buffer for the live figures (stats.pxd; the heartbeat's page), else own
     # with app threads: where the CPU's pressure stall information is read (Pool.watch_cpu); True: always
     # contended, None: never (tests and tuning)
     "cpu_pressure": "/proc/pressure/cpu",
@@ -140,7 +141,24 @@ cdef class Loop:
         self.rbuf = <char *>malloc(self.rbuf_size)
         if self.rbuf == NULL:
             raise MemoryError()
+        self.set_stats(opts["stats"])
         self.update_clock()
+
+    cdef int set_stats(self, object buffer) except -1:
+        cdef unsigned char[::1] view
+        if buffer is None:
+            buffer = bytearray(sizeof(WorkerStats))
+        view = memoryview(buffer).cast("B")
+        if view.shape[0] < <Py_ssize_t>sizeof(WorkerStats):
+            raise ValueError(f"the stats buffer needs {sizeof(WorkerStats)} bytes")
+        self.stats_owner = view
+        self.stats = <WorkerStats *>&view[0]
+        return 0
+
+    def stats_words(self):
+        """The live figures (stats.pxd) as a list of integers, in field order."""
+        cdef long long *words = <long long *>self.stats
+        return [words[i] for i in range(sizeof(WorkerStats) // sizeof(long long))]
 
     def __dealloc__(self):
         if self.spare_fd >= 0:
@@ -351,8 +369,9 @@ cdef class Loop:
             self.running = False
         self.next_tick = 0
 
-    cdef int request_done(self) except -1:
+    cdef int request_done(self, Response resp, double started) except -1:
         self.requests += 1
+        stats_answer(self.stats, resp.status, monotonic() - started)
         if 0 < self.max_requests <= self.requests and not self.stopping:
             self.stop(True, self.send_timeout)
         return 0
@@ -415,8 +434,32 @@ cdef class Loop:
             except Exception:
                 self.logger.exception("internal error on fd %d; closing it", conn.fd)
                 conn.close()
+        self.sample_stats()
         if self.on_tick is not None:
             self.on_tick()
+        return 0
+
+    cdef int sample_stats(self) except -1:
+        cdef WorkerStats *st = self.stats
+        cdef Connection conn
+        cdef long long head = 0, body = 0, app = 0, idle = 0, closing = 0
+        cdef long long queued = len(self.pool.jobs) if self.pool is not None else 0
+        for conn in self.conns.values():
+            if conn.state == CONN_NEW or conn.state == CONN_HEAD:
+                head += 1
+            elif conn.state == CONN_BODY:
+                body += 1
+            elif conn.state == CONN_APP:
+                app += 1
+            elif conn.state == CONN_IDLE:
+                idle += 1
+            else:
+                closing += 1
+            queued += conn.parser.pending() - (1 if conn.active is not None else 0)
+        st.conns_head, st.conns_body, st.conns_app, st.conns_idle, st.conns_closing = head, body, app, idle, closing
+        st.queued = queued
+        st.spooled = spool_written
+        st.sampled_at_ms = <long long>(monotonic() * 1000)
         return 0
 
     def run(self):

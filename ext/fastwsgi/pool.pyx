@@ -215,6 +215,7 @@ cdef class Pool(Watcher):
             while self.jobs:
                 job = self.jobs.popleft()
                 self.progress_at = monotonic()
+                self.loop.stats.started += 1
                 try:
                     job.run()
                 except BaseException:

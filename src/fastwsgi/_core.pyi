@@ -53,6 +53,7 @@ class Loop:
         post_request: Callable[[dict, str, list, int, float], None] | None = None,
                                               # (environ, status, response_headers, body_bytes_sent, seconds)
         logger: logging.Logger | None = None,  # app tracebacks, wire errors (default: "fastwsgi.error")
+        stats: Any = None,                    # a writable buffer for the live figures (the heartbeat's page)
         # threads > 1: the CPU's pressure stall information, read to tell a host short of CPU (the loop then makes
         # bursts of its hand-overs to the threads); True: always short, None: never
         cpu_pressure: str | bool | None = "/proc/pressure/cpu",
@@ -62,6 +63,10 @@ class Loop:
     def busy_since(self) -> float | None: ...
     def refuse_unstarted(self, within: float = 0.5) -> int: ...
     def leave(self, sock: socket.socket) -> int: ...
+    def stats_words(self) -> list[int]: ...
+
+def stats_layout() -> tuple[int, list[int]]:
+    """(words in the stats block, the finite latency bucket bounds in µs)."""
 
 def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""

@@ -23,8 +23,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from fastwsgi import control, hooks, statsd, systemd, tls
 from fastwsgi import heartbeat as hb
-from fastwsgi import hooks, statsd, systemd, tls
 from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
@@ -124,6 +124,9 @@ class Arbiter(hooks.ArbiterAttributes):
         self.systemd = False
         self.stopping = False
         self.statsd: statsd.Statsd | None = None
+        self.control = control.Servers(self)    # the control socket and /metrics (opened by start)
+        self.reloads = 0
+        self.workers_killed = 0
         self.start_environ = dict(os.environ)
         self.start_cwd = os.getcwd()
         self.start_args = self._start_args()
@@ -175,6 +178,7 @@ class Arbiter(hooks.ArbiterAttributes):
         if cfg.preload_app and not cfg.reload and self.app is None:  # --reload: the workers import it
             self.app = load_app(cfg.app_uri)
             self.logs.adopt_app_records()
+        self.control.open(cfg, self.log, takeover=bool(self.master_pid))
 
     def init_signals(self) -> None:
         for fd in self.pipe:
@@ -205,6 +209,7 @@ class Arbiter(hooks.ArbiterAttributes):
         try:
             self.start()
         except BaseException:
+            self.control.close()
             if self.pidfile is not None:
                 self.pidfile.unlink(self.pid)
             close_listeners(self.listeners, unlink=not self.reexec_pid and not self.master_pid)
@@ -232,6 +237,8 @@ class Arbiter(hooks.ArbiterAttributes):
                 self.check_ready()
                 if self.statsd is not None:
                     self.statsd.gauge("gunicorn.workers", len(self.active_workers()))
+                    if self.cfg.enable_backlog_metric:
+                        self.control.backlog_metric(self.statsd)
                     self.statsd.flush(every=1.0)
         except StopIteration:
             self.halt()
@@ -246,9 +253,12 @@ class Arbiter(hooks.ArbiterAttributes):
             raise HaltServer(f"unhandled exception in the master: {type(exc).__name__}: {exc}", 1) from None
 
     def wait_for_signals(self, timeout: float) -> None:
+        """Sleep until a signal arrives or `timeout`; serve the control socket and /metrics meanwhile."""
+        readers, writers = self.control.watched()
         try:
-            ready, _, _ = select.select([self.pipe[0]], [], [], timeout)
-            if ready:
+            ready, writable, _ = select.select([self.pipe[0], *readers], writers, [], timeout)
+            self.control.serve(ready, writable)
+            if self.pipe[0] in ready:
                 while os.read(self.pipe[0], 4096):
                     pass
         except BlockingIOError:
@@ -349,6 +359,7 @@ class Arbiter(hooks.ArbiterAttributes):
     def spawn_worker(self) -> int:
         self.worker_age += 1
         worker = Worker(self.worker_age, self.pid, self.listeners, self.app, self.cfg, self.logs, server=self)
+        worker.generation, worker.born = self.reloads, time.monotonic()
         self.cfg.pre_fork(self, worker)
         # signals stay blocked across fork until the worker has its own handlers: a TERM sent to a worker that
         # was just forked must reach the worker's handler, not a copy of the master's
@@ -359,6 +370,7 @@ class Arbiter(hooks.ArbiterAttributes):
             return pid
         for other in self.workers.values():
             other.heartbeat.close()
+        self.control.forget()
         child_main(worker, self, close_fds=self.pipe, sigmask=mask)  # never returns
         return 0
 
@@ -417,6 +429,7 @@ class Arbiter(hooks.ArbiterAttributes):
                 self.log.info("Worker (pid:%s) failed to boot", pid)
             else:
                 self._log_exit(worker, status)
+            self.control.figures.worker_exited(worker)
             worker.heartbeat.close()
             self.cfg.child_exit(self, worker)
             if booting and code in (APP_LOAD_ERROR, WORKER_BOOT_ERROR):
@@ -494,6 +507,7 @@ class Arbiter(hooks.ArbiterAttributes):
             if self.pidfile is not None:
                 self.pidfile.create(self.pid)
         set_proc_title(f"fastwsgi: master [{cfg.proc_title}]")
+        self.reloads += 1
         self.set_num_workers(cfg.workers)
         self.to_retire = [w for w in self.workers.values() if not w.retiring]
         self.retire_deadline = time.monotonic() + max(cfg.timeout or 30.0, 5.0)
@@ -579,6 +593,7 @@ class Arbiter(hooks.ArbiterAttributes):
                 pass
 
     def halt(self, reason: str | None = None, exit_status: int = 0, graceful: bool = True) -> None:
+        self.control.close()
         self.stop(graceful=graceful)
         self.log.info("Shutting down: %s", self.master_name)
         if reason is not None and self.cfg.errorlog != "-":

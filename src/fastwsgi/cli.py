@@ -1,4 +1,5 @@
-"""Command line: `fastwsgi [OPTIONS] MODULE:APP` (also `python -m fastwsgi`). The only place that picks exit codes.
+"""Command line: `fastwsgi [OPTIONS] MODULE:APP` (also `python -m fastwsgi`), and `fastwsgi ctl ...` (fastwsgi/ctl.py)
+for a running server. The only place that picks exit codes.
 
 Exit codes: 0 stopped cleanly; 1 cannot bind / other failure; 2 bad settings or usage (no application given);
 3 a worker failed to boot; 4 the application failed to load (at --log-level debug with its full traceback).
@@ -48,6 +49,10 @@ def daemonize(keep_stdio: bool) -> None:
 def main(argv: list | None = None) -> int:
     """Run the server until it stops; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ctl"]:     # `fastwsgi ctl ...`: the control client (an app module named ctl: `ctl:app`)
+        from fastwsgi.ctl import main as ctl_main
+
+        return ctl_main(argv[1:])
     try:
         cfg = load_config(argv)
     except ConfigError as exc:

@@ -261,6 +261,37 @@ def proxy_mode(value: Any) -> str:
 PROXY_MODES = ("off", "v1", "v2", "auto")
 
 
+def metrics_address(value: Any) -> str | None:
+    """HOST:PORT or [V6ADDR]:PORT (a port is required)."""
+    if value is None:
+        return None
+    text = string(value).strip()
+    if text.startswith("unix:") or not (text.count(":") == 1 or text.startswith("[")) or text.endswith("]"):
+        raise ValueError("expected HOST:PORT or [V6ADDR]:PORT")
+    return statsd_address(text)
+
+
+def file_mode(value: Any) -> int:
+    """Permission bits: 0o600, '600', '0600' or an int."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            value = int(text, 0) if text.startswith(("0x", "0o")) else int(text, 8)
+        except ValueError:
+            raise ValueError("expected an octal mode such as 600") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise ValueError("expected an octal mode such as 600")
+    return value
+
+
+def default_control_socket() -> str:
+    """gunicorn's location, our name: $XDG_RUNTIME_DIR/fastwsgi.ctl, else ~/.fastwsgi/fastwsgi.ctl."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "fastwsgi.ctl")
+    return os.path.join(os.path.expanduser("~"), ".fastwsgi", "fastwsgi.ctl")
+
+
 def statsd_address(value: Any) -> str | None:
     """HOST:PORT (port 8125 when omitted), [V6ADDR]:PORT, or unix:PATH / unix://PATH (a datagram socket)."""
     if value is None:
@@ -608,6 +639,25 @@ SETTINGS: tuple = (
     _s("proc_name", "Process naming", optional_string, None, "-n", "--name", meta="STRING",
        help="Name in process titles (needs setproctitle); defaults to the application spec.",
        default_doc="the application spec"),
+    # Control (issue 22): gunicorn's control socket, and Prometheus metrics
+    _s("control_socket", "Control", string, None, "--control-socket", meta="PATH",
+       default_factory=default_control_socket,
+       default_doc="$XDG_RUNTIME_DIR/fastwsgi.ctl or $HOME/.fastwsgi/fastwsgi.ctl",
+       help="UNIX socket on which the master takes `fastwsgi ctl` commands (show workers/stats/config/listeners, "
+            "worker add/remove/kill, reload, reopen, shutdown); its directory is made when missing. A socket "
+            "another running server answers on is left to it (a warning; give each server its own PATH).",
+       extra="One JSON request per line, one JSON answer per line (gunicorn's length-prefixed framing is answered "
+             "in kind, so `gunicornc -s PATH` works too). See docs/deployment.md, Watching a server."),
+    _s("control_socket_mode", "Control", file_mode, 0o600, "--control-socket-mode", meta="INT",
+       default_doc="0600", help="Permissions of the control socket (0600: its owner only; 0660 adds the group)."),
+    _s("control_socket_disable", "Control", boolean, False, "--no-control-socket", action="store_true",
+       help="Open no control socket."),
+    _s("metrics_bind", "Control", metrics_address, None, "--metrics-bind", meta="ADDRESS",
+       help="Serve Prometheus metrics at http://ADDRESS/metrics (HOST:PORT) from the master; nothing else is "
+            "served there (404). Off unless given.",
+       extra="Text exposition format 0.0.4: requests, status classes, a latency histogram, in-flight and queued "
+             "requests, connections by state, spooled bytes, RSS and CPU, each labelled by worker pid. See "
+             "docs/deployment.md, Watching a server."),
 )
 
 # Hooks: config-file only, gunicorn's names and moments. Each is `name(args)`; the docs show the signature.

@@ -60,16 +60,6 @@ def scheme_headers(value: Any) -> dict:
     return {k.strip().upper(): v for k, v in value.items()}
 
 
-def octal_mode(value: Any) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text, 8) if text.startswith("0") else int(text)     # as gunicorn: 0600 octal, 384 decimal
-        except ValueError:
-            raise ValueError("expected a mode such as 0600") from None
-    return non_negative_int(value)
-
-
 def _g(name: str, section: str, validator: Callable, default: Any, *flags: str, **kw: Any) -> Setting:
     why = getattr(validator, "refuses", "")
     return Setting(name, section, validator, default, tuple(flags), refuse=kw.pop("refuse", why), **kw)
@@ -155,17 +145,8 @@ GUNICORN_SETTINGS: tuple = (
        help="gunicorn: accept odd versions. Accepted; others get 505."),
     _g("enable_backlog_metric", "gunicorn compatibility",
        boolean, False, "--enable-backlog-metric", action="store_true",
-       inert="not supported yet: no gunicorn.backlog metric is sent",
-       help="gunicorn: send the listen backlog to statsd. Accepted; not supported yet."),
-    _g("control_socket", "gunicorn compatibility", optional_string, None, "--control-socket", meta="PATH",
-       inert="not supported yet: no control socket is created (gunicornc cannot connect)",
-       help="gunicorn: the control socket for gunicornc. Accepted; not supported yet."),
-    _g("control_socket_mode", "gunicorn compatibility",
-       octal_mode, 0o600, "--control-socket-mode", meta="INT", default_doc="0600",
-       inert="not supported yet: no control socket is created", help="gunicorn: the control socket's mode."),
-    _g("control_socket_disable", "gunicorn compatibility", boolean, False, "--no-control-socket",
-       action="store_true", inert="no effect: fastwsgi creates no control socket yet",
-       help="gunicorn: no control socket. Accepted; fastwsgi creates none yet."),
+       help="With --statsd-host, the master sends `gunicorn.backlog` (a histogram, as gunicorn does) about once a "
+            "second: the connections waiting in the listen queues of the TCP sockets (Linux TCP_INFO)."),
     _g("uwsgi_allow_ips", "gunicorn compatibility", comma_list, ["127.0.0.1", "::1"], "--uwsgi-allow-from",
        default_doc="127.0.0.1,::1", inert="no effect: fastwsgi does not speak the uWSGI protocol yet",
        help="gunicorn: peers allowed to speak uWSGI. Accepted; the uWSGI protocol is not supported yet."),

@@ -111,6 +111,10 @@ class Statsd:
     def gauge(self, name: str, value: Any) -> None:
         self.gauges[name] = value
 
+    def histogram(self, name: str, value: Any) -> None:
+        """One value of a statsd histogram (`|h`; gunicorn's gunicorn.backlog)."""
+        self.counters.setdefault(("h", name), []).append(value)
+
     def lines(self) -> list:
         """The statsd lines of everything counted since the last call (which it resets)."""
         with self.lock:
@@ -127,6 +131,9 @@ class Statsd:
             for seconds in self.durations:
                 out.append(f"{prefix}gunicorn.request.duration:{seconds * 1000.0:.3f}|ms{rate}{suffix}")
         for name, count in self.counters.items():
+            if isinstance(name, tuple):     # histogram values
+                out.extend(f"{prefix}{name[1]}:{value}|h{suffix}" for value in count)
+                continue
             out.append(f"{prefix}{name}:{count}|c{suffix}")
         for name, value in self.gauges.items():
             out.append(f"{prefix}{name}:{value}|g{suffix}")

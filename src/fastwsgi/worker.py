@@ -130,6 +130,7 @@ class Worker(hooks.WorkerAttributes):
             on_tick=self.tick,
             on_stop=self._leave_reuse_port_group,
             logger=self.log,
+            stats=self.heartbeat.stats_buffer(),
         )
         if options["ssl_context"] is not None:
             options["url_scheme"] = "https"
