@@ -96,8 +96,9 @@ cdef class Connection(Watcher):
                 return tls_received(self, loop.rbuf, n)
             self.received(loop.rbuf, n)
             return self.step()
-        if n == 0 and self.active is not None:
-            # the client half-closed after its requests: answer them, then close (read events stop meanwhile)
+        if n == 0 and (self.active is not None or self.deferred):
+            # the client half-closed after its requests: answer them (an answer held for the end of this wakeup
+            # too: a Job's, taken earlier in the wakeup), then close (read events stop meanwhile)
             self.eof = True
             return self.set_interest(0)
         if n == 0 or (errno != EAGAIN and errno != EINTR):
