@@ -6,6 +6,11 @@ Switches (environment variables, read at build time):
                        module is visible to coverage and sys.settrace/sys.monitoring, and is much slower), and
                        the C macro FASTWSGI_DEBUG=1. Without it: -O2, no bounds or wraparound checks, and Cython
                        `assert`s compiled out (CYTHON_WITHOUT_ASSERTIONS).
+  FASTWSGI_SANITIZE=1  instrument the C with AddressSanitizer and UndefinedBehaviorSanitizer (-fsanitize=address,
+                       undefined -fno-omit-frame-pointer, -O1 -g). The module then needs the ASan runtime loaded first
+                       (LD_PRELOAD) and PYTHONMALLOC=malloc to see Python objects: tools/sanitize.sh does all that.
+                       FASTWSGI_SANITIZE=fuzz (with CC=clang) adds fuzzer-no-link, the libFuzzer coverage that
+                       atheris's asan_with_fuzzer.so reads (the fuzz targets in tests/fuzz/).
   FASTWSGI_ANNOTATE=1  write Cython's HTML annotation next to the sources
 """
 import os
@@ -14,6 +19,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTWSGI_DEBUG") == "1"
+SANITIZE = os.environ.get("FASTWSGI_SANITIZE", "")
+SANITIZERS = {"": None, "0": None, "1": "address,undefined", "fuzz": "address,undefined,fuzzer-no-link"}
+if SANITIZE not in SANITIZERS:
+    raise SystemExit(f"FASTWSGI_SANITIZE={SANITIZE!r}: expected 1 or fuzz")
 
 if DEBUG:
     # -UNDEBUG: Python's own CFLAGS carry -DNDEBUG, which would drop C assert()s.
@@ -22,9 +31,15 @@ if DEBUG:
 else:
     compile_args = ["-O2"]
     macros = [("FASTWSGI_DEBUG", "0"), ("CYTHON_WITHOUT_ASSERTIONS", "1")]
+link_args = []
+if SANITIZERS[SANITIZE]:
+    if not DEBUG:
+        compile_args = ["-O1"]  # readable reports at a bearable speed
+    compile_args += [f"-fsanitize={SANITIZERS[SANITIZE]}", "-fno-omit-frame-pointer", "-g"]
+    link_args = ["-fsanitize=address,undefined"]  # gcc links its runtimes in; clang leaves them to LD_PRELOAD
 
 # cythonize regenerates the C only when a source is newer than it: a stamp makes a change of mode regenerate it too.
-MODE = "debug" if DEBUG else "release"
+MODE = ("debug" if DEBUG else "release") + (f"+sanitize={SANITIZE}" if SANITIZERS[SANITIZE] else "")
 MODE_STAMP = os.path.join("build", "cython-mode")
 
 
@@ -40,6 +55,7 @@ extension = Extension(
     "fastwsgi._core",
     ["ext/fastwsgi/_core.pyx"],
     extra_compile_args=compile_args,
+    extra_link_args=link_args,
     define_macros=macros,
 )
 

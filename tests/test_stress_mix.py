@@ -20,7 +20,7 @@ import pytest
 from tests.support import client
 from tests.support.server import checked_server
 
-CONNECTIONS = int(os.environ.get("FASTWSGI_STRESS_CONNECTIONS", "240"))
+CONNECTIONS = int(os.environ.get("FASTWSGI_STRESS_CONNECTIONS", "160"))
 SECONDS = float(os.environ.get("FASTWSGI_STRESS_SECONDS", "25"))
 CLIENTS = 8
 FILE_SIZE = 300_000     # more than a socket buffer: a reset lands while the file is still going out

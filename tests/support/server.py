@@ -18,6 +18,10 @@ from tests.support import tls as tls_support
 
 # FASTWSGI_TEST_THREADS=N runs every test server with N app threads (the whole wire suite over the threaded path)
 TEST_THREADS = int(os.environ.get("FASTWSGI_TEST_THREADS", "1"))
+# FASTWSGI_TEST_LOG_DIR=DIR: the servers' logs go there and are kept (tools/sanitize.sh reads them for reports)
+LOG_DIR = os.environ.get("FASTWSGI_TEST_LOG_DIR") or None
+# what a sanitizer prints (tools/sanitize.sh builds the extension with ASan and UBSan): a server that printed it crashed
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -82,7 +86,7 @@ class Server:
         self.port = listener.getsockname()[1]
         fd = listener.fileno()
         code = CHILD.format(fd=fd, target=target, validate=validate, options=options, parent=os.getpid())
-        self._log = tempfile.NamedTemporaryFile(prefix="fastwsgi-server-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix="fastwsgi-server-", suffix=".log", delete=False, dir=LOG_DIR)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], pass_fds=[fd], cwd=ROOT, env=env,
@@ -202,9 +206,12 @@ class Server:
             if self.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM):
                 crash = f"server exited with returncode {self.proc.returncode} on SIGTERM"
         self.returncode = self.proc.returncode
+        log = self.stderr
+        if not crash and any(report in log for report in SANITIZER_REPORTS):
+            crash = "the server's log holds a sanitizer report"
         if crash:
-            crash += f"\n--- server log ---\n{self.stderr[-5000:]}"
-        else:
+            crash += f"\n--- server log ({self._log.name}) ---\n{log[-5000:]}"
+        elif LOG_DIR is None:
             os.unlink(self._log.name)
         return crash
 
