@@ -35,7 +35,9 @@ link_args = []
 if SANITIZERS[SANITIZE]:
     if not DEBUG:
         compile_args = ["-O1"]  # readable reports at a bearable speed
-    compile_args += [f"-fsanitize={SANITIZERS[SANITIZE]}", "-fno-omit-frame-pointer", "-g"]
+    # -fno-wrapv: Python's CFLAGS carry -fwrapv, under which clang checks no pointer arithmetic (NULL + 0) and
+    # neither compiler checks signed overflow
+    compile_args += [f"-fsanitize={SANITIZERS[SANITIZE]}", "-fno-omit-frame-pointer", "-fno-wrapv", "-g"]
     link_args = ["-fsanitize=address,undefined"]  # gcc links its runtimes in; clang leaves them to LD_PRELOAD
 
 # cythonize regenerates the C only when a source is newer than it: a stamp makes a change of mode regenerate it too.

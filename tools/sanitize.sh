@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The core under AddressSanitizer and UndefinedBehaviorSanitizer (issue 25): build fastwsgi._core with
-# FASTWSGI_SANITIZE=1 (gcc -fsanitize=address,undefined) into a throwaway venv, then run under it
+# FASTWSGI_SANITIZE=1 (-fsanitize=address,undefined; clang or gcc) into a throwaway venv, then run under it
 #   1. the core's test files, inline and with FASTWSGI_TEST_THREADS=4;
 #   2. the mixed-endings stress (tests/test_stress_mix.py) with a few thousand connections;
 #   3. each fuzz target of tests/fuzz/ for FUZZ_SECONDS (atheris; a clang build with libFuzzer coverage of the C when
@@ -11,13 +11,16 @@
 #   tools/sanitize.sh [TEST_FILE...]     the test files to run instead of the core's
 #
 # Environment: SANITIZE_DIR (work directory, default $TMPDIR/fastwsgi-sanitize, emptied first), PYTHON (python3),
-# FUZZ_SECONDS (per target, default 120; 0 skips the fuzzing), STRESS_CONNECTIONS (default 3000; 0 skips it).
+# FUZZ_SECONDS (per target, default 120; 0 skips the fuzzing), STRESS_CONNECTIONS (default 3000; 0 skips it),
+# SANITIZE_CC (clang when installed, else gcc: clang's UBSan also reports pointer arithmetic on NULL, "applying
+# zero offset to null pointer", which gcc's does not; Debian: apt-get install clang).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${SANITIZE_DIR:-${TMPDIR:-/tmp}/fastwsgi-sanitize}
 PY=${PYTHON:-python3}
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 STRESS_CONNECTIONS=${STRESS_CONNECTIONS:-3000}
+SANITIZE_CC=${SANITIZE_CC:-$(command -v clang > /dev/null && echo clang || echo gcc)}
 CORE_TESTS=(tests/test_environ.py tests/test_field_template.py tests/test_strict.py tests/test_fuzz.py
             tests/test_http11.py tests/test_threads.py tests/test_loop.py tests/test_input.py tests/test_response.py
             tests/test_proxy_protocol.py tests/test_stress_mix.py)
@@ -43,11 +46,17 @@ build() {  # build VENV ENV... : a venv with fastwsgi built with the given envir
     env "$@" "$venv/bin/pip" install -q --no-deps "$src" > "$WORK/build-$(basename "$venv").log" 2>&1
 }
 
-say "building with FASTWSGI_SANITIZE=1 (gcc) into $WORK/venv"
-build "$WORK/venv" CC=gcc FASTWSGI_SANITIZE=1 || { tail -30 "$WORK/build-venv.log"; die "build failed"; }
-LIBASAN=$(gcc -print-file-name=libasan.so)
-[ -e "$LIBASAN" ] || die "no libasan.so from gcc"
-ldd "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep -q libasan || die "the build is not sanitized"
+say "building with FASTWSGI_SANITIZE=1 ($SANITIZE_CC) into $WORK/venv"
+if [ "$SANITIZE_CC" = clang ]; then
+    build "$WORK/venv" CC=clang LDSHARED="clang -shared" FASTWSGI_SANITIZE=1 || BUILD_FAILED=1
+    LIBASAN=$(clang -print-file-name=libclang_rt.asan-x86_64.so)   # holds UBSan's handlers too
+else
+    build "$WORK/venv" CC=gcc FASTWSGI_SANITIZE=1 || BUILD_FAILED=1
+    LIBASAN=$(gcc -print-file-name=libasan.so)
+fi
+[ -z "${BUILD_FAILED:-}" ] || { tail -30 "$WORK/build-venv.log"; die "build failed"; }
+[ -e "$LIBASAN" ] || die "no ASan runtime from $SANITIZE_CC ($LIBASAN)"
+nm -D "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep -q __asan_report || die "the build is not sanitized"
 
 # Sanitizer settings for every Python process below (the pytest process, the servers it starts, their workers).
 # PYTHONMALLOC=malloc: pymalloc's arenas would hide freed objects from ASan. detect_leaks=0: CPython keeps objects
