@@ -4,7 +4,7 @@
 #   1. the core's test files, inline and with FASTWSGI_TEST_THREADS=4;
 #   2. the mixed-endings stress (tests/test_stress_mix.py) with a few thousand connections;
 #   3. each fuzz target of tests/fuzz/ for FUZZ_SECONDS (atheris; a clang build with libFuzzer coverage of the C when
-#      clang is installed, else this gcc build, guided by the Python side only).
+#      clang is installed, else the build of step 1, guided by the targets' Python checks only).
 # Any sanitizer report (in a server's log, a test's output or the reports directory), a failed test or a fuzz crash
 # makes it exit 1. It takes several minutes and is not part of CI's main run (CI runs each fuzz target for seconds).
 #
