@@ -46,9 +46,10 @@ build() {  # build VENV ENV... : a venv with fastwsgi built with the given envir
     env "$@" "$venv/bin/pip" install -q --no-deps "$src" > "$WORK/build-$(basename "$venv").log" 2>&1
 }
 
+IGNORELIST="-fsanitize-ignorelist=$ROOT/tools/sanitize-ignorelist.txt"    # clang: checks left out of Cython's code
 say "building with FASTWSGI_SANITIZE=1 ($SANITIZE_CC) into $WORK/venv"
 if [ "$SANITIZE_CC" = clang ]; then
-    build "$WORK/venv" CC=clang LDSHARED="clang -shared" FASTWSGI_SANITIZE=1 || BUILD_FAILED=1
+    build "$WORK/venv" CC=clang LDSHARED="clang -shared" CFLAGS="$IGNORELIST" FASTWSGI_SANITIZE=1 || BUILD_FAILED=1
     LIBASAN=$(clang -print-file-name=libclang_rt.asan-x86_64.so)   # holds UBSan's handlers too
 else
     build "$WORK/venv" CC=gcc FASTWSGI_SANITIZE=1 || BUILD_FAILED=1
@@ -103,7 +104,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
         if command -v clang > /dev/null && [ -e "$ATHERIS_RT" ]; then
             # clang's -fsanitize=fuzzer-no-link: libFuzzer sees the C's edges and comparisons, not only Python's
             say "building with CC=clang FASTWSGI_SANITIZE=fuzz into $WORK/venv-fuzz"
-            if build "$WORK/venv-fuzz" CC=clang LDSHARED="clang -shared" FASTWSGI_SANITIZE=fuzz \
+            if build "$WORK/venv-fuzz" CC=clang LDSHARED="clang -shared" CFLAGS="$IGNORELIST" FASTWSGI_SANITIZE=fuzz \
                     && "$WORK/venv-fuzz/bin/pip" install -q atheris >> "$WORK/build-venv-fuzz.log" 2>&1; then
                 FUZZ_PY=$WORK/venv-fuzz/bin/python
                 FUZZ_PRELOAD=$ATHERIS_RT
