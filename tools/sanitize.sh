@@ -40,8 +40,8 @@ build() {  # build VENV ENV... : a venv with fastwsgi built with the given envir
     local venv=$1 src=$WORK/src-$(basename "$1")
     shift
     mkdir -p "$src"
-    git ls-files -z --cached --others --exclude-standard -- setup.py pyproject.toml MANIFEST.in README.md LICENSE src ext \
-        | xargs -0 cp --parents -t "$src" || return 1
+    git ls-files -z --cached --others --exclude-standard -- \
+        setup.py pyproject.toml MANIFEST.in README.md LICENSE src ext | xargs -0 cp --parents -t "$src" || return 1
     "$PY" -m venv --system-site-packages "$venv" || return 1
     env "$@" "$venv/bin/pip" install -q --no-deps "$src" > "$WORK/build-$(basename "$venv").log" 2>&1
 }
@@ -57,14 +57,17 @@ else
 fi
 [ -z "${BUILD_FAILED:-}" ] || { tail -30 "$WORK/build-venv.log"; die "build failed"; }
 [ -e "$LIBASAN" ] || die "no ASan runtime from $SANITIZE_CC ($LIBASAN)"
-nm -D "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep -q __asan_report || die "the build is not sanitized"
+nm -D "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep -q __asan_report \
+    || die "the build is not sanitized"
 
 # Sanitizer settings for every Python process below (the pytest process, the servers it starts, their workers).
 # PYTHONMALLOC=malloc: pymalloc's arenas would hide freed objects from ASan. detect_leaks=0: CPython keeps objects
-# until exit by design. Each report also goes to $WORK/reports (log_path), whatever a test does with its output.
+# until exit by design. FASTWSGI_SANITIZED=1: tests that bound a server's RSS skip (ASan's shadow and quarantine).
+# Each report also goes to $WORK/reports (log_path), whatever a test does with its output.
 sanitized() {
-    env PYTHONMALLOC=malloc LD_PRELOAD="$LIBASAN" TMPDIR="$WORK/tmp" FASTWSGI_TEST_LOG_DIR="$WORK/logs" \
-        ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=0:log_path=$WORK/reports/asan" \
+    env PYTHONMALLOC=malloc LD_PRELOAD="$LIBASAN" FASTWSGI_SANITIZED=1 \
+        TMPDIR="$WORK/tmp" FASTWSGI_TEST_LOG_DIR="$WORK/logs" \
+        ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$WORK/reports/asan" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=$WORK/reports/ubsan" \
         "$@"
 }
@@ -75,7 +78,7 @@ run_tests() {  # NAME ENV... : the test files under the sanitizers
     local name=$1
     shift
     say "tests ($name): ${TESTS[*]}"
-    sanitized env "$@" "$WORK/venv/bin/python" -m pytest -q -x -p no:cacheprovider --basetemp="$WORK/pytest-$name" \
+    sanitized env "$@" "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider --basetemp="$WORK/pytest-$name" \
         "${TESTS[@]}" 2>&1 | tee "$WORK/pytest-$name.log" | tail -15
     [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("tests ($name)")
 }
@@ -85,7 +88,7 @@ run_tests threads4 FASTWSGI_TEST_THREADS=4 FASTWSGI_STRESS_CONNECTIONS=400
 if [ "$STRESS_CONNECTIONS" -gt 0 ]; then
     say "stress: $STRESS_CONNECTIONS connections per server (tests/test_stress_mix.py)"
     sanitized env FASTWSGI_STRESS_CONNECTIONS="$STRESS_CONNECTIONS" FASTWSGI_STRESS_SECONDS=300 \
-        "$WORK/venv/bin/python" -m pytest -q -x -p no:cacheprovider --basetemp="$WORK/pytest-stress" \
+        "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider --basetemp="$WORK/pytest-stress" \
         tests/test_stress_mix.py 2>&1 | tee "$WORK/pytest-stress.log" | tail -15
     [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("stress")
 fi
@@ -100,7 +103,9 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     if ! "$FUZZ_PY" -c "import atheris" 2>/dev/null; then
         failed+=("fuzzing: atheris does not install for $("$FUZZ_PY" -V)")
     else
-        ATHERIS_RT=$("$FUZZ_PY" -c "import atheris, os; print(os.path.join(os.path.dirname(os.path.dirname(atheris.__file__)), 'asan_with_fuzzer.so'))")
+        # atheris's wheel ships clang's ASan runtime with libFuzzer in it, beside the package
+        ATHERIS_RT=$("$FUZZ_PY" -c "import atheris, os; print(os.path.dirname(os.path.dirname(atheris.__file__)))")
+        ATHERIS_RT=$ATHERIS_RT/asan_with_fuzzer.so
         if command -v clang > /dev/null && [ -e "$ATHERIS_RT" ]; then
             # clang's -fsanitize=fuzzer-no-link: libFuzzer sees the C's edges and comparisons, not only Python's
             say "building with CC=clang FASTWSGI_SANITIZE=fuzz into $WORK/venv-fuzz"
@@ -123,7 +128,8 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
                 > "$WORK/fuzz-$name.log" 2>&1)
             rc=$?
             tail -5 "$WORK/fuzz-$name.log"
-            [ $rc -eq 0 ] || failed+=("fuzzing $name (exit $rc, $WORK/fuzz-$name.log; crash inputs in $WORK/fuzz/$name)")
+            [ $rc -eq 0 ] \
+                || failed+=("fuzzing $name (exit $rc, $WORK/fuzz-$name.log; crash inputs in $WORK/fuzz/$name)")
         done
     fi
 fi
@@ -134,7 +140,9 @@ reports=$(grep -rlE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:
     "$WORK/reports" "$WORK/logs" "$WORK"/pytest-* "$WORK"/*.log 2>/dev/null | sort -u)
 if [ -n "$reports" ]; then
     echo "$reports"
-    for f in $reports; do grep -m1 -hE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:" "$f"; done | sort | uniq -c
+    for f in $reports; do
+        grep -m1 -hE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:" "$f"
+    done | sort | uniq -c
     failed+=("sanitizer reports")
 else
     echo "none"
