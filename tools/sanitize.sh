@@ -57,7 +57,7 @@ else
 fi
 [ -z "${BUILD_FAILED:-}" ] || { tail -30 "$WORK/build-venv.log"; die "build failed"; }
 [ -e "$LIBASAN" ] || die "no ASan runtime from $SANITIZE_CC ($LIBASAN)"
-nm -D "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep -q __asan_report \
+nm -D "$WORK"/venv/lib/python*/site-packages/fastwsgi/_core*.so | grep __asan_report > /dev/null \
     || die "the build is not sanitized"
 
 # Sanitizer settings for every Python process below (the pytest process, the servers it starts, their workers).
