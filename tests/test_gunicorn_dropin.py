@@ -260,6 +260,16 @@ def test_initgroups_gives_the_workers_the_users_groups(app_dir):
     assert groups("--initgroups") == expected
 
 
+def test_a_config_module_as_gunicorn_names_it(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "__init__.py").write_text("")
+    (tmp_path / "conf" / "gunicorn_prod.py").write_text("workers = 3\nworker_tmp_dir = '/dev/shm'\n")
+    cfg = load_config(["-c", "python:conf.gunicorn_prod", "pidapp:app"], environ={}, config_default_dir=str(tmp_path))
+    assert cfg.workers == 3 and cfg.config == str(tmp_path / "conf" / "gunicorn_prod.py")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(["-c", "python:conf.missing", "pidapp:app"], environ={}, config_default_dir=str(tmp_path))
+
+
 def test_gunicorn_defaults_written_out_in_a_config_file_load(tmp_path):
     # a config that states gunicorn's defaults (generated, or copied from its docs) loads: nothing is refused
     (tmp_path / "g.conf.py").write_text(

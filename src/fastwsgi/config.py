@@ -183,6 +183,24 @@ class Config:
         return load_config(self.argv, {ENV_ARGS: self.env_args}, config_default_dir=self.base_dir)
 
 
+def module_file(name: str, base_dir: str) -> str:
+    """The file of a config module named on the command line (`-c python:pkg.gunicorn_conf`), found from the working
+    directory as gunicorn finds it, without importing the module."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, base_dir)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    finally:
+        sys.path.remove(base_dir)
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        raise ConfigError(f"config module {name!r} (-c python:{name}) not found")
+    return spec.origin
+
+
 def paste_spec(path: str, global_conf: list, values: dict) -> str:
     """--paste FILE[#NAME]: the application spec app_loader understands (paste:FILE#NAME?KEY=VALUE&...). As gunicorn,
     an ini with [loggers] configures logging when no log config is given."""
@@ -225,7 +243,9 @@ def load_config(argv: list, environ: Mapping | None = None, config_default_dir: 
 
     base_dir = os.path.abspath(config_default_dir or ".")
     config_file = cli.get("config") or env.get("config")
-    if config_file is not None:
+    if config_file is not None and config_file.startswith("python:"):
+        config_file = module_file(config_file[len("python:"):], base_dir)     # gunicorn's -c python:MODULE
+    elif config_file is not None:
         config_file = os.path.join(base_dir, config_file)
     else:
         for name in (DEFAULT_CONFIG_FILE, GUNICORN_CONFIG_FILE):     # gunicorn's default file when ours is absent

@@ -98,8 +98,10 @@ DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s"
 SETTINGS: tuple = (
     # Config file
     _s("config", "Config file", optional_string, None, "-c", "--config", meta="FILE",
-       help="Python config file; ./fastwsgi.conf.py is read when it exists and -c is not given.",
-       default_doc="./fastwsgi.conf.py if present"),
+       help="Python config file, or `python:MODULE` (a module found from the working directory, as gunicorn); "
+            "without -c, ./fastwsgi.conf.py, else ./gunicorn.conf.py, is read when it exists. The master logs the "
+            "file it used.",
+       default_doc="./fastwsgi.conf.py, else ./gunicorn.conf.py, if present"),
     _s("check_config", "Config file", boolean, False, "--check-config", action="store_true",
        help="Validate the settings, import the application, report and exit (0 when good)."),
     _s("print_config", "Config file", boolean, False, "--print-config", action="store_true",
