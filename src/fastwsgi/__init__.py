@@ -1,7 +1,11 @@
 """fastwsgi: a production WSGI server with a Cython request loop and a gunicorn-style process manager."""
 import socket
 
-from fastwsgi._core import FileWrapper, Loop
+from fastwsgi._core import FileWrapper, Loop, set_loop_defaults
+from fastwsgi.settings import LOOP_SETTINGS
+
+# the request loop's option defaults come from the settings registry (declared once, there)
+set_loop_defaults({setting.name: setting.default for setting in LOOP_SETTINGS})
 
 __version__ = "0.1.0"
 __all__ = ["run", "Loop", "FileWrapper", "__version__"]

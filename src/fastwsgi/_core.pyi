@@ -68,6 +68,9 @@ class Loop:
 def stats_layout() -> tuple[int, list[int]]:
     """(words in the stats block, the finite latency bucket bounds in µs)."""
 
+def set_loop_defaults(defaults: dict[str, Any]) -> None:
+    """The settings registry's defaults for the Loop options it declares (fastwsgi/__init__.py, once)."""
+
 def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 

@@ -2,7 +2,7 @@
 # I/O. Ciphertext read from the socket is opened into plaintext for the Parser; the plaintext the Response framed
 # into the connection's write buffer is sealed into ciphertext in place, just before it is sent.
 
-cdef class Tls:
+cdef class TlsSession:
     # one connection's TLS session (made at accept when the worker has an SSLContext)
     cdef:
         object obj              # ssl.SSLObject, server side
@@ -14,7 +14,7 @@ cdef class Tls:
         Py_ssize_t sealed       # the write buffer's first `sealed` bytes are ciphertext (the rest is plaintext)
 
     @staticmethod
-    cdef Tls new(object context)
+    cdef TlsSession new(object context)
     # ciphertext in; each piece of plaintext goes to conn.received(). 0: go on; 1: the client sent close_notify;
     # -1: the handshake failed or a record is bad (the reason is logged at debug level)
     cdef int open(self, Connection conn, const char *data, Py_ssize_t n) except -2

@@ -19,7 +19,7 @@ cdef class Connection(Watcher):
         Job job                     # this connection's app calls on pool threads (--threads > 1), made on first use
         bint in_thread              # the active request's app call runs on a pool thread (the Job owns resp)
         ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
-        Tls tls                     # the TLS session (tls.pyx), else None: plain HTTP
+        TlsSession tls                     # the TLS session (tls_session.pyx), else None: plain HTTP
         Request active              # whose response is being produced
         object result               # the app's iterable for `active`
         object stream               # iterator still being drained into the socket, or None

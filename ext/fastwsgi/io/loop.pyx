@@ -14,9 +14,10 @@ cdef int ACCEPT_BATCH = 64
 cdef Py_ssize_t READ_BUFFER = 64 * 1024
 cdef double NEW_CONN_GRACE = 1.0        # seconds a graceful stop waits for the first request of a new connection
 
-# The Loop's options: the settings that reach the loop, with their defaults, come from the settings registry
-# (fastwsgi/settings.py, Setting.loop); the rest is the worker's wiring.
-cdef dict LOOP_DEFAULTS = {setting.name: setting.default for setting in _LOOP_SETTINGS}
+# The Loop's options: the worker's wiring, below, and the settings that reach the loop (Setting.loop), whose
+# defaults the settings registry hands in once per process (fastwsgi/__init__.py: set_loop_defaults), so that no
+# file of ext/ imports from the package above it.
+cdef dict LOOP_DEFAULTS = {}
 LOOP_DEFAULTS.update({
     "multiprocess": False,      # wsgi.multiprocess; workers share a listener (accept one connection per wakeup)
     "url_scheme": "http",
@@ -33,6 +34,11 @@ LOOP_DEFAULTS.update({
 })
 
 
+def set_loop_defaults(dict defaults):
+    """The settings registry's defaults for the Loop options it declares (once per process, on import)."""
+    LOOP_DEFAULTS.update(defaults)
+
+
 cdef dict loop_options(dict options):
     unknown = set(options) - set(LOOP_DEFAULTS)
     if unknown:
@@ -40,12 +46,6 @@ cdef dict loop_options(dict options):
     opts = dict(LOOP_DEFAULTS)
     opts.update(options)
     return opts
-
-
-cdef inline double monotonic() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 cdef bytes http_date(long long sec):
@@ -308,7 +308,7 @@ cdef class Loop:
         if self.proxy_protocol:
             conn.proxy = ProxyHeader.new(self.proxy_protocol, proxy_allowed(self.proxy_allow_ips, remote_addr))
         if self.ssl_context is not None:
-            conn.tls = Tls.new(self.ssl_context)
+            conn.tls = TlsSession.new(self.ssl_context)
         self.conns[fd] = conn
         self.register(conn, EPOLLIN)
         return 1

@@ -51,7 +51,7 @@ cdef class Loop:
         Pool pool                     # the app threads while run() runs, when threads > 1
         int accept_batch              # connections accepted per listener wakeup
         bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())
-        object ssl_context            # ssl.SSLContext: connections speak TLS (tls.pyx), else None
+        object ssl_context            # ssl.SSLContext: connections speak TLS (tls_session.pyx), else None
         long long max_requests
         Limits limits                 # limit_request_*: handed to each connection's Parser
         object on_tick

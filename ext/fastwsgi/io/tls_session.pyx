@@ -1,5 +1,5 @@
-# TLS in the worker (tls.pxd): an SSLObject over memory BIOs, never a blocking SSL socket. The Connection reads and
-# writes its socket as always; ciphertext goes through Tls.open() on the way in and Tls.seal() on the way out.
+# TLS in the worker (tls_session.pxd): an SSLObject over memory BIOs, never a blocking SSL socket. The Connection reads and
+# writes its socket as always; ciphertext goes through TlsSession.open() on the way in and TlsSession.seal() on the way out.
 # The handshake needs no state of ours: until it is done, open() only feeds it and the connection sends what it
 # answers. It happens in CONN_NEW, so header_timeout (counted from accept) bounds it as nginx's
 # client_header_timeout does. The SSLContext (fastwsgi/tls.py) refuses renegotiation and offers ALPN http/1.1.
@@ -21,11 +21,11 @@ cdef enum:
 
 
 @cython.final
-cdef class Tls:
+cdef class TlsSession:
 
     @staticmethod
-    cdef Tls new(object context):
-        cdef Tls self = Tls.__new__(Tls)
+    cdef TlsSession new(object context):
+        cdef TlsSession self = TlsSession.__new__(TlsSession)
         self.rbio = MemoryBIO()
         self.wbio = MemoryBIO()
         self.obj = context.wrap_bio(self.rbio, self.wbio, server_side=True)
@@ -101,7 +101,7 @@ cdef class Tls:
 
 
 cdef int tls_received(Connection conn, const char *data, Py_ssize_t n) except -1:
-    cdef Tls tls = conn.tls
+    cdef TlsSession tls = conn.tls
     cdef int r
     cdef unsigned char first = <unsigned char>data[0]
     if not tls.started and first != 0x16 and 65 <= first <= 90:
