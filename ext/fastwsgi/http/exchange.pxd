@@ -5,10 +5,11 @@
 cdef enum ExStep:
     EX_DONE = 0             # the whole answer is framed (a list, an error answer...): end() next
     EX_STREAM = 1           # more to come: next_piece() frames one piece at a time
-    EX_FILE = 2             # the head is framed; the file span (file, file_fd, file_offset, file_left) goes out
-                            # with sendfile(2), counted with file_sent(); then end()
-    EX_ABORT = 3            # the app failed after its head went out: what is framed may go, then the connection
-                            # is aborted (end() frames nothing more)
+    # EX_FILE: the head is framed; the file span (file, file_fd, file_offset, file_left) goes out with sendfile(2),
+    # counted with file_sent(); then end(). EX_ABORT: the app failed after its head went out: what is framed may
+    # go, then the connection is aborted (end() frames nothing more)
+    EX_FILE = 2
+    EX_ABORT = 3
 
 
 cdef class App:

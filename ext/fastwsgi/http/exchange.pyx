@@ -112,6 +112,7 @@ cdef class Exchange:
         self.file = None
         if self.resp.head_sent:
             self.aborted = True
+            self.resp.must_close = True
             return EX_ABORT
         self.resp.fail(out, 500)
         return EX_DONE

@@ -22,5 +22,3 @@ cdef class TlsSession:
     cdef int seal(self, CBuf *wbuf) except -1         # wbuf[sealed:] plaintext -> ciphertext, plus what TLS wants out
     cdef int alert(self, int fd) except -1            # best effort: a failed session's alert straight to the socket
     cdef int goodbye(self, int fd) except -1          # best effort: close_notify straight to the socket
-
-

@@ -1,6 +1,7 @@
-# TLS in the worker (tls_session.pxd): an SSLObject over memory BIOs, never a blocking SSL socket. The Connection reads and
-# writes its socket as always; ciphertext goes through TlsSession.open() on the way in and TlsSession.seal() on the way out.
-# The handshake needs no state of ours: until it is done, open() only feeds it and the connection sends what it
+# TLS in the worker (tls_session.pxd): an SSLObject over memory BIOs, never a blocking SSL socket. The Connection
+# reads and writes its socket as always; ciphertext goes through TlsSession.feed()/read() on the way in and
+# TlsSession.seal() on the way out.
+# The handshake needs no state of ours: until it is done, feed() only feeds it and the connection sends what it
 # answers. It happens in CONN_NEW, so header_timeout (counted from accept) bounds it as nginx's
 # client_header_timeout does. The SSLContext (fastwsgi/tls.py) refuses renegotiation and offers ALPN http/1.1.
 
@@ -14,6 +15,7 @@ cdef object SSLZeroReturnError = _ssl.SSLZeroReturnError
 cdef object SSLError = _ssl.SSLError
 cdef object MemoryBIO = _ssl.MemoryBIO
 cdef Py_ssize_t TLS_READ = 64 * 1024           # plaintext taken from the session per read() call
+
 
 @cython.final
 cdef class TlsSession:
@@ -98,4 +100,3 @@ cdef class TlsSession:
             out = self.wbio.read()
             send(fd, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out), MSG_NOSIGNAL | MSG_DONTWAIT)
         return 0
-
