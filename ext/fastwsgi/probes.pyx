@@ -58,7 +58,7 @@ cdef class ResponseProbe:
 
     def __init__(self, *, is_head=False, http10=False, keep=True, stopping=False):
         self.stopping = stopping
-        self.resp = Response.new(None, logging.getLogger("fastwsgi.error"), &self.stopping)
+        self.resp = Response.new(None, None, logging.getLogger("fastwsgi.error"), &self.stopping)
         self.resp.begin(is_head, http10, keep, b"Date: Thu, 01 Jan 2026 00:00:00 GMT\r\n")
 
     def __dealloc__(self):
@@ -121,7 +121,7 @@ def run_exchange(app, request=b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", *, keep=True
         raise ValueError(f"not a whole request: {parser.error_reason or 'incomplete'}")
     req = parser.first()
     ex = Exchange.new(App.new(app, pre_request, post_request, logging.getLogger("fastwsgi.error"), sendfile),
-                      None, &stopping)
+                      None, None, &stopping)
     out.data = NULL
     out.len = out.cap = 0
     try:

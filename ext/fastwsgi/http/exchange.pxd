@@ -42,7 +42,7 @@ cdef class Exchange:
         bint aborted                # EX_ABORT was returned
 
     @staticmethod
-    cdef Exchange new(App app, object write_cb, const bint *stopping)
+    cdef Exchange new(App app, object write_cb, object hints_cb, const bint *stopping)
     cdef int begin(self, Request req, bint keep, bytes date_line, double started) except -1
     cdef int call(self, CBuf *out) except -1            # pre_request and the app call -> ExStep
     cdef int next_piece(self, CBuf *out) except -1      # one piece of the stream -> EX_STREAM, EX_DONE or EX_ABORT

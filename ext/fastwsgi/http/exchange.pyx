@@ -23,10 +23,10 @@ cdef class App:
 cdef class Exchange:
 
     @staticmethod
-    cdef Exchange new(App app, object write_cb, const bint *stopping):
+    cdef Exchange new(App app, object write_cb, object hints_cb, const bint *stopping):
         cdef Exchange self = Exchange.__new__(Exchange)
         self.app = app
-        self.resp = Response.new(write_cb, app.logger, stopping)
+        self.resp = Response.new(write_cb, hints_cb, app.logger, stopping)
         self.file_fd = -1
         return self
 
@@ -35,6 +35,7 @@ cdef class Exchange:
         self.started = started
         self.aborted = False
         self.resp.begin(req.is_head, req.http10, keep, date_line)
+        req.environ[K_EARLY_HINTS] = self.resp.early_hints_cb
         return 0
 
     cdef int call(self, CBuf *out) except -1:

@@ -14,6 +14,8 @@ cdef class Response:
     cdef:
         object start_response_cb    # bound self.start_response, handed to the app
         object write_cb             # the connection's write(), returned by start_response (PEP 3333)
+        object early_hints_cb       # bound self.early_hints: environ["wsgi.early_hints"]
+        object hints_cb             # the sender's: a 103 answer's bytes to go out now (None: hints are dropped)
         object logger               # app errors in the framing (Content-Length mismatches)
         const bint *stopping        # the loop's stopping flag: a head sent once the loop stops says Connection: close
         bint started                # start_response called (and validated)
@@ -37,7 +39,7 @@ cdef class Response:
         CBuf head                   # serialised, validated app headers
 
     @staticmethod
-    cdef Response new(object write_cb, object logger, const bint *stopping)
+    cdef Response new(object write_cb, object hints_cb, object logger, const bint *stopping)
     cdef void begin(self, bint is_head, bint http10, bint keep, bytes date_line)
     cdef int send_head(self, CBuf *out, long long known_length) except -1   # head into out (-1: length unknown)
     cdef int body(self, CBuf *out, object data) except -1                  # one body piece: framing and limits

@@ -26,6 +26,7 @@ cdef bytes CLOSE_LINE = b"Connection: close\r\n"
 cdef bytes KEEPALIVE_LINE = b"Connection: keep-alive\r\n"
 cdef bytes CRLF = b"\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes HINTS_LINE = b"HTTP/1.1 103 Early Hints\r\n"
 
 # token characters of RFC 9110 5.6.2
 cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
@@ -187,11 +188,13 @@ cdef class Response:
         cbuf_release(&self.head, 0)
 
     @staticmethod
-    cdef Response new(object write_cb, object logger, const bint *stopping):
+    cdef Response new(object write_cb, object hints_cb, object logger, const bint *stopping):
         cdef Response self = Response.__new__(Response)
         self.stopping = stopping
         self.start_response_cb = self.start_response
+        self.early_hints_cb = self.early_hints
         self.write_cb = write_cb
+        self.hints_cb = hints_cb
         self.logger = logger
         return self
 
@@ -265,6 +268,32 @@ cdef class Response:
         self.app_close = app_close
         self.started = True
         return self.write_cb
+
+    def early_hints(self, headers):
+        """environ["wsgi.early_hints"] (gunicorn's): a 103 Early Hints answer with these (name, value) headers, sent
+        at once, before the final answer (RFC 8297); a no-op once that answer's head is out and for an HTTP/1.0
+        client. Headers are validated as start_response validates them (ValueError, TypeError)."""
+        cdef CBuf out
+        cdef tuple entry
+        if self.head_sent or self.http10 or self.hints_cb is None:
+            return
+        if type(headers) is not list:
+            headers = list(headers)
+        out.data = NULL
+        out.len = out.cap = 0
+        try:
+            buf_add_bytes(&out, HINTS_LINE)
+            for item in <list>headers:
+                if type(item) is not tuple or len(<tuple>item) != 2:
+                    raise TypeError(f"header must be a (name, value) tuple, not {item!r}")
+                entry = header_line(<tuple>item)
+                if entry[1] != H_PLAIN:
+                    raise ValueError(f"header {item[0]!r} does not belong in a 103 answer")
+                buf_add_bytes(&out, <bytes>entry[0])
+            buf_add(&out, "\r\n", 2)
+            self.hints_cb(out.data[:out.len])
+        finally:
+            cbuf_release(&out, 0)
 
     cdef int send_head(self, CBuf *out, long long known_length) except -1:
         """The head into out, and the framing of the body decided: the app's Content-Length, else the length known

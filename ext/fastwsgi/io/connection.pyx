@@ -55,7 +55,7 @@ cdef class Connection(Watcher):
         self.loop = loop
         self.fd = fd
         self.parser = parser
-        self.ex = Exchange.new(loop.site, self.write, &loop.stopping)
+        self.ex = Exchange.new(loop.site, self.write, self.hint, &loop.stopping)
         self.interest = EPOLLIN
         self.state = CONN_NEW
         self.since = loop.now
@@ -342,8 +342,8 @@ cdef class Connection(Watcher):
         loop.request_done(ex.resp, ex.started)
         if self.fd < 0:
             self.job = None                 # closed while the app ran: break conn <-> job, resp -> conn
-            ex.resp.start_response_cb = None
-            ex.resp.write_cb = None
+            ex.resp.start_response_cb = ex.resp.early_hints_cb = None
+            ex.resp.write_cb = ex.resp.hints_cb = None
             return 0
         if job.abort:
             self.flush()                    # what the app produced before it failed, as far as it goes now
@@ -414,6 +414,17 @@ cdef class Connection(Watcher):
             raise IOError("client disconnected")
         self.ex.resp.body(&self.wbuf, data)
         self.flush_blocking(self.loop.send_timeout)
+
+    def hint(self, bytes data):
+        """A 103 Early Hints answer (Response.early_hints) goes out now, ahead of the answer being made: on an app
+        thread through the Job, inline with one send (what the socket does not take goes with the answer)."""
+        if self.in_thread:
+            self.job.hint(data)
+            return
+        if self.state == CONN_CLOSED:
+            return
+        self.append(data)
+        self.flush()
 
     # -- writing --
 
@@ -599,6 +610,6 @@ cdef class Connection(Watcher):
         self.parser.release()
         if not self.in_thread:
             self.job = None
-            self.ex.resp.start_response_cb = None
-            self.ex.resp.write_cb = None
+            self.ex.resp.start_response_cb = self.ex.resp.early_hints_cb = None
+            self.ex.resp.write_cb = self.ex.resp.hints_cb = None
         return 0

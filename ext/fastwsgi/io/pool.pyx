@@ -106,6 +106,12 @@ cdef class Job:
             raise IOError("client disconnected")
         return 0
 
+    cdef int hint(self, bytes data) except -1:
+        if self.gone:
+            return 0
+        cbuf_add(&self.obuf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        return self.emit(False)
+
     cdef int wake(self) except -1:
         if self.waiting:
             self.waiting = False
