@@ -143,6 +143,8 @@ class Response:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]: ...
+    def early_hints(self, headers: list[tuple[str, str]]) -> None:
+        """environ["wsgi.early_hints"]: a 103 Early Hints answer now (HTTP/1.1 clients, before the head)."""
 
 class ByteView:
     """The bytes of one part of a request, as the buffer handed to httptools (not an API)."""
@@ -159,6 +161,8 @@ class Connection(Watcher):
     """One client socket."""
     def write(self, data: bytes) -> None:
         """PEP 3333 write(), returned by start_response."""
+    def hint(self, data: bytes) -> None:
+        """A 103 answer's bytes to go out now (Response.early_hints)."""
 class Listener(Watcher): ...
 class Job: ...
 class App: ...                 # the WSGI callable with its hooks (http/exchange.pyx)
