@@ -106,6 +106,9 @@ cdef int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_
     try:
         s = session.streams.get(frame.hd.stream_id)
         if s is not None:
+            s.head.size += namelen + valuelen + 32          # (RFC 9113 6.5.2's count)
+            if s.head.size > session.conn.loop.h2cfg.max_header_list_size and not s.head.status:
+                s.head.status = 431                         # http2_max_header_list_size: an HPACK bomb stops here
             h2_field(session.conn.parser, s.req, &s.head, <const char *>name, namelen, <const char *>value, valuelen)
     except BaseException:
         return callback_failed(session)
