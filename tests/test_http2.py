@@ -5,7 +5,9 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
+import time
 
 import pytest
 
@@ -221,6 +223,18 @@ def test_rapid_reset(h2c):
         assert w.goaway(frames) and w.goaway(frames)[-1][0] < 5999, frames[-3:]
     c.close()
     still_serving(h2c)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_zero_window_reader_is_dropped_after_send_timeout(serve, threads):
+    srv = serve(APP, send_timeout=1.0, **h2_options("h2c", threads))
+    c = w.Conn(srv.port)
+    started = time.monotonic()
+    c.send(w.start(settings=struct.pack(">HI", 4, 0)) + w.get(1, path=b"/big?n=300000"))   # INITIAL_WINDOW_SIZE 0
+    frames = c.frames(timeout=8)
+    assert c.closed and time.monotonic() - started < 6, "a reader that never opens its window must be dropped"
+    assert not w.body(frames, 1) and w.goaway(frames)
+    still_serving(srv)
 
 
 def test_graceful_stop_finishes_streams_and_says_goaway(tmp_path):

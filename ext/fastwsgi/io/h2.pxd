@@ -43,6 +43,7 @@ cdef class H2Session:
         bint pumping                # in pump(): a call from a callback only marks more work
         bint notice                 # the graceful stop's shutdown notice was sent ...
         bint goaway                 # ... then GOAWAY: no stream after the last one processed
+        bint progress               # nghttp2 took body bytes since the last settle() (flow control moves)
         int answering               # streams whose app was called and whose answer is not all taken
 
     @staticmethod
@@ -57,7 +58,10 @@ cdef class H2Session:
     cdef int send(self) except -1           # nghttp2's frames into the write buffer (bounded); 1 if any
     cdef int writable(self) except -1       # EPOLLOUT: the write buffer out, then more frames
     cdef int after_tls(self, bint opened) except -1     # read_tls fed what it opened: the handshake's answer out
-    cdef int settle(self) except -1         # the connection's state (and deadline) from the streams'
+    # the connection's state (and deadline) from the streams': a client whose windows stay shut while answers wait
+    # (a zero-window reader) gets send_timeout, as one that does not read its socket
+    cdef int settle(self) except -1
+    cdef int window_wait(self) except -1    # (settle) the send deadline while the windows stay shut
     cdef int shutdown(self) except -1       # graceful stop: the shutdown notice, then (next call) GOAWAY
     cdef int expire(self) except -1         # the connection's deadline passed: GOAWAY and close
     cdef int fatal(self, int code) except -1     # a connection error: GOAWAY with code, then close

@@ -185,6 +185,7 @@ cdef ssize_t read_body(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, siz
     if <Py_ssize_t>length < n:
         n = length
     if n > 0:
+        s.session.progress = True
         memcpy(buf, s.out.data + s.pos, n)
         s.pos += n
         if s.pos == s.out.len:

@@ -294,18 +294,39 @@ cdef class H2Session:
             want = CONN_APP
         else:
             want = CONN_BODY
-        if want == conn.state:
-            return 0
-        if want == CONN_IDLE:
-            if conn.state == CONN_HEAD or conn.state == CONN_BODY:
-                conn.set_state(CONN_APP)
-            conn.since = conn.loop.now
-            conn.set_state(CONN_IDLE)
-            return conn.loop.became_idle()
-        if conn.state == CONN_NEW or conn.state == CONN_IDLE:
-            conn.since = conn.loop.now
-            conn.set_state(CONN_HEAD)
-        return conn.set_state(want)
+        if want != conn.state:
+            if want == CONN_IDLE:
+                if conn.state == CONN_HEAD or conn.state == CONN_BODY:
+                    conn.set_state(CONN_APP)
+                conn.since = conn.loop.now
+                conn.set_state(CONN_IDLE)
+                conn.loop.became_idle()
+            else:
+                if conn.state == CONN_NEW or conn.state == CONN_IDLE:
+                    conn.since = conn.loop.now
+                    conn.set_state(CONN_HEAD)
+                conn.set_state(want)
+        elif want != CONN_APP and conn.wpos == conn.wbuf.len and conn.interest == EPOLLIN:
+            conn.rearm()                        # (a send deadline of blocked() ends with the flush)
+        if want == CONN_APP and conn.wpos == conn.wbuf.len:
+            self.window_wait()
+        return 0
+
+    cdef int window_wait(self) except -1:
+        """All sent, yet answers wait in stream buffers: the client's flow-control windows are shut. The send
+        deadline runs while nghttp2 takes nothing; any progress starts it again."""
+        cdef Connection conn = self.conn
+        cdef bint waiting = False
+        for s in self.streams.values():
+            if (<H2Stream>s).submitted and (<H2Stream>s).out.len > (<H2Stream>s).pos:
+                waiting = True
+                break
+        if not waiting:
+            conn.deadline = 0
+        elif self.progress or conn.deadline == 0:
+            conn.deadline = conn.loop.now + conn.loop.send_timeout
+        self.progress = False
+        return 0
 
     cdef int shutdown(self) except -1:
         if self.ng == NULL:
