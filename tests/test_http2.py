@@ -255,12 +255,3 @@ def test_graceful_stop_finishes_streams_and_says_goaway(tmp_path):
         assert c.closed
     finally:
         master.stop()
-
-
-def test_h2_refused_in_one_line_without_nghttp2(tmp_path):
-    # this build has nghttp2: the refusal is the validator's, checked where it is built without it (CI's matrix);
-    # here, h2 alone without h1 is refused in one line
-    write_app(tmp_path)
-    out = subprocess.run(["python", "-m", "fastwsgi", "pidapp:application", "--http-protocols", "h2", "--check-config"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=30)
-    assert out.returncode != 0 and "without h1" in out.stderr and len(out.stderr.strip().splitlines()) == 1
