@@ -132,6 +132,28 @@ def test_h2load(serve, transport, threads):
     assert "status codes: 2000 2xx" in out.stdout
 
 
+def test_streams_of_one_connection_run_concurrently_on_threads(serve):
+    srv = serve(APP, **h2_options("h2c", 4))
+    c = w.Conn(srv.port, timeout=10)
+    started = time.monotonic()
+    c.send(w.start() + b"".join(w.get(s, path=b"/slow?s=1") for s in (1, 3, 5, 7)))
+    frames = c.frames(until=lambda f: all(w.ended(f, s) for s in (1, 3, 5, 7)), timeout=10)
+    assert all(w.body(frames, s) == b"Hello, World!" for s in (1, 3, 5, 7)), frames
+    assert time.monotonic() - started < 3.0, "four 1 s calls on four threads: not one after another"
+    c.close()
+
+
+def test_body_with_trailers(serve):
+    srv = serve(APP, **h2_options("h2c", 1))
+    c = w.Conn(srv.port)
+    c.send(w.start() + w.frame(w.HEADERS, w.END_HEADERS, 1, w.request_block(b"/echo", method=b"POST"))
+           + w.frame(w.DATA, 0, 1, b"part one, ") + w.frame(w.DATA, 0, 1, b"part two")
+           + w.frame(w.HEADERS, w.END_HEADERS | w.END_STREAM, 1, w.literal(b"x-checksum", b"abc")))
+    frames = c.frames(until=lambda f: w.ended(f, 1))
+    assert w.body(frames, 1) == b"part one, part two"      # the trailers are read and ignored
+    c.close()
+
+
 # -- what no good client sends: the connection is closed (with GOAWAY where it can be), the worker serves others --
 
 @pytest.fixture

@@ -65,6 +65,7 @@ cdef class H2Session:
     cdef int shutdown(self) except -1       # graceful stop: the shutdown notice, then (next call) GOAWAY
     cdef int expire(self) except -1         # the connection's deadline passed: GOAWAY and close
     cdef int fatal(self, int code) except -1     # a connection error: GOAWAY with code, then close
+    cdef double busy_since(self, double oldest)     # the oldest start of its streams' calls on app threads
     cdef int release(self) except -1        # the connection closed: running streams told, nghttp2 freed
 
 

@@ -370,6 +370,13 @@ cdef class H2Session:
             return conn.linger()
         return conn.close()
 
+    cdef double busy_since(self, double oldest):
+        cdef H2Stream s
+        for s in self.streams.values():
+            if s.in_thread and (oldest == 0 or s.ex.started < oldest):
+                oldest = s.ex.started
+        return oldest
+
     cdef int release(self) except -1:
         cdef H2Stream s
         for s in list(self.streams.values()):

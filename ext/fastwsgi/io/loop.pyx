@@ -338,6 +338,8 @@ cdef class Loop:
         for conn in self.conns.values():
             if conn.in_thread and (oldest == 0 or conn.ex.started < oldest):
                 oldest = conn.ex.started
+            elif conn.h2 is not None:
+                oldest = conn.h2.busy_since(oldest)     # its streams' calls on app threads
         return oldest or None
 
     def refuse_unstarted(self, double within=0.5):
