@@ -154,6 +154,21 @@ def test_body_with_trailers(serve):
     c.close()
 
 
+@pytest.mark.parametrize("transport", ["h2c", "tls"])
+def test_nghttp(serve, transport):
+    nghttp = shutil.which("nghttp")
+    if nghttp is None:
+        pytest.skip("NOT RUN: nghttp is not installed (apt-get install nghttp2-client)")
+    srv = serve(APP, **h2_options(transport, 1))
+    base = f"https://localhost:{srv.port}" if transport == "tls" else f"http://127.0.0.1:{srv.port}"
+    out = subprocess.run([nghttp, "-v", base + "/big?n=200000", base + "/", base + "/empty"], capture_output=True,
+                         timeout=60)
+    text = out.stdout.decode("latin-1")
+    assert out.returncode == 0, text[-2000:] + out.stderr.decode()
+    assert text.count(":status: 200") == 2 and text.count(":status: 204") == 1, text[-2000:]
+    assert "Hello, World!" in text
+
+
 # -- what no good client sends: the connection is closed (with GOAWAY where it can be), the worker serves others --
 
 @pytest.fixture
