@@ -169,6 +169,44 @@ def test_nghttp(serve, transport):
     assert "Hello, World!" in text
 
 
+@pytest.mark.parametrize("threads", [1, 4])
+def test_upgrade_h2c(serve, tmp_path, threads):
+    srv = serve(APP, **dict(h2_options("h2c", threads), http2_cleartext="upgrade"))
+    base = f"http://127.0.0.1:{srv.port}"
+    version, status, _, body = curl_upgrade(base, "/environ?u=1", tmp_path)     # curl --http2 on http:// asks
+    env = json.loads(body)
+    assert (version, status) == ("2", 200)
+    assert env["SERVER_PROTOCOL"] == "HTTP/2" and env["QUERY_STRING"] == "u=1"
+    assert "HTTP_UPGRADE" not in env and "HTTP_HTTP2_SETTINGS" not in env and "HTTP_CONNECTION" not in env
+    version, status, _, body = curl_upgrade(base, "/big?n=300000", tmp_path)   # more than follows a 101 in one read
+    assert (version, status, len(body)) == ("2", 200, 300000)
+    (tmp_path / "up").write_bytes(b"u" * 100_000)
+    version, status, _, body = curl_upgrade(base, "/echo", tmp_path, "--data-binary", f"@{tmp_path / 'up'}")
+    assert (version, status, body) == ("2", 200, b"u" * 100_000)
+    c = w.Conn(srv.port)                    # upgrade alone: a preface is not HTTP/2 here
+    c.send(w.start() + w.get(1))
+    c.frames(timeout=3)
+    assert c.buf.startswith(b"HTTP/1.1 4"), c.buf[:100]
+    c.close()
+
+
+def curl_upgrade(base, path, tmp, *args):
+    if CURL is None:
+        pytest.skip("NOT RUN: curl is not installed")
+    head, body = tmp / "head", tmp / "body"
+    out = subprocess.run([CURL, "-sS", "--max-time", "20", "--http2", "-D", str(head), "-o", str(body),
+                          "-w", "%{http_version}", *args, base + path], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr.decode()
+    status = int([line for line in head.read_text().splitlines() if line.startswith("HTTP/")][-1].split()[1])
+    return out.stdout.decode(), status, head.read_text(), body.read_bytes()
+
+
+def test_upgrade_only_for_trusted_peers(serve, tmp_path):
+    srv = serve(APP, **dict(h2_options("h2c", 1), http2_cleartext="both", forwarded_allow_ips=("10.9.9.9",)))
+    version, status, _, body = curl_upgrade(f"http://127.0.0.1:{srv.port}", "/environ", tmp_path)
+    assert (version, status) == ("1.1", 200) and json.loads(body)["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
 # -- what no good client sends: the connection is closed (with GOAWAY where it can be), the worker serves others --
 
 @pytest.fixture

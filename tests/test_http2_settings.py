@@ -20,7 +20,6 @@ def check(tmp_path, *args):
 @pytest.mark.parametrize("args, says", [
     (["--http-protocols", "h2"], "without h1"),
     (["--http-protocols", "h3,h1"], "expected a list of h1 and h2"),
-    (["--http2-cleartext", "upgrade"], "Upgrade: h2c mechanism is not implemented"),
     (["--http2-cleartext", "sometimes"], "expected off, prior-knowledge"),
     (["--http2-max-frame-size", "1000"], "from 16384 to 16777215"),
     (["--http2-initial-window-size", "0"], "from 1 to 2147483647"),

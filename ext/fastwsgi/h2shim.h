@@ -69,6 +69,7 @@ static inline int nghttp2_submit_rst_stream(nghttp2_session *s, uint8_t f, int32
 static inline int nghttp2_submit_shutdown_notice(nghttp2_session *s) FW_H2_STUB
 static inline int nghttp2_submit_goaway(nghttp2_session *s, uint8_t f, int32_t last, uint32_t e, const uint8_t *d,
                                         size_t n) FW_H2_STUB
+static inline int nghttp2_session_upgrade2(nghttp2_session *s, const uint8_t *p, size_t n, int h, void *u) FW_H2_STUB
 static inline int nghttp2_session_resume_data(nghttp2_session *s, int32_t id) FW_H2_STUB
 static inline int32_t nghttp2_session_get_last_proc_stream_id(nghttp2_session *s) FW_H2_STUB
 static inline int nghttp2_session_want_read(nghttp2_session *s) { (void)s; return 0; }

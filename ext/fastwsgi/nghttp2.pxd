@@ -103,6 +103,8 @@ cdef extern from "fastwsgi/h2shim.h":
     int nghttp2_submit_shutdown_notice(nghttp2_session *session)
     int nghttp2_submit_goaway(nghttp2_session *session, uint8_t flags, int32_t last_stream_id, uint32_t error_code,
                               const uint8_t *opaque_data, size_t opaque_data_len)
+    int nghttp2_session_upgrade2(nghttp2_session *session, const uint8_t *settings_payload, size_t payloadlen,
+                                 int head_request, void *stream_user_data)
     int nghttp2_session_resume_data(nghttp2_session *session, int32_t stream_id)
     int32_t nghttp2_session_get_last_proc_stream_id(nghttp2_session *session)
     int nghttp2_session_want_read(nghttp2_session *session)

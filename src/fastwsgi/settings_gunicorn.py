@@ -69,17 +69,6 @@ def http_protocols(value: Any) -> str:
     return ",".join(protocols)
 
 
-def http2_cleartext(value: Any) -> str:
-    """gunicorn's h2c modes: prior-knowledge (and both, which adds the Upgrade: h2c mechanism, not implemented
-    here) or off; upgrade alone is refused in one line rather than accepted without effect."""
-    mode = string(value).strip().lower()
-    if mode == "upgrade":
-        raise ValueError("the Upgrade: h2c mechanism is not implemented: use prior-knowledge")
-    if mode not in ("off", "prior-knowledge", "both"):
-        raise ValueError("expected off, prior-knowledge, upgrade or both")
-    return mode
-
-
 def _between(low: int, high: int) -> Callable[[Any], int]:
     def validate(value: Any) -> int:
         number = non_negative_int(value)
@@ -185,13 +174,14 @@ GUNICORN_SETTINGS: tuple = (
     _g("uwsgi_allow_ips", "gunicorn compatibility", comma_list, ["127.0.0.1", "::1"], "--uwsgi-allow-from",
        default_doc="127.0.0.1,::1", inert="no effect: fastwsgi does not speak the uWSGI protocol yet",
        help="gunicorn: peers allowed to speak uWSGI. Accepted; the uWSGI protocol is not supported yet."),
-    _g("http2_cleartext", "gunicorn compatibility", http2_cleartext, "off", "--http2-cleartext", meta="STRING",
-       loop=True,
+    _g("http2_cleartext", "gunicorn compatibility", _one_of(("off", "prior-knowledge", "upgrade", "both"),
+                                                          "expected off, prior-knowledge, upgrade or both"),
+       "off", "--http2-cleartext", meta="STRING", loop=True,
        help="HTTP/2 without TLS (h2c), for a proxy that speaks HTTP/2 upstream, with h2 in --http-protocols: "
-            "prior-knowledge serves a connection that opens with the HTTP/2 connection preface, from a peer in "
-            "--forwarded-allow-ips (others are served HTTP/1.1 as if it were off, as gunicorn does); both: the same "
-            "(the `Upgrade: h2c` mechanism, upgrade, is accepted and not implemented). Never expose such a port "
-            "to the internet."),
+            "prior-knowledge serves a connection that opens with the HTTP/2 connection preface; upgrade answers an "
+            "HTTP/1.1 request with `Upgrade: h2c` and `HTTP2-Settings` with 101 and goes on in HTTP/2 (that request "
+            "becomes stream 1); both: either. Only peers in --forwarded-allow-ips are considered (others are served "
+            "HTTP/1.1 as if it were off), as gunicorn does. Never expose such a port to the internet."),
     _g("http2_max_concurrent_streams", "gunicorn compatibility", positive_int, 100, "--http2-max-concurrent-streams",
        meta="INT", loop=True,
        help="HTTP/2: streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); "

@@ -96,7 +96,7 @@ cdef class Connection(Watcher):
                 if self.linger_bytes > LINGER_MAX:
                     return self.close()
                 return 0
-            if self.parser.stopped:
+            if self.parser.stopped and self.h2 is None:
                 if self.active is not None or self.parser.queued():
                     return 0                # answers are still to go out: what follows is dropped, then we close
                 return self.close()
@@ -193,6 +193,8 @@ cdef class Connection(Watcher):
         if parser.backlogged() and self.interest == EPOLLIN:
             self.set_interest(0)                # enough requests wait: read again once the rest is framed (step)
         if parser.upgraded:
+            if self.loop.h2_upgrade and h2_upgrade(self):
+                return 1                        # Upgrade: h2c: 101, then HTTP/2 (the request is its stream 1)
             self.closing = True                 # served as plain HTTP, then closed
         if self.state == CONN_BODY:
             self.rearm()                        # body_timeout between two reads, as nginx counts it

@@ -38,6 +38,7 @@ cdef class H2Session:
         nghttp2_session *ng
         dict streams                # id -> H2Stream, from its HEADERS until nghttp2 closes it
         list ready                  # H2Streams whose request is whole, in order, not yet started
+        H2Stream upgraded           # Upgrade: h2c's stream 1, until the client's preface arrives (then ready)
         App site                    # the loop's app, without sendfile(2) (bodies go out as DATA frames)
         object error                # an exception raised in a callback (logged; the connection closes)
         bint pumping                # in pump(): a call from a callback only marks more work
@@ -71,3 +72,6 @@ cdef class H2Session:
 
 # a plain connection's first bytes: the client preface of a trusted peer (h2c with prior knowledge) makes conn.h2
 cdef bint h2_begins(Connection conn, const char *data, Py_ssize_t n) except -1
+# a plain connection's request asked for Upgrade: h2c (trusted peer, HTTP2-Settings, nothing before it): 101 and
+# conn.h2, with the request as stream 1; False: served as HTTP/1.1
+cdef bint h2_upgrade(Connection conn) except -1

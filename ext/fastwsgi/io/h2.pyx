@@ -14,6 +14,8 @@
 
 from libc.stdint cimport uint8_t, uint32_t, int32_t
 
+import base64 as _base64
+
 cdef bint HTTP2 = FASTWSGI_HTTP2
 cdef Py_ssize_t H2_STREAM_BUFFER = 64 * 1024    # inline: a stream's unsent body before its app is asked for more
 cdef Py_ssize_t H2_SEND_MAX = 256 * 1024        # frames framed into the write buffer before it must go out
@@ -46,6 +48,51 @@ cdef bint h2_begins(Connection conn, const char *data, Py_ssize_t n) except -1:
     if data[0] != b"P" or not conn.parser.trusted_proxy or memcmp(data, PyBytes_AS_STRING(H2_PREFACE), k) != 0:
         return False
     conn.h2 = H2Session.new(conn)
+    return True
+
+
+cdef bint h2_upgrade(Connection conn) except -1:
+    """RFC 7540 3.2 (gunicorn's http2_cleartext upgrade): a request with Upgrade: h2c, Connection: Upgrade,
+    HTTP2-Settings, whole (its body read), with nothing queued before it, from a peer in forwarded_allow_ips."""
+    cdef Parser parser = conn.parser
+    cdef H2Session session
+    cdef H2Stream s
+    cdef Request req
+    cdef bytes payload
+    cdef dict env
+    if (conn.tls is not None or not parser.trusted_proxy or conn.active is not None or conn.in_thread
+            or parser.pending() != 1):
+        return False
+    req = parser.first()
+    env = req.environ
+    if not req.complete or "h2c" not in [t.strip().lower() for t in env.get("HTTP_UPGRADE", "").split(",")]:
+        return False
+    if "http2-settings" not in env.get("HTTP_CONNECTION", "").lower():
+        return False
+    try:
+        settings = env["HTTP_HTTP2_SETTINGS"].strip()
+        payload = _base64.urlsafe_b64decode(settings + "=" * (-len(settings) % 4))
+    except (KeyError, ValueError):
+        return False                            # (no or bad HTTP2-Settings: served as HTTP/1.1, as RFC 7540 allows)
+    parser.clear()
+    cbuf_add(&conn.wbuf, b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 71)
+    session = conn.h2 = H2Session.new(conn)
+    if nghttp2_session_upgrade2(session.ng, <const uint8_t *>PyBytes_AS_STRING(payload), len(payload), req.is_head,
+                                NULL) != 0:
+        session.fatal(NGHTTP2_PROTOCOL_ERROR)   # (a bad SETTINGS payload)
+        return True
+    for key in ("HTTP_UPGRADE", "HTTP_HTTP2_SETTINGS", "HTTP_CONNECTION"):
+        env.pop(key, None)
+    env[K_PROTOCOL] = PROTO_2
+    s = H2Stream.__new__(H2Stream)
+    s.fd = -1
+    s.session = session
+    s.id = 1
+    s.req = req
+    s.complete = True
+    session.streams[1] = s
+    session.upgraded = s            # served once the client's preface is in: it reads the 101 (and our SETTINGS)
+    session.pump()                  # first, as an HTTP/1.1 client (curl takes at most 32 KiB after the 101)
     return True
 
 

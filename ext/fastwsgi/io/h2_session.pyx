@@ -105,6 +105,10 @@ cdef class H2Session:
             return self.fatal(NGHTTP2_PROTOCOL_ERROR)
         if conn.state == CONN_BODY:
             conn.rearm()                        # a body's next read: body_timeout again
+        if self.upgraded is not None:
+            if not self.upgraded.closed:
+                self.ready.append(self.upgraded)
+            self.upgraded = None
         return self.pump()
 
     cdef int pump(self) except -1:

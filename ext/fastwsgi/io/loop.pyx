@@ -48,19 +48,19 @@ cdef dict loop_options(dict options):
     return opts
 
 
-cdef bint http2_options(dict opts, H2Config *cfg) except -1:
-    """The http2_* settings into cfg; True when h2c with prior knowledge is on (http_protocols has h2 and
-    http2_cleartext is prior-knowledge or both). HTTP/2 asked of a build without libnghttp2 is an error."""
+cdef object http2_options(dict opts, H2Config *cfg):
+    """The http2_* settings into cfg; the h2c mode (http2_cleartext) when http_protocols has h2, else None. HTTP/2
+    asked of a build without libnghttp2 is an error."""
     protocols = [p.strip() for p in str(opts["http_protocols"] or "").split(",") if p.strip()]
     cfg.max_concurrent_streams = opts["http2_max_concurrent_streams"]
     cfg.initial_window_size = opts["http2_initial_window_size"]
     cfg.max_frame_size = opts["http2_max_frame_size"]
     cfg.max_header_list_size = opts["http2_max_header_list_size"]
     if "h2" not in protocols:
-        return False
+        return None
     if not HTTP2:
         raise ValueError("http_protocols h2: " + http2_available()[1])
-    return opts["http2_cleartext"] in ("prior-knowledge", "both")
+    return str(opts["http2_cleartext"]).strip().lower()
 
 
 cdef bytes http_date(long long sec):
@@ -111,7 +111,11 @@ cdef class Loop:
         self.app = app
         self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
         self.ssl_context = opts["ssl_context"]
-        self.h2c = http2_options(opts, &self.h2cfg) and self.ssl_context is None
+        mode = http2_options(opts, &self.h2cfg)     # (over TLS, ALPN decides: no h2c)
+        if self.ssl_context is not None:
+            mode = None
+        self.h2c = mode in ("prior-knowledge", "both")
+        self.h2_upgrade = mode in ("upgrade", "both")
         self.sendfile = bool(opts["sendfile"]) and self.ssl_context is None    # TLS: files are read and sealed
         self.keepalive = opts["keepalive"]
         self.header_timeout = opts["header_timeout"]
