@@ -67,7 +67,7 @@ cdef class H2Session:
     cdef int expire(self) except -1         # the connection's deadline passed: GOAWAY and close
     cdef int fatal(self, int code) except -1     # a connection error: GOAWAY with code, then close
     cdef double busy_since(self, double oldest)     # the oldest start of its streams' calls on app threads
-    cdef int release(self) except -1        # the connection closed: running streams told, nghttp2 freed
+    cdef int release(self) except -1        # the connection closed: running streams told, nghttp2 freed, conn.h2 None
 
 
 # a plain connection's first bytes: the client preface of a trusted peer (h2c with prior knowledge) makes conn.h2

@@ -2,10 +2,13 @@
 # frames into the connection's write buffer, the connection's state from its streams', graceful GOAWAY.
 
 cdef int unlink(H2Stream s) except -1:
-    """A closed stream whose app call is over: break stream -> Exchange -> Response -> bound methods -> stream."""
-    if s.ex is not None and not s.in_thread:
-        s.ex.resp.write_cb = None
-        s.ex.resp.start_response_cb = None
+    """A closed stream whose app call is over: break stream -> Exchange -> Response -> bound methods -> stream and
+    stream <-> Job, so that its buffers go at once rather than at the next full collection."""
+    if not s.in_thread:
+        if s.ex is not None:
+            s.ex.resp.write_cb = None
+            s.ex.resp.start_response_cb = None
+        s.job = None
     return 0
 
 
@@ -392,6 +395,8 @@ cdef class H2Session:
                 self.finished(s, EX_ABORT, True)
         self.streams.clear()
         del self.ready[:]
+        self.upgraded = None
+        self.conn.h2 = None                     # (conn <-> session: the session keeps its conn while it unwinds)
         if self.ng != NULL:
             nghttp2_session_del(self.ng)
             self.ng = NULL
