@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -310,6 +311,35 @@ def test_zero_window_reader_is_dropped_after_send_timeout(serve, threads):
     assert c.closed and time.monotonic() - started < 6, "a reader that never opens its window must be dropped"
     assert not w.body(frames, 1) and w.goaway(frames)
     still_serving(srv)
+
+
+@pytest.mark.parametrize("kind", ["ping", "settings"])
+def test_control_frame_flood_from_a_client_that_does_not_read(h2c, kind):
+    c = w.Conn(h2c.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    one = w.frame(w.PING, 0, 0, b"12345678") if kind == "ping" else w.frame(w.SETTINGS, 0, 0, struct.pack(">HI", 3, 50))
+    c.send(w.start())
+    try:
+        for _ in range(200):
+            c.send(one * 1000)                  # answers pile up unread: nghttp2 drops the connection
+    except OSError:
+        pass
+    c.frames(timeout=5)
+    assert c.closed, "the flood must end the connection"
+    c.close()
+    still_serving(h2c)
+
+
+def test_floods_cost_bounded_memory(serve):
+    srv = serve(APP, fresh=True, **h2_options("h2c", 1))
+    still_serving(srv)
+    before = srv.rss_kb()
+    for _ in range(5):
+        test_continuation_flood(srv)
+        test_hpack_bomb(srv)
+        test_rapid_reset(srv)
+    grown = srv.rss_kb() - before
+    assert grown < 20 * 1024, f"the worker grew by {grown} KiB over five rounds of floods"
 
 
 def test_graceful_stop_finishes_streams_and_says_goaway(tmp_path):
