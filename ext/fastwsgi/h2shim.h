@@ -80,7 +80,7 @@ static inline const char *nghttp2_strerror(int e) { (void)e; return "HTTP/2 not 
 #endif
 
 /* the stream-reset rate limit (CVE-2023-44487) and the CONTINUATION cap (CVE-2024-27316) came in nghttp2 1.57 and
-   1.61; distributions backport them (Debian 12's 1.52.0-1+deb12u2 has both): configure and test them where they
+   1.61; distributions backport them (Debian 12's 1.52.0-1+deb12u3 has both): configure and test them where they
    exist, else rely on max_concurrent_streams and the header list bound */
 #if FASTWSGI_HTTP2 && !defined(FW_HAVE_RESET_RATE)
 #define FW_HAVE_RESET_RATE 0
