@@ -81,6 +81,9 @@ def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 
 def debug_counters() -> dict[str, int]: ...
+def parse_h2_fields(fields: list[tuple[bytes, bytes]], has_body: bool = False, **options: Any) -> dict[str, Any]:
+    """Test hook: an HTTP/2 request's fields into its environ as a stream's are, or {"error": status}."""
+
 def http2_available() -> tuple[bool, str]:
     """(True, nghttp2's version) when this build speaks HTTP/2, else (False, why)."""
 
