@@ -70,6 +70,8 @@ cdef class H2Session:
     cdef int release(self) except -1        # the connection closed: running streams told, nghttp2 freed, conn.h2 None
 
 
+# the http2_* Loop options into cfg; the h2c mode (http2_cleartext) when http_protocols has h2, else None
+cdef object http2_options(dict opts, H2Config *cfg)
 # a plain connection's first bytes: the client preface of a trusted peer (h2c with prior knowledge) makes conn.h2
 cdef bint h2_begins(Connection conn, const char *data, Py_ssize_t n) except -1
 # a plain connection's request asked for Upgrade: h2c (trusted peer, HTTP2-Settings, nothing before it): 101 and

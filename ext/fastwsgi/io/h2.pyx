@@ -37,6 +37,21 @@ def http2_available():
     return False, "this fastwsgi was built without libnghttp2 (install libnghttp2-dev, then reinstall fastwsgi)"
 
 
+cdef object http2_options(dict opts, H2Config *cfg):
+    """The http2_* settings into cfg; the h2c mode (http2_cleartext) when http_protocols has h2, else None. HTTP/2
+    asked of a build without libnghttp2 is an error."""
+    protocols = [p.strip() for p in str(opts["http_protocols"] or "").split(",") if p.strip()]
+    cfg.max_concurrent_streams = opts["http2_max_concurrent_streams"]
+    cfg.initial_window_size = opts["http2_initial_window_size"]
+    cfg.max_frame_size = opts["http2_max_frame_size"]
+    cfg.max_header_list_size = opts["http2_max_header_list_size"]
+    if "h2" not in protocols:
+        return None
+    if not HTTP2:
+        raise ValueError("http_protocols h2: " + http2_available()[1])
+    return str(opts["http2_cleartext"]).strip().lower()
+
+
 def http2_hardening():
     """Which of nghttp2's flood bounds this build sets: the stream-reset rate and the CONTINUATION cap."""
     return {"reset_rate": bool(FW_HAVE_RESET_RATE), "max_continuations": bool(FW_HAVE_MAX_CONTINUATIONS)}

@@ -48,21 +48,6 @@ cdef dict loop_options(dict options):
     return opts
 
 
-cdef object http2_options(dict opts, H2Config *cfg):
-    """The http2_* settings into cfg; the h2c mode (http2_cleartext) when http_protocols has h2, else None. HTTP/2
-    asked of a build without libnghttp2 is an error."""
-    protocols = [p.strip() for p in str(opts["http_protocols"] or "").split(",") if p.strip()]
-    cfg.max_concurrent_streams = opts["http2_max_concurrent_streams"]
-    cfg.initial_window_size = opts["http2_initial_window_size"]
-    cfg.max_frame_size = opts["http2_max_frame_size"]
-    cfg.max_header_list_size = opts["http2_max_header_list_size"]
-    if "h2" not in protocols:
-        return None
-    if not HTTP2:
-        raise ValueError("http_protocols h2: " + http2_available()[1])
-    return str(opts["http2_cleartext"]).strip().lower()
-
-
 cdef bytes http_date(long long sec):
     cdef time_t t = <time_t>sec
     cdef char out[64]
