@@ -4,6 +4,13 @@
 # Debian tools some tests use (they skip loudly without them). Needs a C compiler and the Python headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    # libnghttp2's headers before the build (HTTP/2: setup.py links it when found), and h2load/nghttp for the tests
+    if ! [ -e /usr/include/nghttp2/nghttp2.h ] || ! command -v h2load >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq libnghttp2-dev nghttp2-client) >/dev/null 2>&1 \
+            || echo "install.sh: could not install libnghttp2-dev nghttp2-client (HTTP/2 is then not built)" >&2
+    fi
+fi
 echo "install.sh: building the sdist, then fastwsgi from it (Cython + C compile, quiet for about a minute)" >&2
 python -m pip install -q build
 rm -f dist/fastwsgi-*.tar.gz

@@ -274,7 +274,8 @@ def test_settings_reach_the_loop(tmp_path):
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
         proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
-        tmp_upload_dir=None)
+        tmp_upload_dir=None, http_protocols="h1", http2_cleartext="off", http2_max_concurrent_streams=100,
+        http2_initial_window_size=65535, http2_max_frame_size=16384, http2_max_header_list_size=65536)
     assert options["on_tick"] == worker.tick
     assert options["stats"].nbytes == len(heartbeat.STATS_FIELDS) * 8     # the loop's figures: the heartbeat page
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),

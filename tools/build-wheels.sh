@@ -10,6 +10,9 @@
 #    wheelhouse/ (old fastwsgi wheels there are removed first);
 # 3. installs each wheel into a fresh venv of its own Python with `--only-binary :all:` and no compiler (CC=false),
 #    and serves one request with it (tools/smoke.py).
+# HTTP/2 is built where libnghttp2's headers are installed (apt-get install libnghttp2-dev): auditwheel then vendors
+# libnghttp2 into the wheel, and step 3 prints whether each wheel speaks HTTP/2. FASTWSGI_REQUIRE_HTTP2=1 fails a
+# wheel that does not.
 # Exits non-zero, naming the versions, if any step fails for any Python found, or if no Python is found.
 #
 # Tools (in build/wheel-tools, a venv of the first Python found): build (the PyPA sdist builder), auditwheel (the
@@ -83,6 +86,9 @@ for v in "${FOUND[@]}"; do
         cat "$WORK/$tag-install.log"; FAILED+=("$v(install)"); continue
     fi
     "$venv/bin/python" tools/smoke.py || FAILED+=("$v(serve)")
+    h2=$("$venv/bin/python" -c 'from fastwsgi._core import http2_available as a; print(*a())')
+    echo "build-wheels: CPython $v: HTTP/2: $h2"
+    if [ "${FASTWSGI_REQUIRE_HTTP2:-0}" = 1 ] && [ "${h2%% *}" != True ]; then FAILED+=("$v(http2)"); fi
 done
 
 log "wheelhouse/"

@@ -4,6 +4,7 @@
 
 from fastwsgi.buffer cimport CBuf
 from fastwsgi.system cimport sem_t, pollfd, timespec
+from fastwsgi.nghttp2 cimport nghttp2_session
 
 include "http/environ.pxd"
 include "http/strict.pxd"
@@ -14,6 +15,7 @@ include "http/parser.pxd"
 include "http/response.pxd"
 include "http/filewrapper.pxd"
 include "http/exchange.pxd"
+include "http/h2head.pxd"
 include "io/stats.pxd"
 include "io/watcher.pxd"
 include "io/loop.pxd"
@@ -21,3 +23,4 @@ include "io/pool.pxd"
 include "io/connection.pxd"
 include "io/proxy.pxd"
 include "io/tls_session.pxd"
+include "io/h2.pxd"

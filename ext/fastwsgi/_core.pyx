@@ -10,6 +10,7 @@ from libc.string cimport strlen
 from fastwsgi.system cimport *
 from fastwsgi.buffer cimport CBuf, cbuf_add, cbuf_consume, cbuf_release
 from fastwsgi.iterate cimport iter_next
+from fastwsgi.nghttp2 cimport *
 
 import logging
 import os
@@ -26,13 +27,17 @@ include "http/headscan.pyx"
 include "http/parser.pyx"
 include "http/fields.pyx"
 include "http/response.pyx"
+include "http/response_h2.pyx"
 include "http/filewrapper.pyx"
 include "http/exchange.pyx"
+include "http/h2head.pyx"
 include "io/stats.pyx"
 include "io/watcher.pyx"
 include "io/pool.pyx"
 include "io/connection.pyx"
 include "io/proxy.pyx"
 include "io/tls_session.pyx"
+include "io/h2.pyx"
+include "io/h2_session.pyx"
 include "io/loop.pyx"
 include "probes.pyx"

@@ -49,6 +49,29 @@ cdef bytes drain(CBuf *buf):
     return out
 
 
+def parse_h2_fields(fields, has_body=False, **options):
+    """Test hook: an HTTP/2 request's header fields ((name, value) bytes pairs, pseudo-headers first, as nghttp2
+    hands them over after its own checks) into a Request as a stream's are: its environ (without wsgi.input and the
+    socket-derived keys), or {"error": status} for a stream answered without the app."""
+    cdef dict opts = loop_options(options)
+    cdef Parser parser = Parser.new(dict_with_room(base_environ(opts)), None, None,
+                                    bool(opts["forwarded_allow_ips"]), make_limits(opts))
+    cdef Request req = h2_request(parser)
+    cdef H2Head head
+    cdef int status
+    head.status = 0
+    head.authority = head.host = False
+    head.size = 0
+    for name, value in fields:
+        h2_field(parser, req, &head, name, len(name), value, len(value))
+    status = h2_head_done(parser, req, &head, has_body)
+    if status:
+        return {"error": status}
+    env = dict(req.environ)
+    env.pop("wsgi.input", None)
+    return env
+
+
 cdef class ResponseProbe:
     """Test hook: one Response driven directly, without a connection. Each framing call returns the bytes it framed;
     `framing`, `must_close` and `sent` tell what the Response decided."""

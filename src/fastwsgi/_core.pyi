@@ -43,6 +43,12 @@ class Loop:
                                               # X-Forwarded-Protocol: ssl or X-Forwarded-Ssl: on make the scheme https
         proxy_protocol: str = "off",          # "v1", "v2", "auto": every connection begins with a PROXY header
         proxy_allow_ips: list[str] = ["127.0.0.1", "::1"],  # peers ("*": any) allowed to send it (else 403)
+        http_protocols: str = "h1",           # "h2,h1": HTTP/2 too (TLS: by ALPN, offered by the SSLContext)
+        http2_cleartext: str = "off",         # "prior-knowledge"/"both": h2c from a trusted peer's preface
+        http2_max_concurrent_streams: int = 100,
+        http2_initial_window_size: int = 65535,
+        http2_max_frame_size: int = 16384,
+        http2_max_header_list_size: int = 65536,
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
         multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
         url_scheme: str = "http",
@@ -75,6 +81,15 @@ def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 
 def debug_counters() -> dict[str, int]: ...
+def parse_h2_fields(fields: list[tuple[bytes, bytes]], has_body: bool = False, **options: Any) -> dict[str, Any]:
+    """Test hook: an HTTP/2 request's fields into its environ as a stream's are, or {"error": status}."""
+
+def http2_available() -> tuple[bool, str]:
+    """(True, nghttp2's version) when this build speaks HTTP/2, else (False, why)."""
+
+def http2_hardening() -> dict[str, bool]:
+    """Which of nghttp2's flood bounds this build sets: the stream-reset rate and the CONTINUATION cap."""
+
 def pool_counters() -> dict[str, int]:
     """This process's app-thread pool: Jobs run, threads woken, gathers, and gathers that brought more Jobs."""
 
@@ -168,3 +183,6 @@ class Job: ...
 class App: ...                 # the WSGI callable with its hooks (http/exchange.pyx)
 class Exchange: ...            # one request's app call and answer (http/exchange.pyx)
 class Pool(Watcher): ...
+class H2Session: ...           # one HTTP/2 connection's nghttp2 session (io/h2.pyx)
+class H2Stream(Watcher):      # one HTTP/2 stream: its Request, Exchange and unsent body
+    def write(self, data: bytes) -> None: ...

@@ -191,7 +191,8 @@ SETTINGS: tuple = (
     _s("certfile", "SSL", optional_string, None, "--certfile", meta="FILE",
        help="Serve HTTPS: the certificate (PEM; the chain after it) of every listening socket.",
        extra="TLS is terminated in the worker without blocking its loop (an SSLObject over memory buffers), "
-             "renegotiation refused, ALPN `http/1.1`; `wsgi.url_scheme` is `https`. The handshake happens within "
+             "renegotiation refused, ALPN `http/1.1` (`h2` first with --http-protocols h2,h1); `wsgi.url_scheme` is "
+             "`https`. The handshake happens within "
              "`--header-timeout` of accept. `wsgi.file_wrapper` files are read and encrypted instead of going out "
              "with sendfile(2). A client speaking plain HTTP gets a plain 400; one whose handshake fails gets the "
              "alert OpenSSL wrote, then is closed. "

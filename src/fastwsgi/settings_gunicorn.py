@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fastwsgi.settings import Setting, _nothing, boolean, comma_list, non_negative_int, optional_string, string
+from fastwsgi.settings import (
+    Setting,
+    _nothing,
+    boolean,
+    comma_list,
+    non_negative_int,
+    optional_string,
+    positive_int,
+    string,
+)
 
 GUNICORN_SECURE_SCHEME_HEADERS = {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}
 
@@ -45,12 +54,28 @@ def _one_of(allowed: tuple, why: str, refusal: bool = False) -> Callable[[Any], 
 
 
 def http_protocols(value: Any) -> str:
-    """gunicorn's list of HTTP versions: any list that offers h1 is served as HTTP/1.1 (h2 is logged as not spoken
-    yet); a list without h1 is refused."""
+    """gunicorn's list of HTTP versions: h1, and h2 where this build has libnghttp2; a list without h1 is refused
+    (fastwsgi keeps HTTP/1.1 as every client's fallback)."""
     protocols = [p.strip().lower() for p in string(value).split(",") if p.strip()]
-    if "h1" not in protocols or not set(protocols) <= {"h1", "h2"}:
-        raise ValueError("fastwsgi speaks HTTP/1.1 only (h1); HTTP/2 is not supported yet")
+    if not set(protocols) <= {"h1", "h2"}:
+        raise ValueError("expected a list of h1 and h2, e.g. h2,h1")
+    if "h1" not in protocols:
+        raise ValueError("a list without h1 is refused: HTTP/1.1 stays every client's fallback (use h2,h1)")
+    if "h2" in protocols:
+        from fastwsgi._core import http2_available
+        ok, why = http2_available()
+        if not ok:
+            raise ValueError(f"h2 is unavailable: {why}")
     return ",".join(protocols)
+
+
+def _between(low: int, high: int) -> Callable[[Any], int]:
+    def validate(value: Any) -> int:
+        number = non_negative_int(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return number
+    return validate
 
 
 def scheme_headers(value: Any) -> dict:
@@ -65,7 +90,6 @@ def _g(name: str, section: str, validator: Callable, default: Any, *flags: str, 
     return Setting(name, section, validator, default, tuple(flags), refuse=kw.pop("refuse", why), **kw)
 
 
-_HTTP2 = "no effect: fastwsgi does not speak HTTP/2 yet (http_protocols must be h1)"
 _ASGI = "fastwsgi serves WSGI applications only; gunicorn's asgi worker settings do not apply"
 _DIRTY = "fastwsgi has no dirty arbiters (gunicorn 27's pool for blocking side jobs); run them in a worker of their own"
 _DIRTY_HOOK = "no effect: fastwsgi has no dirty arbiters"
@@ -151,25 +175,33 @@ GUNICORN_SETTINGS: tuple = (
        default_doc="127.0.0.1,::1", inert="no effect: fastwsgi does not speak the uWSGI protocol yet",
        help="gunicorn: peers allowed to speak uWSGI. Accepted; the uWSGI protocol is not supported yet."),
     _g("http2_cleartext", "gunicorn compatibility", _one_of(("off", "prior-knowledge", "upgrade", "both"),
-                                            "expected off, prior-knowledge, upgrade or both"),
-       "off", "--http2-cleartext", meta="STRING", inert=_HTTP2, help="gunicorn: h2c. Accepted; no effect."),
-    _g("http2_max_concurrent_streams", "gunicorn compatibility",
-       non_negative_int, 100, "--http2-max-concurrent-streams",
-       meta="INT", inert=_HTTP2, help="gunicorn: HTTP/2 tuning. Accepted; no effect."),
-    _g("http2_initial_window_size", "gunicorn compatibility",
-       non_negative_int, 65535, "--http2-initial-window-size", meta="INT",
-       inert=_HTTP2, help="gunicorn: HTTP/2 tuning. Accepted; no effect."),
-    _g("http2_max_frame_size", "gunicorn compatibility", non_negative_int, 16384, "--http2-max-frame-size", meta="INT",
-       inert=_HTTP2, help="gunicorn: HTTP/2 tuning. Accepted; no effect."),
-    _g("http2_max_header_list_size", "gunicorn compatibility",
-       non_negative_int, 65536, "--http2-max-header-list-size", meta="INT",
-       inert=_HTTP2, help="gunicorn: HTTP/2 tuning. Accepted; no effect."),
-    # refused unless at gunicorn's default
+                                                          "expected off, prior-knowledge, upgrade or both"),
+       "off", "--http2-cleartext", meta="STRING", loop=True,
+       help="HTTP/2 without TLS (h2c), for a proxy that speaks HTTP/2 upstream, with h2 in --http-protocols: "
+            "prior-knowledge serves a connection that opens with the HTTP/2 connection preface; upgrade answers an "
+            "HTTP/1.1 request with `Upgrade: h2c` and `HTTP2-Settings` with 101 and goes on in HTTP/2 (that request "
+            "becomes stream 1); both: either. Only peers in --forwarded-allow-ips are considered (others are served "
+            "HTTP/1.1 as if it were off), as gunicorn does. Never expose such a port to the internet."),
+    _g("http2_max_concurrent_streams", "gunicorn compatibility", positive_int, 100, "--http2-max-concurrent-streams",
+       meta="INT", loop=True,
+       help="HTTP/2: streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); "
+            "more are refused."),
+    _g("http2_initial_window_size", "gunicorn compatibility", _between(1, 2**31 - 1), 65535,
+       "--http2-initial-window-size", meta="INT", loop=True,
+       help="HTTP/2: the flow-control window of each stream the client sends on (SETTINGS_INITIAL_WINDOW_SIZE), "
+            "in bytes."),
+    _g("http2_max_frame_size", "gunicorn compatibility", _between(16384, 16777215), 16384, "--http2-max-frame-size",
+       meta="INT", loop=True,
+       help="HTTP/2: the largest frame payload the client may send (SETTINGS_MAX_FRAME_SIZE), 16384-16777215."),
+    _g("http2_max_header_list_size", "gunicorn compatibility", positive_int, 65536,
+       "--http2-max-header-list-size", meta="INT", loop=True,
+       help="HTTP/2: the largest header list a client may send, decoded (SETTINGS_MAX_HEADER_LIST_SIZE); the "
+            "field limits (--limit-request-fields, --limit-request-field-size) apply too."),
     _g("http_protocols", "gunicorn compatibility", http_protocols, "h1", "--http-protocols", meta="STRING",
-       refuse="fastwsgi speaks HTTP/1.1 only: a list without h1 is refused",
-       inert="h2 is not spoken yet: every client is served HTTP/1.1 (over TLS, ALPN selects http/1.1)",
-       help="gunicorn: the HTTP versions to speak. A list with h1 (h1, h2,h1) is served as HTTP/1.1; h2 alone "
-            "is refused in one line (not supported yet)."),
+       loop=True, refuse="a list without h1 is refused (HTTP/1.1 is every client's fallback)",
+       help="The HTTP versions to speak, in order of preference: h1, or h2,h1 to add HTTP/2 (libnghttp2): over TLS "
+            "by ALPN (h2 offered first), and without TLS with --http2-cleartext. A build without libnghttp2 "
+            "refuses h2 in one line saying why."),
     _g("protocol", "gunicorn compatibility",
        _one_of(("http",), "fastwsgi speaks HTTP only; the uWSGI protocol (nginx's "
                                                 "uwsgi_pass) is not supported yet: use proxy_pass", refusal=True),

@@ -11,6 +11,7 @@ from typing import Any
 from fastwsgi.errors import ConfigError
 
 ALPN = ["http/1.1"]
+ALPN_H2 = ["h2", "http/1.1"]        # --http-protocols with h2: offered first (gunicorn's order)
 
 
 def enabled(cfg: Any) -> bool:
@@ -49,7 +50,8 @@ def default_context(cfg: Any) -> ssl.SSLContext:
             ctx.set_ciphers(cfg.ciphers)
         except ssl.SSLError as exc:
             raise ConfigError(f"ciphers {cfg.ciphers!r}: {_reason(exc)}") from None
-    ctx.set_alpn_protocols(ALPN)
+    h2 = "h2" in str(getattr(cfg, "http_protocols", "h1") or "").split(",")
+    ctx.set_alpn_protocols(ALPN_H2 if h2 else ALPN)
     return ctx
 
 

@@ -485,3 +485,34 @@ def crash(environ, start_response):
     """Raises with a recognisable secret in the message and the traceback."""
     secret_token_in_traceback = "SECRET-1f2e3d"
     raise RuntimeError(f"boom {secret_token_in_traceback}")
+
+
+def h2(environ, start_response):
+    """For tests/test_http2.py: /environ (JSON, with the body), /echo (the body back), /big?n= (a stream of 16 KiB
+    pieces), /write (PEP 3333 write()), /file (wsgi.file_wrapper), /empty (204), /boom (raises), /slow?s=, else
+    hello."""
+    path = environ["PATH_INFO"]
+    q = _query(environ)
+    if path == "/environ":
+        return echo_environ(environ, start_response)
+    if path == "/echo":
+        return _reply(start_response, read_body(environ))
+    if path == "/big":
+        n = int(q.get("n", "300000"))
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (bytes([65 + i % 26]) * min(16384, n - i * 16384) for i in range((n + 16383) // 16384))
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"then returned"]
+    if path == "/file":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"), 8192)
+    if path == "/empty":
+        start_response("204 No Content", [])
+        return []
+    if path == "/boom":
+        raise RuntimeError("boom in the app")
+    if path == "/slow":
+        time.sleep(float(q.get("s", "1")))
+    return hello(environ, start_response)

@@ -22,9 +22,12 @@ def settings(**overrides):
 
 
 def server_context(mode="on"):
-    """mode "on": the server certificate; "client-cert": client certificates signed by the test CA required."""
+    """mode "on": the server certificate; "client-cert": client certificates signed by the test CA required; "h2":
+    the server certificate, ALPN h2 offered first (--http-protocols h2,h1)."""
     from fastwsgi.tls import default_context
 
+    if mode == "h2":
+        return default_context(settings(http_protocols="h2,h1"))
     if mode == "client-cert":
         return default_context(settings(ca_certs=cert("ca.pem"), cert_reqs=2))
     return default_context(settings())

@@ -37,6 +37,11 @@ cdef class Response:
         str status
         list headers                # the app's list, kept for post_request
         CBuf head                   # serialised, validated app headers
+        # HTTP/2 (response_h2.pyx): send_head and fail record the head for nghttp2 instead of serialising it, and
+        # the body goes out as it is (length-framed or up to the stream's end); set once, by the stream's Exchange
+        bint h2
+        int code                    # the status code
+        list h2_fields              # the head as nghttp2 takes it: [(b":status", b"200"), (b"name", b"value")...]
 
     @staticmethod
     cdef Response new(object write_cb, object hints_cb, object logger, const bint *stopping)
@@ -46,6 +51,8 @@ cdef class Response:
     cdef int finish(self, CBuf *out) except -1                             # last chunk, length check
     cdef int end(self, CBuf *out, object uri) except -1    # finish(), or a 500 if start_response was never called
     cdef int fail(self, CBuf *out, int status) except -1                   # an error answer instead of the app's
+    cdef int h2_head(self, long long known_length) except -1               # send_head for HTTP/2
+    cdef int h2_fail(self, CBuf *out, int status) except -1                # fail for HTTP/2
 
     # what the sender asks
     cdef inline bint ready(self):               # start_response was called: a head can be framed

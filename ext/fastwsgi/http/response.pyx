@@ -260,6 +260,7 @@ cdef class Response:
         code = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
         self.bodyless = code < 200 or code == 204 or code == 304
         self.status_line = line
+        self.code = code
         self.status = status
         self.headers = headers
         self.content_length = content_length
@@ -301,6 +302,8 @@ cdef class Response:
         close-delimited (HTTP/1.0); no body for HEAD and 1xx/204/304."""
         if not self.started:
             raise AssertionError("the app returned without calling start_response()")
+        if self.h2:
+            return self.h2_head(known_length)
         buf_add_bytes(out, self.status_line)
         if self.head.len:
             buf_add(out, self.head.data, self.head.len)
@@ -392,6 +395,8 @@ cdef class Response:
 
     cdef int fail(self, CBuf *out, int status) except -1:
         """An error answer in place of the app's (whose head was not sent): the head counts as sent."""
+        if self.h2:
+            return self.h2_fail(out, status)
         buf_add_bytes(out, error_response(status, self.date_line, self.is_head))
         self.must_close = True
         self.started = False
@@ -399,3 +404,9 @@ cdef class Response:
         self.status = "%d %s" % (status, ERROR_REASONS.get(status, "Error"))
         self.headers = []
         return 0
+
+    cdef int h2_head(self, long long known_length) except -1:
+        return response_h2_head(self, known_length)
+
+    cdef int h2_fail(self, CBuf *out, int status) except -1:
+        return response_h2_fail(self, out, status, ERROR_REASONS.get(status, "Error"))

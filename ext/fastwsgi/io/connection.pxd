@@ -9,6 +9,9 @@ cdef enum ConnState:
     # docs/architecture.md draws the transitions; set_state() refuses any other
 
 
+cdef class H2Session
+
+
 cdef class Connection(Watcher):
     # one client socket: its bytes go to the Parser, whose queued Requests are served in order through the
     # connection's Exchange (the app call, its answer framed into one write buffer), and the buffer goes out with as
@@ -22,6 +25,7 @@ cdef class Connection(Watcher):
         bint in_thread              # the active request's app call runs on a pool thread (the Job owns ex)
         ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
         TlsSession tls              # the TLS session (tls_session.pyx), else None: plain HTTP
+        H2Session h2                # HTTP/2 (h2.pyx): the plaintext goes to its session, not the Parser; else None
         Request active              # whose answer is being produced (ex.req), else None
         CBuf wbuf                   # response bytes not yet sent: wbuf.data[wpos:wbuf.len]
         Py_ssize_t wpos
@@ -44,7 +48,8 @@ cdef class Connection(Watcher):
     cdef int on_readable(self) except -1
     cdef int read_proxy(self, const char *data, Py_ssize_t n) except -1   # while the PROXY header is expected
     cdef int read_tls(self, const char *data, Py_ssize_t n) except -1     # ciphertext: opened, then received()
-    cdef int received(self, const char *data, Py_ssize_t n) except -1   # through the parser; follow its progress
+    # through the parser; follow its progress. 1: the bytes went to HTTP/2 (the session stepped; the caller does not)
+    cdef int received(self, const char *data, Py_ssize_t n) except -1
     # serving
     cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
     cdef int finish_step(self) except -1     # step's end: flush, then keep alive, linger or close

@@ -96,7 +96,7 @@ cdef class Connection(Watcher):
                 if self.linger_bytes > LINGER_MAX:
                     return self.close()
                 return 0
-            if self.parser.stopped:
+            if self.parser.stopped and self.h2 is None:
                 if self.active is not None or self.parser.queued():
                     return 0                # answers are still to go out: what follows is dropped, then we close
                 return self.close()
@@ -104,7 +104,8 @@ cdef class Connection(Watcher):
                 return self.read_proxy(loop.rbuf, n)
             if self.tls is not None:
                 return self.read_tls(loop.rbuf, n)
-            self.received(loop.rbuf, n)
+            if self.received(loop.rbuf, n):
+                return 0
             return self.step()
         if n == 0 and (self.active is not None or self.deferred):
             # the client half-closed after its requests: answer them (an answer held for the end of this wakeup
@@ -140,7 +141,8 @@ cdef class Connection(Watcher):
             return 0                # the request follows (or the TLS handshake)
         if self.tls is not None:
             return self.read_tls(data + used, n - used)
-        self.received(data + used, n - used)
+        if self.received(data + used, n - used):
+            return 0
         return self.step()
 
     cdef int read_tls(self, const char *data, Py_ssize_t n) except -1:
@@ -159,9 +161,11 @@ cdef class Connection(Watcher):
             parser.stopped = True
             return self.step()
         if tls.feed(data, n) == 0:
-            while not parser.stopped:
+            if tls.alpn_h2 and self.h2 is None:
+                self.h2 = H2Session.new(self)       # the client chose h2 in the handshake
+            while not parser.stopped or self.h2 is not None:
                 plain = tls.read()
-                if plain is None:
+                if plain is None or self.state == CONN_CLOSED or self.state == CONN_LINGER:
                     break
                 opened = True
                 self.received(PyBytes_AS_STRING(plain), PyBytes_GET_SIZE(plain))
@@ -172,6 +176,8 @@ cdef class Connection(Watcher):
             return self.close()
         if tls.peer_done:
             self.eof = True             # the client sent close_notify: answer what it sent, then close
+        if self.h2 is not None:
+            return self.h2.after_tls(opened)
         if opened or tls.peer_done:
             return self.step()
         self.flush()                    # nothing for the parser (the handshake, a partial record): send TLS's answer
@@ -181,10 +187,14 @@ cdef class Connection(Watcher):
 
     cdef int received(self, const char *data, Py_ssize_t n) except -1:
         cdef Parser parser = self.parser
+        if self.h2 is not None or (self.state == CONN_NEW and self.loop.h2c and h2_begins(self, data, n)):
+            return self.h2.feed(data, n) + 1    # HTTP/2: its session steps (h2c: at the first bytes only)
         parser.feed(data, n)
         if parser.backlogged() and self.interest == EPOLLIN:
             self.set_interest(0)                # enough requests wait: read again once the rest is framed (step)
         if parser.upgraded:
+            if self.loop.h2_upgrade and h2_upgrade(self):
+                return 1                        # Upgrade: h2c: 101, then HTTP/2 (the request is its stream 1)
             self.closing = True                 # served as plain HTTP, then closed
         if self.state == CONN_BODY:
             self.rearm()                        # body_timeout between two reads, as nginx counts it
@@ -429,6 +439,8 @@ cdef class Connection(Watcher):
     # -- writing --
 
     cdef int on_writable(self) except -1:
+        if self.h2 is not None:
+            return self.h2.writable()
         if self.in_thread and self.ex.file is not None:
             if self.send_file() == 0:
                 return 0
@@ -553,6 +565,8 @@ cdef class Connection(Watcher):
         return self.set_interest(EPOLLIN)
 
     cdef int expire(self) except -1:
+        if self.h2 is not None and self.state != CONN_LINGER:
+            return self.h2.expire()
         if self.state == CONN_BODY and self.active is None and self.wpos == self.wbuf.len:
             # a stalled body: the app was never called; answer 408 as nginx does for client_body_timeout
             self.parser.clear()
@@ -602,6 +616,8 @@ cdef class Connection(Watcher):
             self.job.wake()
         elif self.active is not None:
             self.end_exchange(EX_DONE)
+        if self.h2 is not None:
+            self.h2.release()
         self.loop.forget(self, fd)
         if self.tls is not None and self.wpos == self.wbuf.len:
             self.tls.goodbye(fd)            # everything went out: end the session properly

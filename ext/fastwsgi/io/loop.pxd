@@ -1,3 +1,11 @@
+cdef struct H2Config:
+    # the http2_* settings, as nghttp2 takes them
+    unsigned int max_concurrent_streams
+    unsigned int initial_window_size
+    unsigned int max_frame_size
+    unsigned int max_header_list_size
+
+
 cdef class Listener(Watcher):
     # one listening socket: accept in batches
     cdef Loop loop
@@ -48,6 +56,9 @@ cdef class Loop:
         int accept_batch              # connections accepted per listener wakeup
         bint sendfile                 # wsgi.file_wrapper files go out with sendfile(2) (else read() and send())
         object ssl_context            # ssl.SSLContext: connections speak TLS (tls_session.pyx), else None
+        bint h2c                      # HTTP/2 with prior knowledge on plain connections (a trusted peer's preface)
+        bint h2_upgrade               # ... and by a trusted peer's Upgrade: h2c request (101, then HTTP/2)
+        H2Config h2cfg                # the http2_* settings every HTTP/2 session announces
         long long max_requests
         Limits limits                 # limit_request_*: handed to each connection's Parser
         object on_tick

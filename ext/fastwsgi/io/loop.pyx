@@ -96,6 +96,11 @@ cdef class Loop:
         self.app = app
         self.accept_batch = 1 if opts["multiprocess"] else ACCEPT_BATCH
         self.ssl_context = opts["ssl_context"]
+        mode = http2_options(opts, &self.h2cfg)     # (over TLS, ALPN decides: no h2c)
+        if self.ssl_context is not None:
+            mode = None
+        self.h2c = mode in ("prior-knowledge", "both")
+        self.h2_upgrade = mode in ("upgrade", "both")
         self.sendfile = bool(opts["sendfile"]) and self.ssl_context is None    # TLS: files are read and sealed
         self.keepalive = opts["keepalive"]
         self.header_timeout = opts["header_timeout"]
@@ -322,6 +327,8 @@ cdef class Loop:
         for conn in self.conns.values():
             if conn.in_thread and (oldest == 0 or conn.ex.started < oldest):
                 oldest = conn.ex.started
+            elif conn.h2 is not None:
+                oldest = conn.h2.busy_since(oldest)     # its streams' calls on app threads
         return oldest or None
 
     def refuse_unstarted(self, double within=0.5):
@@ -441,6 +448,8 @@ cdef class Loop:
             for conn in list(self.conns.values()):
                 if now >= self.stop_deadline:
                     conn.close()
+                elif conn.h2 is not None:
+                    conn.h2.shutdown()      # a shutdown notice, a second later GOAWAY: in-flight streams finish
                 elif conn.state == CONN_NEW and conn.deadline > now + NEW_CONN_GRACE:
                     # accepted just before the stop: its request is probably on the way; serve it if it comes soon
                     conn.deadline = now + NEW_CONN_GRACE

@@ -12,6 +12,7 @@ cdef class TlsSession:
         bint started            # a byte arrived (the first one tells TLS from plain HTTP)
         bint said_goodbye       # close_notify was sent
         bint peer_done          # the client sent close_notify
+        bint alpn_h2            # the handshake chose h2 by ALPN (the SSLContext offers it with --http-protocols h2)
         str error               # why the handshake or a record failed (the connection then closes), else None
         Py_ssize_t sealed       # the write buffer's first `sealed` bytes are ciphertext (the rest is plaintext)
 

@@ -3,7 +3,8 @@
 # TlsSession.seal() on the way out.
 # The handshake needs no state of ours: until it is done, feed() only feeds it and the connection sends what it
 # answers. It happens in CONN_NEW, so header_timeout (counted from accept) bounds it as nginx's
-# client_header_timeout does. The SSLContext (fastwsgi/tls.py) refuses renegotiation and offers ALPN http/1.1.
+# client_header_timeout does. The SSLContext (fastwsgi/tls.py) refuses renegotiation and offers ALPN http/1.1 (and
+# h2 first with --http-protocols h2: the Connection then speaks HTTP/2, io/h2.pyx).
 
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ
@@ -37,6 +38,7 @@ cdef class TlsSession:
         try:
             self.obj.do_handshake()
             self.ready = True
+            self.alpn_h2 = self.obj.selected_alpn_protocol() == "h2"
         except SSLWantReadError:
             pass                        # the handshake waits for the client
         except SSLError as exc:
