@@ -65,6 +65,8 @@ static inline int nghttp2_submit_settings(nghttp2_session *s, uint8_t f, const n
     FW_H2_STUB
 static inline int nghttp2_submit_response(nghttp2_session *s, int32_t id, const nghttp2_nv *nva, size_t n,
                                           const nghttp2_data_provider *d) FW_H2_STUB
+static inline int nghttp2_submit_headers(nghttp2_session *s, uint8_t f, int32_t id, const void *p,
+                                         const nghttp2_nv *nva, size_t n, void *u) FW_H2_STUB
 static inline int nghttp2_submit_rst_stream(nghttp2_session *s, uint8_t f, int32_t id, uint32_t e) FW_H2_STUB
 static inline int nghttp2_submit_shutdown_notice(nghttp2_session *s) FW_H2_STUB
 static inline int nghttp2_submit_goaway(nghttp2_session *s, uint8_t f, int32_t last, uint32_t e, const uint8_t *d,

@@ -99,6 +99,8 @@ cdef extern from "fastwsgi/h2shim.h":
     int nghttp2_submit_settings(nghttp2_session *session, uint8_t flags, const nghttp2_settings_entry *iv, size_t n)
     int nghttp2_submit_response(nghttp2_session *session, int32_t stream_id, const nghttp2_nv *nva, size_t nvlen,
                                 const nghttp2_data_provider *data_prd)
+    int nghttp2_submit_headers(nghttp2_session *session, uint8_t flags, int32_t stream_id, const void *pri_spec,
+                               const nghttp2_nv *nva, size_t nvlen, void *stream_user_data)
     int nghttp2_submit_rst_stream(nghttp2_session *session, uint8_t flags, int32_t stream_id, uint32_t error_code)
     int nghttp2_submit_shutdown_notice(nghttp2_session *session)
     int nghttp2_submit_goaway(nghttp2_session *session, uint8_t flags, int32_t last_stream_id, uint32_t error_code,

@@ -280,6 +280,8 @@ cdef class Response:
             return
         if type(headers) is not list:
             headers = list(headers)
+        if self.h2:
+            return self.hints_cb(h2_hints(headers))
         out.data = NULL
         out.len = out.cap = 0
         try:

@@ -29,6 +29,20 @@ cdef list h2_fields(int code, list headers, bint has_server, bint has_date, byte
     return fields
 
 
+cdef list h2_hints(list headers):
+    """A 103 answer's fields as nghttp2_submit_headers takes them, validated as start_response validates headers."""
+    cdef list fields = [(b":status", b"103")]
+    cdef tuple entry
+    for item in headers:
+        if type(item) is not tuple or len(<tuple>item) != 2:
+            raise TypeError(f"header must be a (name, value) tuple, not {item!r}")
+        entry = header_line(<tuple>item)
+        if entry[1] != H_PLAIN:
+            raise ValueError(f"header {item[0]!r} does not belong in a 103 answer")
+        fields.append((h2_name(item[0]), (<str>item[1]).encode("latin-1")))
+    return fields
+
+
 cdef int response_h2_head(Response self, long long known_length) except -1:
     cdef list fields = h2_fields(self.code, self.headers, self.has_server, self.has_date, self.date_line)
     if self.bodyless:

@@ -73,6 +73,8 @@ cdef class Connection(Watcher):
     cdef int expire(self) except -1           # the deadline passed: 408 for a stalled body, else close
     cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close
     cdef bint sheddable(self)                 # may be closed to make room at worker_connections (no head yet, idle)
-    # the worker is aborted (--timeout): a request never started (its Job never ran: job_queued) gets 503 and
-    # Connection: close, sent by `until` (monotonic) at the latest; 1 if one was answered
-    cdef int refuse_unstarted(self, bint job_queued, double until) except -1
+
+
+# the worker is aborted (--timeout): a request never started (its Job never ran: job_queued) gets 503 and
+# Connection: close, sent by `until` (monotonic) at the latest; 1 if one was answered (io/abort.pyx)
+cdef int refuse_unstarted(Connection conn, bint job_queued, double until) except -1

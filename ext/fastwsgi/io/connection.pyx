@@ -579,32 +579,6 @@ cdef class Connection(Watcher):
     cdef bint sheddable(self):
         return (self.state == CONN_NEW or self.state == CONN_HEAD or self.state == CONN_IDLE) and not self.deferred
 
-    cdef int refuse_unstarted(self, bint job_queued, double until) except -1:
-        cdef Request req
-        cdef bytes answer
-        cdef char sink[4096]
-        if self.fd < 0 or self.state == CONN_CLOSED:
-            return 0
-        if job_queued:
-            req = self.ex.req                   # behind the answers already framed, in order
-        elif self.active is None and not self.in_thread and self.parser.queued():
-            req = self.parser.first()
-        else:
-            return 0                            # idle, or an answer in progress (the stuck call's own connection)
-        answer = error_response(503, self.loop.date_line, req.is_head)
-        cbuf_add(&self.wbuf, PyBytes_AS_STRING(answer), PyBytes_GET_SIZE(answer))
-        self.closing = True
-        try:
-            if self.flush() == 0 and self.state != CONN_CLOSED and until > monotonic():
-                self.flush_blocking(until - monotonic())
-        except IOError:
-            return 1
-        if self.state != CONN_CLOSED and self.wpos == self.wbuf.len:
-            shutdown(self.fd, SHUT_WR)          # the FIN after the answer; what the client sent is dropped, so
-            while recv(self.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0:     # the exit's close sends no RST over it
-                pass
-        return 1
-
     cdef int close(self) except -1:
         cdef int fd = self.fd
         if fd < 0:

@@ -6,8 +6,8 @@ cdef int unlink(H2Stream s) except -1:
     stream <-> Job, so that its buffers go at once rather than at the next full collection."""
     if not s.in_thread:
         if s.ex is not None:
-            s.ex.resp.write_cb = None
-            s.ex.resp.start_response_cb = None
+            s.ex.resp.write_cb = s.ex.resp.hints_cb = None
+            s.ex.resp.start_response_cb = s.ex.resp.early_hints_cb = None
         s.job = None
     return 0
 
@@ -40,6 +40,31 @@ cdef class H2Stream(Watcher):
         if self.closed:
             raise IOError("client disconnected")
         self.ex.resp.body(&self.out, data)
+
+    def hint(self, list fields):
+        """A 103 Early Hints answer (Response.early_hints): a non-final HEADERS frame ahead of the answer, sent now.
+        Inline only: a stream on an app thread drops its hints (its frames are the loop's to send)."""
+        cdef nghttp2_nv *nva
+        cdef Py_ssize_t i, n = len(fields)
+        cdef H2Session session = self.session
+        if self.in_thread or self.closed or self.submitted:
+            return
+        nva = <nghttp2_nv *>malloc(n * sizeof(nghttp2_nv))
+        if nva == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                name, value = fields[i]
+                nva[i].name = <uint8_t *>PyBytes_AS_STRING(name)
+                nva[i].namelen = PyBytes_GET_SIZE(name)
+                nva[i].value = <uint8_t *>PyBytes_AS_STRING(value)
+                nva[i].valuelen = PyBytes_GET_SIZE(value)
+                nva[i].flags = NGHTTP2_NV_FLAG_NONE
+            nghttp2_submit_headers(session.ng, NGHTTP2_FLAG_NONE, self.id, NULL, nva, n, NULL)
+        finally:
+            free(nva)
+        if session.send():
+            session.conn.flush()
 
     cdef int on_job(self, Job job) except -1:
         """Loop thread: what the stream's Job framed joins its buffer; once the Job is finished, the answer ends."""
@@ -163,7 +188,7 @@ cdef class H2Session:
         s.started = True
         if s.status:
             return self.answer_error(s)
-        ex = s.ex = Exchange.new(self.site, s.write, &loop.stopping)
+        ex = s.ex = Exchange.new(self.site, s.write, s.hint, &loop.stopping)
         ex.resp.h2 = True
         self.answering += 1
         if loop.pool is not None:
@@ -245,7 +270,7 @@ cdef class H2Session:
 
     cdef int answer_error(self, H2Stream s) except -1:
         cdef Loop loop = self.conn.loop
-        s.ex = Exchange.new(self.site, None, &loop.stopping)
+        s.ex = Exchange.new(self.site, None, None, &loop.stopping)
         s.ex.resp.h2 = True
         s.ex.resp.begin(s.req.is_head, False, True, loop.date_line)
         s.ex.resp.fail(&s.out, s.status)

@@ -346,7 +346,7 @@ cdef class Loop:
                 job = self.pool.jobs.popleft()      # no thread may start it now
                 queued.add(job.owner)
         for conn in list(self.conns.values()):
-            answered += conn.refuse_unstarted(conn in queued, until)
+            answered += refuse_unstarted(conn, conn in queued, until)
         return answered
 
     def leave(self, sock):
