@@ -5,6 +5,8 @@ import random
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fastwsgi._core import parse_uwsgi_bytes
 from tests.support import client
@@ -129,6 +131,46 @@ def test_a_packet_split_inside_its_header():
     data = uwsgi_request("GET", "/split")
     for cut in range(1, 8):
         assert parse(data, [cut, 1000]) == parse(data)
+
+
+def ci(n):
+    return settings(max_examples=n, derandomize=True, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+NAMES = st.sampled_from(["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "CONTENT_TYPE", "HTTP_HOST",
+                         "HTTP_COOKIE", "HTTP_X_A", "SERVER_NAME", "HTTPS", "REMOTE_ADDR", "X"]) | st.text(
+    st.characters(min_codepoint=33, max_codepoint=255), min_size=1, max_size=12)
+VALUES = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
+
+
+@ci(400)
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=12), st.binary(max_size=200),
+       st.lists(st.integers(1, 64), min_size=1, max_size=6))
+def test_any_vars_give_the_same_environ_in_any_pieces(pairs, body, sizes):
+    pairs = [(k, v) for k, v in pairs if k != "CONTENT_LENGTH"] + [("CONTENT_LENGTH", str(len(body)))]
+    data = uwsgi_packet(pairs, body) + GOOD
+    whole = parse(data)
+    assert parse(data, sizes) == whole
+    if "error" in whole[-1]:
+        assert whole[-1]["error"] == 0, whole
+        return
+    env, good = whole
+    assert good["PATH_INFO"] == "/good" and env["wsgi.input"] == body
+    for key in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SERVER_PROTOCOL"):
+        assert isinstance(env[key], str)
+    last = dict(pairs)
+    for key in ("SERVER_NAME", "X", "REMOTE_ADDR"):
+        if key in last:
+            assert env[key] == last[key]
+
+
+@ci(300)
+@given(st.binary(max_size=300), st.lists(st.integers(1, 64), min_size=1, max_size=6))
+def test_random_bytes_never_break_the_parser(data, sizes):
+    out = parse(data)
+    assert parse(data, sizes) == out
+    assert all("error" not in env for env in out[:-1])
 
 
 # -- the parser: what it refuses ----------------------------------------------------------------------------------
