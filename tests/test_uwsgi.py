@@ -333,6 +333,15 @@ def test_a_peer_not_allowed_gets_403(serve):
         assert srv.stop() is None
 
 
+def test_uwsgi_over_tls(serve):
+    """nginx's `uwsgi_pass suwsgi://`: the packets inside TLS."""
+    srv = serve(ROUTER, protocol="uwsgi", tls="on")
+    with client.Client(srv.port, tls=srv.tls) as c:
+        env = ask(c, "POST", "/environ", body=b"over tls").json()
+        assert env["wsgi.url_scheme"] == "https" and env["_body"] == "over tls"
+        assert ask(c, "GET", "/hello").body == b"Hello, World!"
+
+
 def test_the_cli_flags_serve_uwsgi(master_factory):
     m = master_factory("--protocol", "uwsgi", "--uwsgi-allow-from", "127.0.0.1,::1", "pidapp:app", wait=False)
     m.port = int(m.wait_log(r"Listening at: http://127\.0\.0\.1:(\d+)")[0])

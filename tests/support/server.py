@@ -107,7 +107,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
             try:
-                with client.Client(self.port, host=self.host, timeout=1.0) as c:
+                # (a uwsgi port over TLS: through TLS, as a plain packet there is no HTTP request to answer 400)
+                with client.Client(self.port, host=self.host, timeout=1.0, tls=self.tls if self.uwsgi else None) as c:
                     c.send(self.preamble + (client.uwsgi_request("GET", "/__ready", [("Connection", "close")])
                                             if self.uwsgi else
                                             b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
