@@ -139,6 +139,7 @@ cdef Py_ssize_t uwsgi_feed(Parser self, const char *p, Py_ssize_t n) except -1:
     where it lies; one split across reads is gathered in hbuf, bounded by its header's datasize."""
     cdef Py_ssize_t take, got = 0, total
     cdef const char *h
+    cdef bint inplace
     if self.phase == PH_LENGTH:
         take = <Py_ssize_t>min(<long long>n, self.body_left)
         uwsgi_body(self, p, take)
@@ -150,8 +151,9 @@ cdef Py_ssize_t uwsgi_feed(Parser self, const char *p, Py_ssize_t n) except -1:
         self.stop(403, "uwsgi request from a peer not in uwsgi_allow_ips")
         return n
     if self.hbuf.len < UW_HEADER:
-        if self.hbuf.len == 0 and n >= UW_HEADER:
-            h = p                           # the header where it lies
+        inplace = self.hbuf.len == 0 and n >= UW_HEADER       # the header where it lies
+        if inplace:
+            h = p
         else:
             got = min(UW_HEADER - self.hbuf.len, n)
             cbuf_add(&self.hbuf, p, got)
@@ -161,15 +163,16 @@ cdef Py_ssize_t uwsgi_feed(Parser self, const char *p, Py_ssize_t n) except -1:
         if h[0] != 0:
             uwsgi_refuse(self, "modifier1 %d is not 0 (a WSGI request)" % <unsigned char>h[0])
             return n
-        if 0 < self.limits.head < u16(h + 1):
-            uwsgi_refuse(self, "packet of %d bytes, larger than the request limits" % u16(h + 1))
+        total = UW_HEADER + u16(h + 1)
+        if 0 < self.limits.head < total - UW_HEADER:
+            uwsgi_refuse(self, "packet of %d bytes, larger than the request limits" % (total - UW_HEADER))
             return n
-        if h == p and n >= UW_HEADER + u16(p + 1):
-            # the common case: the whole packet in this piece
-            self.begun += 1
-            uwsgi_packet(self, p + UW_HEADER, u16(p + 1))
-            return n if self.stopped else UW_HEADER + u16(p + 1)
-        if h == p:
+        if inplace:
+            if n >= total:
+                # the common case: the whole packet in this piece
+                self.begun += 1
+                uwsgi_packet(self, p + UW_HEADER, total - UW_HEADER)
+                return n if self.stopped else total
             got = UW_HEADER
             cbuf_add(&self.hbuf, p, UW_HEADER)
     total = UW_HEADER + u16(self.hbuf.data + 1)
