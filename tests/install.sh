@@ -30,8 +30,10 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 python -m pip install -q "$sdist[test]"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    for tool in curl wrk; do     # wrk: the zero-loss tests under keep-alive load (tests/test_retire.py)
-        if ! command -v "$tool" >/dev/null 2>&1; then
+    # wrk: the zero-loss tests under keep-alive load (tests/test_retire.py); nginx: its uwsgi_pass in front of
+    # --protocol uwsgi (tests/test_uwsgi_nginx.py; the tests start their own nginx on free ports)
+    for tool in curl wrk nginx; do
+        if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
             (apt-get update -qq && apt-get install -y -qq "$tool") >/dev/null 2>&1 \
                 || echo "install.sh: could not install $tool" >&2
         fi

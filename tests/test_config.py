@@ -35,6 +35,7 @@ SAMPLES = {
     "forwarded_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,5.6.7.8", ["1.2.3.4", "5.6.7.8"])],
     "proxy_protocol": [("v1", "v1"), ("V2", "v2"), ("auto", "auto")],
     "proxy_allow_ips": [("10.0.0.1", ["10.0.0.1"]), ("*", ["*"]), ("1.2.3.4,::1", ["1.2.3.4", "::1"])],
+    "protocol": [("uwsgi", "uwsgi"), ("http", "http"), ("UWSGI", "uwsgi")],
     "certfile": [("/a.pem", "/a.pem"), ("b.pem", "b.pem"), ("/c/d.crt", "/c/d.crt")],
     "keyfile": [("/a.key", "/a.key"), ("b.key", "b.key"), ("/c/d.key", "/c/d.key")],
     "ca_certs": [("/ca.pem", "/ca.pem"), ("ca2.pem", "ca2.pem"), ("/etc/ca.crt", "/etc/ca.crt")],
@@ -266,7 +267,8 @@ def test_settings_reach_the_loop(tmp_path):
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
                            "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile",
-                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2", "--threads", "4"])
+                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2", "--threads", "4",
+                           "--protocol", "uwsgi", "--uwsgi-allow-from", "10.0.0.3"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
     assert {k: v for k, v in options.items() if k not in ("on_tick", "on_stop", "logger", "stats")} == dict(
@@ -275,7 +277,8 @@ def test_settings_reach_the_loop(tmp_path):
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
         proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
         tmp_upload_dir=None, http_protocols="h1", http2_cleartext="off", http2_max_concurrent_streams=100,
-        http2_initial_window_size=65535, http2_max_frame_size=16384, http2_max_header_list_size=65536)
+        http2_initial_window_size=65535, http2_max_frame_size=16384, http2_max_header_list_size=65536,
+        protocol="uwsgi", uwsgi_allow_ips=["10.0.0.3"])
     assert options["on_tick"] == worker.tick
     assert options["stats"].nbytes == len(heartbeat.STATS_FIELDS) * 8     # the loop's figures: the heartbeat page
     jittered = Worker(1, 0, [], None, _load(tmp_path, ["--max-requests", "50", "--max-requests-jitter", "10"]),

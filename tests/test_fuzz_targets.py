@@ -18,7 +18,8 @@ HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 
 
 def test_there_are_targets():
-    assert [os.path.basename(t) for t in TARGETS] == ["fuzz_fields.py", "fuzz_parser.py", "fuzz_proxy.py"]
+    assert [os.path.basename(t) for t in TARGETS] == ["fuzz_fields.py", "fuzz_parser.py", "fuzz_proxy.py",
+                                                      "fuzz_uwsgi.py"]
 
 
 @pytest.mark.skipif(not HAVE_ATHERIS, reason=f"atheris is not installed for Python {sys.version.split()[0]} "

@@ -71,7 +71,7 @@ def test_no_gunicorn_flag_is_unrecognized(name, tmp_path):
 @pytest.mark.parametrize("argv, expected", [
     (["--http-protocols", "h2"], "a list without h1 is refused"),
     (["--dirty-timeout", "0"], "fastwsgi has no dirty arbiters"),
-    (["--protocol", "uwsgi"], "the uWSGI protocol (nginx's uwsgi_pass) is not supported yet"),
+    (["--protocol", "fastcgi"], "expected one of http, uwsgi"),
     (["--dirty-workers", "2"], "fastwsgi has no dirty arbiters"),
     (["--asgi-loop", "uvloop"], "fastwsgi serves WSGI applications only"),
     (["--header-map", "dangerous"], "fastwsgi always drops header names holding '_'"),

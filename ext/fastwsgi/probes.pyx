@@ -37,6 +37,51 @@ def parse_request_bytes(data, chunks=None, **options):
     return out
 
 
+def parse_uwsgi_bytes(data, chunks=None, peer="127.0.0.1", **options):
+    """Test hook: parse uwsgi packets and their bodies (fed whole, or in pieces of the given sizes) as a
+    --protocol uwsgi connection from `peer` does (None: a UNIX socket peer; uwsgi_allow_ips decides). Returns the
+    environ of each request, wsgi.input replaced by its body's bytes (None: the body is not all in), then
+    {"error": status, "reason": str} if parsing stopped (status 0: a refused packet, closed without an answer)."""
+    cdef dict opts = loop_options(dict(options, protocol="uwsgi"))
+    cdef Parser parser = Parser.new(dict_with_room(base_environ(opts)), peer, None if peer is None else "4242",
+                                    bool(opts["forwarded_allow_ips"]), make_limits(opts))
+    cdef const char *p = data
+    cdef Py_ssize_t pos = 0, size, n = len(data)
+    cdef list out = []
+    cdef Request req
+    parser.uwsgi = uwsgi_mode(frozenset(opts["uwsgi_allow_ips"] or ()), peer)
+    sizes = list(chunks) if chunks else [max(n, 1)]
+    if min(sizes) < 1:
+        raise ValueError("piece sizes must be at least 1")
+
+    def take():
+        nonlocal req
+        while parser.queued() and (<Request>parser.first()).complete:
+            req = parser.first()
+            parser.pop()
+            env = dict(req.environ)
+            env["wsgi.input"] = env["wsgi.input"].read()
+            out.append(env)
+            if not parser.queued():
+                parser.refill()
+    i = 0
+    while pos < n and not parser.stopped:
+        size = min(sizes[i % len(sizes)], n - pos)
+        parser.feed(p + pos, size)
+        pos += size
+        i += 1
+        take()
+    while parser.queued():
+        env = dict((<Request>parser.first()).environ)
+        env["wsgi.input"] = None
+        out.append(env)
+        parser.pop()
+    if parser.stopped:
+        out.append({"error": parser.error_status, "reason": parser.error_reason})
+    parser.release()
+    return out
+
+
 cdef dict FRAMING_NAMES = {FRAME_UNSET: "unset", FRAME_LENGTH: "length", FRAME_CHUNKED: "chunked",
                            FRAME_CLOSE: "close", FRAME_NONE: "none"}
 cdef dict STEP_NAMES = {EX_DONE: "done", EX_STREAM: "stream", EX_FILE: "file", EX_ABORT: "abort"}
@@ -185,6 +230,7 @@ cdef class ConnectionProbe:
         fd = self.own.detach()
         self.conn = Connection.new(self.loop, fd, Parser.new(dict_with_room(dict(self.loop.base_env)), None, None,
                                                              False, self.loop.limits))
+        self.conn.parser.uwsgi = uwsgi_mode(self.loop.uwsgi_allow_ips, None)    # (--protocol uwsgi)
         self.loop.conns[fd] = self.conn
 
     def send(self, bytes data):

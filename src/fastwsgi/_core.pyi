@@ -49,6 +49,8 @@ class Loop:
         http2_initial_window_size: int = 65535,
         http2_max_frame_size: int = 16384,
         http2_max_header_list_size: int = 65536,
+        protocol: str = "http",               # "uwsgi": requests are uwsgi packets (nginx's uwsgi_pass)
+        uwsgi_allow_ips: list[str] = ["127.0.0.1", "::1"],  # peers ("*": any) allowed to send them (else 403)
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
         multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
         url_scheme: str = "http",
@@ -103,6 +105,12 @@ def parse_proxy_header(
 def parse_request_bytes(data: bytes, chunks: list[int] | None = None, **options: Any) -> list[dict[str, Any]]:
     """Parse raw request bytes as the loop does (fed whole or in pieces of the given sizes); the environ of each
     complete head (no wsgi.input), then {"error": status, "reason": str} if parsing failed."""
+
+def parse_uwsgi_bytes(data: bytes, chunks: list[int] | None = None, peer: str | None = "127.0.0.1",
+                      **options: Any) -> list[dict[str, Any]]:
+    """Parse uwsgi packets and their bodies as a --protocol uwsgi connection from `peer` does (fed whole or in
+    pieces of the given sizes): the environ of each request, wsgi.input replaced by its body's bytes (None: not all
+    in), then {"error": status, "reason": str} if parsing stopped (status 0: a refused packet, closed unanswered)."""
 
 class ResponseProbe:
     """Test hook: one Response driven without a connection; each framing call returns the bytes it framed."""

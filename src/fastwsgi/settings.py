@@ -15,6 +15,7 @@ from fastwsgi import logconfig as _logcfg
 from fastwsgi.validators import (  # noqa: F401  (re-exported: callers read them from fastwsgi.settings)
     CERT_REQS,
     LOG_LEVELS,
+    PROTOCOLS,
     PROXY_MODES,
     RELOAD_ENGINES,
     SSL_PROTOCOL_NUMBERS,
@@ -41,6 +42,7 @@ from fastwsgi.validators import (  # noqa: F401  (re-exported: callers read them
     non_negative_int,
     optional_string,
     positive_int,
+    protocol,
     proxy_mode,
     reload_engine,
     spool_size,
@@ -187,6 +189,10 @@ SETTINGS: tuple = (
        default_doc="127.0.0.1,::1",
        help="Comma-separated peer addresses allowed to send a PROXY protocol header ('*': any). A peer on a UNIX "
             "socket always is."),
+    _s("uwsgi_allow_ips", "Security", comma_list, ["127.0.0.1", "::1"], "--uwsgi-allow-from", meta="IPS", loop=True,
+       default_doc="127.0.0.1,::1",
+       help="With --protocol uwsgi: comma-separated peer addresses allowed to send uwsgi requests ('*': any); "
+            "another peer is answered 403. A peer on a UNIX socket always is."),
     # SSL
     _s("certfile", "SSL", optional_string, None, "--certfile", meta="FILE",
        help="Serve HTTPS: the certificate (PEM; the chain after it) of every listening socket.",
@@ -218,6 +224,17 @@ SETTINGS: tuple = (
             "sendfile (the default) spares the worker's CPU, but a receiver on the same host (a local proxy) pays "
             "more per byte.",
        extra="In a config file, `sendfile = False` does the same."),
+    _s("protocol", "Server mechanics", protocol, "http", "--protocol", meta="STRING", loop=True,
+       help="What the listeners speak: http, or uwsgi (the uWSGI protocol of nginx's `uwsgi_pass`, from the peers "
+            "in --uwsgi-allow-from).",
+       extra="With uwsgi, each request is a uwsgi packet whose vars become the environ as uWSGI takes them "
+             "(REMOTE_ADDR, SERVER_NAME, PATH_INFO... as nginx's `uwsgi_params` sends them, over the listener's own "
+             "keys; `wsgi.url_scheme` is https when the HTTPS var is on), its body CONTENT_LENGTH bytes. Answers "
+             "are HTTP/1.1 heads and bodies, never chunked: a body of unknown length ends with the connection. "
+             "nginx opens a connection per request; other clients may send further packets on a kept-alive one. A "
+             "malformed packet (modifier1 not 0, truncated vars), or one beyond the limit_request_* settings, is "
+             "logged and its connection closed without an answer; nginx reports it as a 502.\n\n"
+             "```nginx\nlocation / {\n    include uwsgi_params;\n    uwsgi_pass 127.0.0.1:8000;\n}\n```"),
     _s("chdir", "Server mechanics", optional_string, None, "--chdir", meta="DIR",
        help="Change to this directory before loading the application."),
     _s("pythonpath", "Server mechanics", comma_list, [], "--pythonpath", meta="DIRS",

@@ -4,8 +4,7 @@ Each is one of three kinds, so that no gunicorn flag is answered with `unrecogni
 in a config file is ignored without a word:
 - implemented here or where its name is read (`paste`, `daemon`, `initgroups`, `spew`, `secure_scheme_headers`...);
 - accepted with the reason it changes nothing (`inert`): one log line at start when it is set;
-- refused in one line when set to what fastwsgi cannot do (the validator's error): HTTP/2, the uWSGI protocol, ASGI
-  and dirty arbiters.
+- refused in one line when set to what fastwsgi cannot do (the validator's error): HTTP/2, ASGI and dirty arbiters.
 `fastwsgi.settings` adds GUNICORN_SETTINGS to its registry; docs_gen lists them with the rest.
 """
 from __future__ import annotations
@@ -171,9 +170,6 @@ GUNICORN_SETTINGS: tuple = (
        boolean, False, "--enable-backlog-metric", action="store_true",
        help="With --statsd-host, the master sends `gunicorn.backlog` (a histogram, as gunicorn does) about once a "
             "second: the connections waiting in the listen queues of the TCP sockets (Linux TCP_INFO)."),
-    _g("uwsgi_allow_ips", "gunicorn compatibility", comma_list, ["127.0.0.1", "::1"], "--uwsgi-allow-from",
-       default_doc="127.0.0.1,::1", inert="no effect: fastwsgi does not speak the uWSGI protocol yet",
-       help="gunicorn: peers allowed to speak uWSGI. Accepted; the uWSGI protocol is not supported yet."),
     _g("http2_cleartext", "gunicorn compatibility", _one_of(("off", "prior-knowledge", "upgrade", "both"),
                                                           "expected off, prior-knowledge, upgrade or both"),
        "off", "--http2-cleartext", meta="STRING", loop=True,
@@ -202,10 +198,6 @@ GUNICORN_SETTINGS: tuple = (
        help="The HTTP versions to speak, in order of preference: h1, or h2,h1 to add HTTP/2 (libnghttp2): over TLS "
             "by ALPN (h2 offered first), and without TLS with --http2-cleartext. A build without libnghttp2 "
             "refuses h2 in one line saying why."),
-    _g("protocol", "gunicorn compatibility",
-       _one_of(("http",), "fastwsgi speaks HTTP only; the uWSGI protocol (nginx's "
-                                                "uwsgi_pass) is not supported yet: use proxy_pass", refusal=True),
-       "http", "--protocol", meta="STRING", help="gunicorn: http or uwsgi. http only."),
     _g("root_path", "gunicorn compatibility", _refused(_ASGI, ""), "", "--root-path", meta="STRING",
        help="gunicorn: the ASGI root_path. Refused; for WSGI, mount points come as SCRIPT_NAME."),
     _g("asgi_loop", "gunicorn compatibility",

@@ -251,6 +251,17 @@ def proxy_mode(value: Any) -> str:
 PROXY_MODES = ("off", "v1", "v2", "auto")
 
 
+def protocol(value: Any) -> str:
+    """gunicorn's --protocol: http or uwsgi."""
+    text = string(value).strip().lower()
+    if text not in PROTOCOLS:
+        raise ValueError("expected one of " + ", ".join(PROTOCOLS))
+    return text
+
+
+PROTOCOLS = ("http", "uwsgi")
+
+
 def metrics_address(value: Any) -> str | None:
     """HOST:PORT or [V6ADDR]:PORT (a port is required)."""
     if value is None:

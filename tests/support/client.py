@@ -315,11 +315,50 @@ class Client:
 
 
 def fetch(port, method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", timeout=TIMEOUT, host="127.0.0.1",
-          preamble=b"", tls=None):
-    """One request on a new connection (after the preamble: a PROXY header; over TLS with an SSLContext); returns
-    the final response."""
+          preamble=b"", tls=None, uwsgi=False):
+    """One request on a new connection (after the preamble: a PROXY header; over TLS with an SSLContext; as a uwsgi
+    packet to a --protocol uwsgi server); returns the final response."""
+    make = uwsgi_request if uwsgi else request
     with Client(port, host=host, timeout=timeout, tls=tls) as c:
-        return c.request(preamble + request(method, target, headers, body, version), method)
+        return c.request(preamble + make(method, target, headers, body, version), method)
+
+
+def uwsgi_packet(pairs, body=b"", modifier1=0, modifier2=0):
+    """A uwsgi packet: the (name, value) vars (str as latin-1, or bytes), then the body as it is."""
+    data = bytearray()
+    for name, value in (pairs.items() if isinstance(pairs, dict) else pairs):
+        for item in (name, value):
+            raw = item if isinstance(item, bytes) else item.encode("latin-1")
+            data += struct.pack("<H", len(raw)) + raw
+    return bytes([modifier1]) + struct.pack("<H", len(data)) + bytes([modifier2]) + bytes(data) + body
+
+
+def uwsgi_vars(method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
+    """The vars nginx's stock uwsgi_params send for this request (the client at 203.0.113.9:5555), then a var per
+    header field as nginx names it (HTTP_*, CONTENT_TYPE/CONTENT_LENGTH apart)."""
+    path, _, query = target.partition("?")
+    fields = ([("Host", host)] if host is not None else []) + list(headers)
+    ctype = next((v for n, v in fields if n.lower() == "content-type"), "")
+    pairs = [("QUERY_STRING", query), ("REQUEST_METHOD", method), ("CONTENT_TYPE", ctype),
+             ("CONTENT_LENGTH", str(len(body)) if body else ""), ("REQUEST_URI", target),
+             ("PATH_INFO", unquote_to_latin1(path)), ("DOCUMENT_ROOT", "/usr/share/nginx/html"),
+             ("SERVER_PROTOCOL", version), ("REQUEST_SCHEME", "http"), ("REMOTE_ADDR", "203.0.113.9"),
+             ("REMOTE_PORT", "5555"), ("SERVER_PORT", "80"), ("SERVER_NAME", "example.test")]
+    for name, value in fields:
+        if name.lower() not in ("content-type", "content-length"):
+            pairs.append(("HTTP_" + name.upper().replace("-", "_"), value))
+    return pairs
+
+
+def uwsgi_request(method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
+    """The uwsgi packet (and body) nginx's uwsgi_pass sends for this request."""
+    return uwsgi_packet(uwsgi_vars(method, target, headers, body, version, host), body)
+
+
+def unquote_to_latin1(path):
+    """A path's percent-escapes decoded, as bytes read as latin-1 (nginx's $document_uri, as WSGI wants it)."""
+    from urllib.parse import unquote_to_bytes
+    return unquote_to_bytes(path).decode("latin-1")
 
 
 PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"

@@ -79,6 +79,7 @@ class Server:
         # what a connection must begin with: a PROXY header that keeps the socket's addresses, when required
         mode = options.get("proxy_protocol", "off")
         self.preamble = {"off": b"", "v1": client.proxy_v1(proto="UNKNOWN")}.get(mode, client.proxy_v2(command="LOCAL"))
+        self.uwsgi = options.get("protocol") == "uwsgi"     # requests are uwsgi packets (answers are HTTP)
         # tls="on" (or "client-cert": client certificates required): a TLS port (tests/support/tls.py); a plain
         # request is answered 400 there, which is enough to tell the server is up
         self.tls = tls_support.client_context(cert=options["tls"] == "client-cert") if options.get("tls") else None
@@ -106,8 +107,11 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server {self.target} exited with {self.proc.returncode}:\n{self.stderr}")
             try:
-                with client.Client(self.port, host=self.host, timeout=1.0) as c:
-                    c.send(self.preamble + b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                # (a uwsgi port over TLS: through TLS, as a plain packet there is no HTTP request to answer 400)
+                with client.Client(self.port, host=self.host, timeout=1.0, tls=self.tls if self.uwsgi else None) as c:
+                    c.send(self.preamble + (client.uwsgi_request("GET", "/__ready", [("Connection", "close")])
+                                            if self.uwsgi else
+                                            b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
                     if c.sock.recv(16).startswith(b"HTTP/1."):
                         return
             except OSError:
@@ -182,7 +186,7 @@ class Server:
         while True:
             try:
                 counters = client.fetch(self.port, "GET", target, host=self.host, preamble=self.preamble,
-                                        tls=self.tls).json()
+                                        tls=self.tls, uwsgi=self.uwsgi).json()
             except (OSError, ValueError, client.WireError, client.Closed) as e:
                 return f"cannot read debug_counters(): {e!r}"
             if counters == {"connections": 1, "requests": 1}:

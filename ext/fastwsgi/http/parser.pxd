@@ -64,6 +64,7 @@ cdef class Parser:
         str remote_addr             # REMOTE_ADDR and REMOTE_PORT set on that copy (None: a UNIX socket, kept "")
         str remote_port
         bint trusted_proxy          # the peer is in forwarded_allow_ips: its scheme headers count
+        int uwsgi                   # UW_OFF: HTTP; else --protocol uwsgi, packets framed by uwsgi.pyx (set by the Loop)
         Request cur                 # the request whose head or body is arriving (None between requests)
         list queue                  # Requests whose head is complete, in arrival order: queue[qhead:qtail]
         Py_ssize_t qhead            # (slots outside hold None)

@@ -150,7 +150,9 @@ cdef class Parser:
         while pos < n and not self.stopped:
             if self.phase == PH_HEAD and self.cur is None and self.qtail - self.qhead >= QUEUE_MAX:
                 break                           # enough requests wait: the rest stays bytes (feed, refill)
-            if self.phase == PH_HEAD:
+            if self.uwsgi:
+                pos += uwsgi_feed(self, data + pos, n - pos)     # --protocol uwsgi: packets (uwsgi.pyx)
+            elif self.phase == PH_HEAD:
                 pos += self.feed_head(data + pos, n - pos)
             elif self.phase == PH_LENGTH:
                 pos += self.feed_length(data + pos, n - pos)

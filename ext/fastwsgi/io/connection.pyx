@@ -286,7 +286,7 @@ cdef class Connection(Watcher):
             return self.close()
         if r == 0:
             return 0
-        if (self.closing or self.eof) and not parser.queued() and self.active is None:
+        if (self.closing or self.eof or parser.stopped) and not parser.queued() and self.active is None:
             if parser.error_status or parser.cur is not None or loop.stopping:
                 return self.linger()        # the client may still be sending: let it read the answer
             return self.close()

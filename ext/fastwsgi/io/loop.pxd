@@ -66,6 +66,7 @@ cdef class Loop:
         frozenset forwarded_allow_ips  # peers whose X-Forwarded-Proto/-Protocol/-Ssl set wsgi.url_scheme
         int proxy_protocol            # PP_V1 | PP_V2: every connection begins with a PROXY header (0: off)
         frozenset proxy_allow_ips     # peers allowed to send one ("*": any; a UNIX socket peer always is)
+        frozenset uwsgi_allow_ips     # --protocol uwsgi: peers that may send packets (uwsgi.pyx); None: HTTP
         object pre_request
         object post_request
         object logger

@@ -127,6 +127,7 @@ cdef class Loop:
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
         self.site = App.new(app, self.pre_request, self.post_request, self.logger, self.sendfile)
         spool_setup(opts["spool_limit"], opts["tmp_upload_dir"], self.logger)
+        self.uwsgi_allow_ips = uwsgi_setup(opts, self.logger)
         self.base_env = base_environ(opts)
         self.listeners = []
         for sock in sockets:
@@ -311,6 +312,7 @@ cdef class Loop:
             trusted = (not remote_addr or "*" in self.forwarded_allow_ips or remote_addr in self.forwarded_allow_ips)
         # no environ per connection (an idle one costs memory): each request's copy gets the peer address
         conn = Connection.new(self, fd, Parser.new(lst.base_env, remote_addr, remote_port, trusted, self.limits))
+        conn.parser.uwsgi = uwsgi_mode(self.uwsgi_allow_ips, remote_addr)
         if self.proxy_protocol:
             conn.proxy = ProxyHeader.new(self.proxy_protocol, proxy_allowed(self.proxy_allow_ips, remote_addr))
         if self.ssl_context is not None:
