@@ -42,7 +42,7 @@ def command(peer, transport, port, workdir):
         conf = Path(argv[-1])
         conf.write_text(conf.read_text().replace(" backlog=1024;", " http2 backlog=1024;"))
         return argv
-    vbin = peers.venv_dir("gunicorn" if peer == "gunicorn" else peer) / "bin"
+    vbin = peers.venv_dir("gunicorn-gthread" if peer == "gunicorn" else peer) / "bin"
     host = "127.0.0.1"
     if peer == "ours":
         argv = [str(vbin / "fastwsgi"), "-w", "1", "-b", f"{host}:{port}", "--http-protocols", "h2,h1"]
