@@ -380,3 +380,42 @@ def test_early_hints_over_h2(serve, transport):
     assert statuses == ["103", "103", "200"]
     assert "link: </style1.css>; rel=preload; as=style" in heads
     assert out.stdout == b"ok!"
+
+
+FLASK = "tests.support.flask_app:app"
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_flask_app_sees_the_same_requests_over_h2(serve, tmp_path, threads):
+    # issue 23: the framework's own view of each request (method, path, args, URL, host, scheme, headers, cookies,
+    # forms, JSON, uploads, redirects, a stream, an error) is the same over HTTP/2 as over HTTP/1.1
+    pytest.importorskip("flask", reason="NOT RUN: flask is not installed (the test extras install it)")
+    srv = serve(FLASK, **h2_options("h2c", threads))
+    base = f"http://127.0.0.1:{srv.port}"
+    upload = tmp_path / "up.bin"
+    upload.write_bytes(os.urandom(300_000))
+    cases = [
+        ("/request?a=1&a=2&b=%20x", ["-H", "X-Custom: yes", "-H", "Cookie: c1=v1", "-H", "Cookie: c2=v2",
+                                     "-A", "fw-test"]),
+        ("/form?q=1", ["--data", "x=1&y=%C3%A9&x=2"]),
+        ("/json", ["-H", "Content-Type: application/json", "--data", '{"k": [1, 2, 3]}']),
+        ("/upload", ["-F", f"file=@{upload}", "-F", "note=n"]),
+        ("/cookie", ["-H", "Cookie: visit=0"]),
+        ("/redirect", []),
+        ("/stream", []),
+        ("/boom", []),
+    ]
+    for path, extra in cases:
+        over_h2 = curl(base, path, *extra, tmp=tmp_path)
+        h1 = subprocess.run([CURL, "-sS", "--http1.1", "-D", str(tmp_path / "h1head"), "-o", str(tmp_path / "h1body"),
+                             *extra, base + path], capture_output=True, timeout=30)
+        assert h1.returncode == 0, h1.stderr.decode()
+        h1_status = int((tmp_path / "h1head").read_text().split()[1])
+        h1_body = (tmp_path / "h1body").read_bytes()
+        assert over_h2[0] == "2" and over_h2[1] == h1_status, path
+        if path.startswith("/request"):
+            got, want = json.loads(over_h2[3]), json.loads(h1_body)
+            assert got == want and got["cookies"] == {"c1": "v1", "c2": "v2"} and got["args"] == {"a": ["1", "2"],
+                                                                                                 "b": [" x"]}
+        elif path != "/boom":
+            assert over_h2[3] == h1_body, path
