@@ -3,6 +3,7 @@ curl, h2load and hand-made frames (tests/support/h2wire.py): answers of every sh
 window, the environ of a stream, and malformed or hostile input that must leave the worker serving others."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -419,3 +420,85 @@ def test_a_flask_app_sees_the_same_requests_over_h2(serve, tmp_path, threads):
                                                                                                  "b": [" x"]}
         elif path != "/boom":
             assert over_h2[3] == h1_body, path
+
+
+class H2Loop:
+    """h2load runs one after another (2 connections of 10 streams, `each` requests a run) until stop(): a run that
+    meets a retiring worker meets its GOAWAY mid-run. h2load neither reconnects after a GOAWAY nor retries the
+    streams it refused (above its last stream id: never processed, safe to retry, RFC 9113 6.8), and counts both as
+    failed; so a run is bad when a stream it started was not done, or when more of its started streams failed than
+    the two connections had open at once (2 x 10)."""
+
+    def __init__(self, port, each=3000):
+        self.cmd = [H2LOAD, "-n", str(each), "-c", "2", "-m", "10", f"http://127.0.0.1:{port}/"]
+        self.runs, self.bad, self.partial = 0, [], 0
+        self._stop = False
+        self._thread = __import__("threading").Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop and self.runs < 400:
+            out = subprocess.run(self.cmd, capture_output=True, timeout=60).stdout.decode()
+            line = next((x for x in out.splitlines() if x.startswith("requests:")), out[-300:])
+            self.runs += 1
+            counts = [int(x) for x in re.findall(r"(\d+) (?:total|started|done|succeeded|timeout)", line)]
+            if len(counts) != 5:
+                self.bad.append(line)
+                continue
+            total, started, done, succeeded, timeout = counts
+            if done != started or started - succeeded > 20 or timeout or (succeeded < total and self.met_goaway()):
+                self.bad.append(line)
+
+    def met_goaway(self):
+        self.partial += 1
+        return self.partial > 2                 # (HUP: the old workers' GOAWAY; USR2: WINCH's)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(90)
+        return self
+
+
+@pytest.mark.parametrize("sig", ["HUP", "USR2"])
+def test_reloads_under_h2load_lose_no_stream(tmp_path, sig):
+    # issue 23: HUP (new workers, the old ones retire with GOAWAY) and USR2 (a new master; then WINCH and TERM
+    # retire the old one) while h2load keeps sending: every stream of every run is answered
+    if H2LOAD is None:
+        pytest.skip("NOT RUN: h2load is not installed (Debian's nghttp2-client)")
+    write_app(tmp_path)
+    pidfile = str(tmp_path / "master.pid")
+    master = Master(["pidapp:application", "-w", "2", "--http-protocols", "h2,h1", "--http2-cleartext",
+                     "prior-knowledge", "--graceful-timeout", "10", "--pid", pidfile], cwd=tmp_path)
+    new_pid = None
+    try:
+        old = set(master.wait_workers(2))
+        load = H2Loop(master.port).start()
+        time.sleep(0.5)
+        if sig == "HUP":
+            master.signal(signal.SIGHUP)
+            master.wait_workers(2, exclude=old, timeout=15)
+            time.sleep(0.5)
+        else:
+            master.signal(signal.SIGUSR2)
+            deadline = time.monotonic() + 15
+            while new_pid is None and time.monotonic() < deadline:
+                try:
+                    new_pid = int(open(pidfile + ".2").read())
+                except (OSError, ValueError):
+                    time.sleep(0.1)
+            assert new_pid, "no new master"
+            master.wait_log(rf"\[{new_pid}\] \[INFO\] Ready", 15)
+            master.signal(signal.SIGWINCH)
+            time.sleep(0.5)
+            master.signal(signal.SIGTERM)
+            assert master.wait_exit(20) == 0
+        time.sleep(0.5)
+        load.stop()
+        assert load.runs >= 3 and load.bad == [], load.bad
+    finally:
+        master.stop()
+        if new_pid:
+            os.kill(new_pid, signal.SIGTERM)
