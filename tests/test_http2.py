@@ -363,14 +363,15 @@ def test_graceful_stop_finishes_streams_and_says_goaway(tmp_path):
         master.stop()
 
 
+@pytest.mark.parametrize("threads", [1, 4])
 @pytest.mark.parametrize("transport", ["h2c", "tls"])
-def test_early_hints_over_h2(serve, transport):
+def test_early_hints_over_h2(serve, transport, threads):
     # issue 23: environ["wsgi.early_hints"] over HTTP/2 is a non-final HEADERS frame (:status 103) ahead of the
-    # answer, on a stream served inline (a stream on an app thread drops its hints: docs/architecture.md); curl's
-    # -D leaves HTTP/2 interim answers out, its -v shows them
+    # answer, inline and from an app thread (through the Job); curl's -D leaves HTTP/2 interim answers out, its -v
+    # shows them
     if CURL is None:
         pytest.skip("NOT RUN: curl is not installed")
-    srv = serve("tests.support.apps:app", **h2_options(transport, 1))
+    srv = serve("tests.support.apps:app", **h2_options(transport, threads))
     base = f"https://localhost:{srv.port}" if transport == "tls" else f"http://127.0.0.1:{srv.port}"
     mode = ["--http2", "--cacert", cert("ca.pem")] if transport == "tls" else ["--http2-prior-knowledge"]
     out = subprocess.run([CURL, "-sv", "--max-time", "20", *mode, base + "/hints?n=2"], capture_output=True,

@@ -42,12 +42,15 @@ cdef class H2Stream(Watcher):
         self.ex.resp.body(&self.out, data)
 
     def hint(self, list fields):
-        """A 103 Early Hints answer (Response.early_hints): a non-final HEADERS frame ahead of the answer, sent now.
-        Inline only: a stream on an app thread drops its hints (its frames are the loop's to send)."""
+        """A 103 Early Hints answer (Response.early_hints): a non-final HEADERS frame ahead of the answer, sent now
+        (from an app thread: through the Job, submitted by on_job on the loop thread)."""
         cdef nghttp2_nv *nva
         cdef Py_ssize_t i, n = len(fields)
         cdef H2Session session = self.session
-        if self.in_thread or self.closed or self.submitted:
+        if self.in_thread and self.job is not None and not self.job.finished:
+            self.job.hint(fields)
+            return
+        if self.closed or self.submitted:
             return
         nva = <nghttp2_nv *>malloc(n * sizeof(nghttp2_nv))
         if nva == NULL:
@@ -69,6 +72,14 @@ cdef class H2Stream(Watcher):
     cdef int on_job(self, Job job) except -1:
         """Loop thread: what the stream's Job framed joins its buffer; once the Job is finished, the answer ends."""
         cdef H2Session session = self.session
+        if job.hints is not None:
+            hints, job.hints = job.hints, None
+            in_thread, self.in_thread = self.in_thread, False
+            try:
+                for fields in hints:
+                    self.hint(fields)       # (before the answer's HEADERS: submit() below)
+            finally:
+                self.in_thread = in_thread
         if job.obuf.len:
             if not self.closed:
                 cbuf_add(&self.out, job.obuf.data, job.obuf.len)

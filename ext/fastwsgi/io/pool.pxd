@@ -29,13 +29,14 @@ cdef class Job:
         bint gone                   # the connection closed: stop producing, write() raises
         Py_ssize_t wait_below       # ... until at most this much is pending
         sem_t drained               # posted by the loop when the wait is over
+        list hints                  # HTTP/2: 103 answers' fields for the owner to submit (on_job), else None
 
     @staticmethod
     cdef Job new(Watcher owner, Exchange ex, Pool pool, const CBuf *sink, const Py_ssize_t *sink_pos)
     cdef int run(self) except -1                      # on a pool thread: the Exchange's whole call and iteration
     cdef int emit(self, bint final) except -1         # hand obuf to the loop; wait if too much is pending
     cdef int write(self, object data) except -1       # PEP 3333 write() from the app thread: wait until sent
-    cdef int hint(self, bytes data) except -1         # a 103 answer from the app thread: to the loop, no wait
+    cdef int hint(self, object data) except -1        # a 103 answer from the app thread: to the loop, no wait
     cdef int wake(self) except -1                     # loop thread: end a wait (sent enough, or the connection closed)
     cdef inline Py_ssize_t unsent(self):              # the owner's bytes not yet sent
         return self.sink.len - self.sink_pos[0]

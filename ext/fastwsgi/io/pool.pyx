@@ -106,10 +106,17 @@ cdef class Job:
             raise IOError("client disconnected")
         return 0
 
-    cdef int hint(self, bytes data) except -1:
+    cdef int hint(self, object data) except -1:
+        """HTTP/1.1: the 103 answer's bytes go ahead in obuf; HTTP/2: its fields wait in `hints` for the owner to
+        submit them as a HEADERS frame (on_job, on the loop thread)."""
         if self.gone:
             return 0
-        cbuf_add(&self.obuf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        if type(data) is list:
+            if self.hints is None:
+                self.hints = []
+            self.hints.append(data)
+        else:
+            cbuf_add(&self.obuf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         return self.emit(False)
 
     cdef int wake(self) except -1:
