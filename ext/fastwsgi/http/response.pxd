@@ -46,6 +46,7 @@ cdef class Response:
     @staticmethod
     cdef Response new(object write_cb, object hints_cb, object logger, const bint *stopping)
     cdef void begin(self, bint is_head, bint http10, bint keep, bytes date_line)
+    cdef bint frame(self, long long known_length, bint can_chunk) except -1     # the framing; True: announce known
     cdef int send_head(self, CBuf *out, long long known_length) except -1   # head into out (-1: length unknown)
     cdef int body(self, CBuf *out, object data) except -1                  # one body piece: framing and limits
     cdef int finish(self, CBuf *out) except -1                             # last chunk, length check

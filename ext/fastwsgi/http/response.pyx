@@ -298,6 +298,28 @@ cdef class Response:
         finally:
             cbuf_release(&out, 0)
 
+    cdef bint frame(self, long long known_length, bint can_chunk) except -1:
+        """The body's framing, decided once for HTTP/1.1 and HTTP/2 alike: the app's Content-Length, else the length
+        known beforehand (a list of bytes, a file, an empty body: known_length >= 0; True: announce it), else chunked
+        where the protocol has it (HTTP/1.1), else close-delimited (HTTP/1.0; HTTP/2: up to END_STREAM); no body for
+        HEAD and 1xx/204/304."""
+        if self.bodyless:
+            self.framing = FRAME_NONE
+            self.content_length = 0
+        elif self.content_length >= 0:
+            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
+        elif known_length > 0 or (known_length == 0 and not self.is_head):
+            # a HEAD answer with an empty body says nothing of the length: apps (werkzeug) drop the body of a HEAD
+            # request, and RFC 9110 9.3.2 wants GET's length or none
+            self.content_length = known_length
+            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
+            return True
+        elif self.is_head:
+            self.framing = FRAME_NONE
+        else:
+            self.framing = FRAME_CHUNKED if can_chunk else FRAME_CLOSE
+        return False
+
     cdef int send_head(self, CBuf *out, long long known_length) except -1:
         """The head into out, and the framing of the body decided: the app's Content-Length, else the length known
         beforehand (a list of bytes, a file, an empty body: known_length >= 0), else chunked (HTTP/1.1) or
@@ -313,24 +335,10 @@ cdef class Response:
             buf_add_bytes(out, SERVER_LINE)
         if not self.has_date:
             buf_add_bytes(out, self.date_line)
-        if self.bodyless:
-            self.framing = FRAME_NONE
-            self.content_length = 0
-        elif self.content_length >= 0:
-            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
-        elif known_length > 0 or (known_length == 0 and not self.is_head):
-            # a HEAD answer with an empty body says nothing of the length: apps (werkzeug) drop the body of a HEAD
-            # request, and RFC 9110 9.3.2 wants GET's length or none
+        if self.frame(known_length, not self.http10):
             buf_add_line(out, "Content-Length: %lld\r\n", known_length)
-            self.content_length = known_length
-            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
-        elif self.is_head:
-            self.framing = FRAME_NONE
-        elif not self.http10:
-            self.framing = FRAME_CHUNKED
+        elif self.framing == FRAME_CHUNKED:
             buf_add_bytes(out, CHUNKED_LINE)
-        else:
-            self.framing = FRAME_CLOSE
         if self.app_close or self.framing == FRAME_CLOSE or not self.keep or self.stopping[0]:
             self.must_close = True
             buf_add_bytes(out, CLOSE_LINE)

@@ -45,19 +45,8 @@ cdef list h2_hints(list headers):
 
 cdef int response_h2_head(Response self, long long known_length) except -1:
     cdef list fields = h2_fields(self.code, self.headers, self.has_server, self.has_date, self.date_line)
-    if self.bodyless:
-        self.framing = FRAME_NONE
-        self.content_length = 0
-    elif self.content_length >= 0:
-        self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
-    elif known_length > 0 or (known_length == 0 and not self.is_head):
+    if self.frame(known_length, False):     # (no chunking: a body of unknown length runs up to END_STREAM)
         fields.append((b"content-length", b"%d" % known_length))
-        self.content_length = known_length
-        self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
-    elif self.is_head:
-        self.framing = FRAME_NONE
-    else:
-        self.framing = FRAME_CLOSE          # as it comes, up to END_STREAM (the connection stays open)
     self.h2_fields = fields
     self.head_sent = True
     return 0

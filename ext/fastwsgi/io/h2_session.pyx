@@ -1,6 +1,23 @@
 # The HTTP/2 session and its streams (h2.pxd): whole requests served by Exchanges, answers handed to nghttp2, its
 # frames into the connection's write buffer, the connection's state from its streams', graceful GOAWAY.
 
+cdef nghttp2_nv *nv_array(list fields) except NULL:
+    """The (name, value) bytes pairs as nghttp2 takes them (pointing into the bytes: keep `fields` alive); the
+    caller frees the array."""
+    cdef Py_ssize_t i, n = len(fields)
+    cdef nghttp2_nv *nva = <nghttp2_nv *>malloc(max(n, 1) * sizeof(nghttp2_nv))
+    if nva == NULL:
+        raise MemoryError()
+    for i in range(n):
+        name, value = fields[i]
+        nva[i].name = <uint8_t *>PyBytes_AS_STRING(name)
+        nva[i].namelen = PyBytes_GET_SIZE(name)
+        nva[i].value = <uint8_t *>PyBytes_AS_STRING(value)
+        nva[i].valuelen = PyBytes_GET_SIZE(value)
+        nva[i].flags = NGHTTP2_NV_FLAG_NONE
+    return nva
+
+
 cdef int unlink(H2Stream s) except -1:
     """A closed stream whose app call is over: break stream -> Exchange -> Response -> bound methods -> stream and
     stream <-> Job, so that its buffers go at once rather than at the next full collection."""
@@ -45,24 +62,15 @@ cdef class H2Stream(Watcher):
         """A 103 Early Hints answer (Response.early_hints): a non-final HEADERS frame ahead of the answer, sent now
         (from an app thread: through the Job, submitted by on_job on the loop thread)."""
         cdef nghttp2_nv *nva
-        cdef Py_ssize_t i, n = len(fields)
+        cdef Py_ssize_t n = len(fields)
         cdef H2Session session = self.session
         if self.in_thread and self.job is not None and not self.job.finished:
             self.job.hint(fields)
             return
         if self.closed or self.submitted:
             return
-        nva = <nghttp2_nv *>malloc(n * sizeof(nghttp2_nv))
-        if nva == NULL:
-            raise MemoryError()
+        nva = nv_array(fields)
         try:
-            for i in range(n):
-                name, value = fields[i]
-                nva[i].name = <uint8_t *>PyBytes_AS_STRING(name)
-                nva[i].namelen = PyBytes_GET_SIZE(name)
-                nva[i].value = <uint8_t *>PyBytes_AS_STRING(value)
-                nva[i].valuelen = PyBytes_GET_SIZE(value)
-                nva[i].flags = NGHTTP2_NV_FLAG_NONE
             nghttp2_submit_headers(session.ng, NGHTTP2_FLAG_NONE, self.id, NULL, nva, n, NULL)
         finally:
             free(nva)
@@ -251,24 +259,15 @@ cdef class H2Session:
         cdef list fields
         cdef nghttp2_nv *nva
         cdef nghttp2_data_provider prd
-        cdef Py_ssize_t i, n
+        cdef Py_ssize_t n
         cdef int rv
         if s.submitted or s.closed or s.ex is None or not s.ex.resp.committed():
             return 0
         resp = s.ex.resp
         fields = resp.h2_fields
         n = len(fields)
-        nva = <nghttp2_nv *>malloc(n * sizeof(nghttp2_nv))
-        if nva == NULL:
-            raise MemoryError()
+        nva = nv_array(fields)
         try:
-            for i in range(n):
-                name, value = fields[i]
-                nva[i].name = <uint8_t *>PyBytes_AS_STRING(name)
-                nva[i].namelen = PyBytes_GET_SIZE(name)
-                nva[i].value = <uint8_t *>PyBytes_AS_STRING(value)
-                nva[i].valuelen = PyBytes_GET_SIZE(value)
-                nva[i].flags = NGHTTP2_NV_FLAG_NONE
             prd.source.ptr = <void *>s
             prd.read_callback = read_body
             rv = nghttp2_submit_response(self.ng, s.id, nva, n, NULL if resp.framing == FRAME_NONE else &prd)
