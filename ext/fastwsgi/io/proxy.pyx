@@ -195,7 +195,7 @@ cdef int proxy_received(Connection conn, const char *data, Py_ssize_t n) except 
     if ph.addr is not None:
         parser.remote_addr = ph.addr
         parser.remote_port = ph.port
-        parser.tmpl = None                  # its environ holds the address it replaces
+        parser.template.forget()            # its environ holds the address it replaces
     if used == n:
         return 0                # the request follows (or the TLS handshake)
     if conn.tls is not None:
