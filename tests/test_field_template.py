@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from bench import session
 from fastwsgi._core import parse_request_bytes
 from tests.support import client, corpus
 
@@ -182,6 +183,34 @@ def test_random_heads_after_each_other(seed):
         if "error" in dict(envs[-1]):
             break
     expected = [env for raw in seq for env in alone(raw)]
+    assert together(seq) == expected
+    sizes = [rnd.randint(1, 300) for _ in range(5)]
+    assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected
+
+
+def test_a_browser_session():
+    """bench/session.py's heads twice over: a page, its stylesheets, scripts, fonts, images and XHRs, revalidations
+    (seven field orders, which the template saves and takes up again), each head gives what it gives alone."""
+    heads = session.requests() * 2
+    assert together(heads) == [env for raw in heads for env in alone(raw)]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_field_orders_taken_up_again(seed):
+    """Heads in ten field orders (more than a template saves besides its current one), in a random order, values
+    changed now and then, fed whole and in random pieces: each gives what it gives alone."""
+    rnd = random.Random(seed)
+    orders = [mutate(random.Random(1000 + i), BROWSER) for i in range(10)]
+    seq = []
+    for _ in range(60):
+        fields = rnd.choice(orders)
+        if rnd.random() < 0.3:
+            fields = [f + b"x" if rnd.random() < 0.2 else f for f in fields]
+        raw = head(fields, rnd.choice([b"GET /a HTTP/1.1", b"GET /b?c HTTP/1.1"]))
+        if not ends(raw) and "error" not in dict(alone(raw)[-1]):
+            seq.append(raw)
+    expected = [env for raw in seq for env in alone(raw)]
+    assert len(seq) > 30
     assert together(seq) == expected
     sizes = [rnd.randint(1, 300) for _ in range(5)]
     assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected

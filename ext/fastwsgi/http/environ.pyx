@@ -255,8 +255,8 @@ cdef str decode_path(const char *s, Py_ssize_t n):
         free(out)
 
 
-cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1:
-    """PATH_INFO, QUERY_STRING, RAW_URI and REQUEST_URI from the request-target."""
+cdef str set_target(dict env, const char *s, Py_ssize_t n):
+    """PATH_INFO, QUERY_STRING, RAW_URI and REQUEST_URI from the request-target; returns RAW_URI."""
     cdef Py_ssize_t start = 0, q, end
     cdef const char *p
     cdef str raw = PyUnicode_DecodeLatin1(s, n, NULL)
@@ -280,4 +280,4 @@ cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1:
     else:
         env[K_PATH_INFO] = decode_path(s + start, end - start)
         env[K_QUERY_STRING] = EMPTY_STR
-    return 0
+    return raw

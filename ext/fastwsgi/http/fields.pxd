@@ -8,6 +8,8 @@ cdef class Parser
 cdef enum:
     TEMPLATE_FIELDS = 24    # fields a template holds at most (a head with more is built field by field)
     KEPT_HEAD_MAX = 2048    # a head kept to compare the next one with is at most this long
+    SAVED_LAYOUTS = 6       # field orders a template keeps besides its current one (a browser's page, its
+                            # stylesheets and images, its XHRs, its revalidations each send their own)
 
 cdef struct HeadFlags:
     # what the fields of one head said, for the checks made once all are read
@@ -40,6 +42,17 @@ cdef struct TemplateField:
     int value_at            # its value in that line (OWS trimmed)
     int value_len
 
+cdef struct Layout:
+    # a saved field order: what HeadTemplate holds for its current one (environ ... input), kept for a later head
+    PyObject *environ       # dict, a reference of its own (NULL: an empty slot)
+    Py_ssize_t count
+    PyObject *method
+    PyObject *protocol
+    PyObject *target
+    PyObject *input
+    unsigned long used      # when it was saved (the oldest is replaced)
+    TemplateField fields[TEMPLATE_FIELDS]
+
 cdef enum FieldMatch:
     # how a field line compares with the template's field in its place
     FM_OTHER_NAME = 0       # another name: the head departs from the template here
@@ -65,6 +78,10 @@ cdef class HeadTemplate:
         Py_ssize_t kept_fields      # ... where its fields start
         FieldsSaid said             # ... and what they said
         list values                 # the last head's field values (str) by position: reused when sent again
+        str recent                  # the last target that was not the template's (RAW_URI): sent twice in a
+                                    # row, it becomes the template's
+        Layout saved[SAVED_LAYOUTS]     # the other field orders seen on this connection
+        unsigned long clock             # (Layout.used)
 
     @staticmethod
     cdef HeadTemplate new()
@@ -89,6 +106,12 @@ cdef class HeadTemplate:
                          bint *learnable) except -1    # a field without template: duplicates joined or refused (1)
     cdef int note_line(self, Py_ssize_t i, const char *fields, FieldLine *line) noexcept   # where field i lies
     cdef int leave(self, Parser parser, Request req, Py_ssize_t upto) except -1   # the template's first fields only
+    # a saved layout whose first n names are the current one's and whose next is the field at p (p == end: which
+    # has n fields), or -1
+    cdef Py_ssize_t find_saved(self, Py_ssize_t n, const char *p, const char *end) noexcept
+    cdef int swap(self, Py_ssize_t j) except -1     # saved layout j becomes the current one, which is saved there
+    cdef int save(self) except -1                   # the current layout into the oldest slot (None: nothing)
+    cdef int drop_saved(self) except -1
     cdef int learn(self, Request req, Py_ssize_t count) except -1    # req.environ becomes the template
     cdef int forget(self) except -1                                  # no template: the next head is learnt
     cdef int keep(self, const char *h, const char *fields, const char *end) except -1   # the kept head: h..end

@@ -8,6 +8,7 @@
 # field pays the same limits and the same checks of its kind (field_effect).
 
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
 from libc.string cimport strncasecmp
@@ -29,7 +30,11 @@ cdef class HeadTemplate:
         return self
 
     def __dealloc__(self):
+        cdef Py_ssize_t j
         cbuf_release(&self.kept, 0)
+        for j in range(SAVED_LAYOUTS):
+            Py_XDECREF(self.saved[j].environ)
+            self.saved[j].environ = NULL
 
     cdef Py_ssize_t kept_head(self, const char *p, Py_ssize_t n) noexcept:
         cdef Py_ssize_t size = self.kept.len
@@ -45,7 +50,7 @@ cdef class HeadTemplate:
         they said then."""
         cdef const char *fields = p
         cdef Py_ssize_t kept_len = self.kept.len - 2 - self.kept_fields    # the kept head's fields (< 0: none)
-        cdef Py_ssize_t n = 0
+        cdef Py_ssize_t n = 0, j
         cdef bint learnable = True      # these fields can be the next template
         if self.environ is not None:
             if kept_len == end - p and memcmp(self.kept.data + self.kept_fields, p, end - p) == 0:
@@ -54,8 +59,20 @@ cdef class HeadTemplate:
             req.environ = PyDict_Copy(self.environ)
             if self.match(parser, req, flags, &p, end, kept_len, &n):
                 return 1
-            if p < end or n < self.count:
-                self.leave(parser, req, n)  # the names depart from the template (or stop early) here
+            while p < end or n < self.count:
+                # the names depart from the template (or stop early) here
+                j = self.find_saved(n, p, end)
+                if j < 0:
+                    self.leave(parser, req, n)
+                    break
+                # a saved layout goes on as this head does: the head is matched with it from its first field (not
+                # with the kept head's lines, which are the other layout's)
+                self.swap(j)
+                p = fields
+                n = 0
+                req.environ = PyDict_Copy(self.environ)
+                if self.match(parser, req, flags, &p, end, -1, &n):
+                    return 1
         else:
             self.kept.len = 0
             req.environ = new_environ(parser)
@@ -231,8 +248,8 @@ cdef class HeadTemplate:
 
     cdef int leave(self, Parser parser, Request req, Py_ssize_t upto) except -1:
         """The head's first `upto` fields were the template's: req.environ becomes the base environ with those
-        (their values as this head sent them), and the template is dropped (its fields up to `upto` stay valid for
-        the next one: their values are in req.environ)."""
+        (their values as this head sent them), and the template is saved for a later head (its fields up to `upto`
+        stay valid for the next one: their values are in req.environ)."""
         cdef dict env = new_environ(parser)
         cdef TemplateField *field
         cdef Py_ssize_t j
@@ -241,7 +258,74 @@ cdef class HeadTemplate:
             if field.value != NULL:
                 env[<str>field.key.key] = <object>field.value
         req.environ = env
+        self.save()
         self.environ = None
+        return 0
+
+    cdef Py_ssize_t find_saved(self, Py_ssize_t n, const char *p, const char *end) noexcept:
+        cdef Layout *layout
+        cdef const FieldKey *key
+        cdef Py_ssize_t j, i
+        for j in range(SAVED_LAYOUTS):
+            layout = &self.saved[j]
+            if layout.environ == NULL or layout.count < n or (p == end) != (layout.count == n):
+                continue
+            if p < end:
+                key = layout.fields[n].key
+                if not (p + key.len < end and p[key.len] == b":" and memcmp(p, key.data, key.len) == 0):
+                    continue
+            for i in range(n):
+                if layout.fields[i].key != self.fields[i].key:
+                    break
+            else:
+                return j
+        return -1
+
+    cdef int swap(self, Py_ssize_t j) except -1:
+        cdef Layout *slot = &self.saved[j]
+        cdef Layout mine
+        cdef object held = self.environ         # the current layout's environ, alive until the slot holds it
+        mine.environ = <PyObject *>held
+        mine.count = self.count
+        mine.method, mine.protocol, mine.target, mine.input = self.method, self.protocol, self.target, self.input
+        memcpy(mine.fields, self.fields, sizeof(self.fields))
+        self.environ = <dict>slot.environ
+        Py_XDECREF(slot.environ)                # (the slot's reference: self.environ holds its own)
+        self.count = slot.count
+        self.method, self.protocol, self.target, self.input = slot.method, slot.protocol, slot.target, slot.input
+        memcpy(self.fields, slot.fields, sizeof(self.fields))
+        slot[0] = mine
+        Py_INCREF(held)
+        self.clock += 1
+        slot.used = self.clock
+        return 0
+
+    cdef int save(self) except -1:
+        cdef Layout *slot = &self.saved[0]
+        cdef Py_ssize_t j
+        if self.environ is None:
+            return 0
+        for j in range(SAVED_LAYOUTS):
+            if self.saved[j].environ == NULL:
+                slot = &self.saved[j]
+                break
+            if self.saved[j].used < slot.used:
+                slot = &self.saved[j]
+        Py_XDECREF(slot.environ)
+        slot.environ = <PyObject *>self.environ
+        Py_INCREF(self.environ)
+        slot.count = self.count
+        slot.method, slot.protocol, slot.target, slot.input = self.method, self.protocol, self.target, self.input
+        memcpy(slot.fields, self.fields, sizeof(self.fields))
+        self.clock += 1
+        slot.used = self.clock
+        return 0
+
+    cdef int drop_saved(self) except -1:
+        cdef Py_ssize_t j
+        for j in range(SAVED_LAYOUTS):
+            Py_XDECREF(self.saved[j].environ)
+            self.saved[j].environ = NULL
         return 0
 
     cdef int learn(self, Request req, Py_ssize_t count) except -1:
@@ -253,7 +337,8 @@ cdef class HeadTemplate:
     cdef int forget(self) except -1:
         self.environ = None
         self.kept.len = 0
-        return 0
+        self.recent = None
+        return self.drop_saved()
 
     cdef int keep(self, const char *h, const char *fields, const char *end) except -1:
         self.kept.len = 0
@@ -265,7 +350,7 @@ cdef class HeadTemplate:
         cdef dict env = req.environ
         cdef dict tmpl = self.environ
         cdef PyObject *raw = self.target
-        cdef str key
+        cdef str uri
         if tmpl is None:
             env[K_METHOD] = method
             env[K_PROTOCOL] = proto
@@ -283,10 +368,17 @@ cdef class HeadTemplate:
         # the template's RAW_URI is a latin-1 str of its target's bytes: the same bytes give the same four keys
         if (raw == NULL or PyUnicode_GET_LENGTH(<object>raw) != tlen
                 or memcmp(PyUnicode_DATA(<object>raw), t, tlen) != 0):
-            set_target(env, t, tlen)
-            for key in (K_RAW_URI, K_REQUEST_URI, K_PATH_INFO, K_QUERY_STRING):
-                tmpl[key] = env[key]
-            self.target = <PyObject *>env[K_RAW_URI]
+            uri = set_target(env, t, tlen)
+            if raw == NULL or (self.recent is not None and PyUnicode_GET_LENGTH(self.recent) == tlen
+                               and memcmp(PyUnicode_DATA(self.recent), t, tlen) == 0):
+                tmpl[K_RAW_URI] = uri
+                tmpl[K_REQUEST_URI] = uri
+                tmpl[K_PATH_INFO] = env[K_PATH_INFO]
+                tmpl[K_QUERY_STRING] = env[K_QUERY_STRING]
+                self.target = <PyObject *>uri
+                self.recent = None
+            else:
+                self.recent = uri       # a target sent once (a browser's next resource) is this request's alone
         if req.input is not EMPTY_INPUT:
             env[K_INPUT] = req.input            # a body's Input: this request's alone
         elif self.input != <PyObject *>EMPTY_INPUT:
@@ -317,8 +409,9 @@ cdef class HeadTemplate:
     cdef int release(self) except -1:
         self.environ = None
         self.values = []
+        self.recent = None
         cbuf_release(&self.kept, 0)
-        return 0
+        return self.drop_saved()
 
 
 cdef dict new_environ(Parser parser):
