@@ -91,11 +91,15 @@ cdef class HeadTemplate:
     # 1: refused (recorded on the parser)
     cdef int read_fields(self, Parser parser, Request req, HeadFlags *flags, const char *h, const char *p,
                          const char *end) except -1
-    # the fields matched against the template, into req.environ (the template's copy) from *p on, kept_len: the
-    # kept head's fields (< 0: none); *n: fields read, *p: where the first one that departs begins (end: none did);
-    # 1: refused
+    # the fields from *p on while they send a layout's names in order (the current one, else a saved one), into
+    # req.environ; kept_len: the kept head's fields (< 0: none); *n: fields read, *p: where the first that departs
+    # from every layout begins (end: none did; else the template is saved and None); 1: refused
     cdef int match(self, Parser parser, Request req, HeadFlags *flags, const char **p, const char *end,
                    Py_ssize_t kept_len, Py_ssize_t *n) except -1
+    cdef FieldMatch same_value(self, Py_ssize_t i, FieldLine *line) noexcept    # the line's value is field i's?
+    # the n fields matched into req.environ: the layout's copy (whole: it has no others) or the base environ
+    cdef int apply(self, Parser parser, Request req, HeadFlags *flags, const char *fields, FieldLine *lines,
+                   FieldMatch *found, Py_ssize_t n, bint whole) except -1
     cdef FieldMatch match_field(self, Py_ssize_t i, const char *p, const char *end, Py_ssize_t kept_len,
                                 FieldLine *line) noexcept     # the line at p against the template's field i
     # the fields from p on, one by one (each key probed once); *n: fields read; *learnable: False if they cannot
@@ -105,7 +109,6 @@ cdef class HeadTemplate:
     cdef int store_field(self, Parser parser, Request req, const FieldKey *key, Py_ssize_t i, FieldLine *line,
                          bint *learnable) except -1    # a field without template: duplicates joined or refused (1)
     cdef int note_line(self, Py_ssize_t i, const char *fields, FieldLine *line) noexcept   # where field i lies
-    cdef int leave(self, Parser parser, Request req, Py_ssize_t upto) except -1   # the template's first fields only
     # a saved layout whose first n names are the current one's and whose next is the field at p (p == end: which
     # has n fields), or -1
     cdef Py_ssize_t find_saved(self, Py_ssize_t n, const char *p, const char *end) noexcept

@@ -50,29 +50,14 @@ cdef class HeadTemplate:
         they said then."""
         cdef const char *fields = p
         cdef Py_ssize_t kept_len = self.kept.len - 2 - self.kept_fields    # the kept head's fields (< 0: none)
-        cdef Py_ssize_t n = 0, j
+        cdef Py_ssize_t n = 0
         cdef bint learnable = True      # these fields can be the next template
         if self.environ is not None:
             if kept_len == end - p and memcmp(self.kept.data + self.kept_fields, p, end - p) == 0:
                 return self.take_kept(req, flags, h, p, end)
             self.kept.len = 0           # kept again once these fields are read whole (its bytes stay until then)
-            req.environ = PyDict_Copy(self.environ)
             if self.match(parser, req, flags, &p, end, kept_len, &n):
                 return 1
-            while p < end or n < self.count:
-                # the names depart from the template (or stop early) here
-                j = self.find_saved(n, p, end)
-                if j < 0:
-                    self.leave(parser, req, n)
-                    break
-                # a saved layout goes on as this head does: the head is matched with it from its first field (not
-                # with the kept head's lines, which are the other layout's)
-                self.swap(j)
-                p = fields
-                n = 0
-                req.environ = PyDict_Copy(self.environ)
-                if self.match(parser, req, flags, &p, end, -1, &n):
-                    return 1
         else:
             self.kept.len = 0
             req.environ = new_environ(parser)
@@ -104,37 +89,74 @@ cdef class HeadTemplate:
 
     cdef int match(self, Parser parser, Request req, HeadFlags *flags, const char **p, const char *end,
                    Py_ssize_t kept_len, Py_ssize_t *n) except -1:
-        """The head's fields while they send the template's names in order: only the values that changed are set,
-        in req.environ (the template's copy) and the template."""
-        cdef const char *fields = p[0]
-        cdef const char *at = fields
-        cdef dict env = req.environ
-        cdef Py_ssize_t i = 0
-        cdef TemplateField *field
-        cdef FieldMatch found
-        cdef FieldLine line
-        cdef FieldKind kind
-        cdef str value
-        while at < end and i < self.count:
-            found = self.match_field(i, at, end, kept_len, &line)
-            if found == FM_OTHER_NAME:
+        """The head's fields while they send the names of a layout in order: the current one, else a saved one that
+        goes on as the head does (taken up from where the other departs). Only then are they put in req.environ:
+        the layout's copy with the values that changed set (in the layout too), or, if the head departs from every
+        layout, the base environ with the fields read so far (the layout is saved, and the head read on by
+        read_each)."""
+        cdef FieldLine lines[TEMPLATE_FIELDS]
+        cdef FieldMatch found[TEMPLATE_FIELDS]
+        cdef const char *at = p[0]
+        cdef Py_ssize_t i = 0, j, m
+        while True:
+            while at < end and i < self.count:
+                found[i] = self.match_field(i, at, end, kept_len, &lines[i])
+                if found[i] == FM_OTHER_NAME:
+                    break
+                at = lines[i].cr + 2
+                i += 1
+            if at == end and i == self.count:
                 break
+            j = self.find_saved(i, at, end)
+            if j < 0:
+                break
+            self.swap(j)
+            kept_len = -1               # the kept head's lines are the other layout's
+            for m in range(i):
+                found[m] = self.same_value(m, &lines[m])
+        n[0] = i
+        if self.apply(parser, req, flags, p[0], lines, found, i, at == end and i == self.count):
+            return 1
+        p[0] = at
+        return 0
+
+    cdef FieldMatch same_value(self, Py_ssize_t i, FieldLine *line) noexcept:
+        cdef PyObject *value = self.fields[i].value
+        cdef Py_ssize_t vlen = line.value_end - line.value
+        if (value != NULL and PyUnicode_GET_LENGTH(<object>value) == vlen
+                and memcmp(PyUnicode_DATA(<object>value), line.value, vlen) == 0):
+            return FM_SAME
+        return FM_CHANGED
+
+    cdef int apply(self, Parser parser, Request req, HeadFlags *flags, const char *fields, FieldLine *lines,
+                   FieldMatch *found, Py_ssize_t n, bint whole) except -1:
+        cdef dict env = PyDict_Copy(self.environ) if whole else new_environ(parser)
+        cdef TemplateField *field
+        cdef FieldKind kind
+        cdef Py_ssize_t i
+        cdef str value
+        req.environ = env
+        for i in range(n):
             field = &self.fields[i]
             kind = field.key.kind
-            i += 1
-            if check_size(parser, i, &line):
+            if check_size(parser, i + 1, &lines[i]):
                 return 1
-            if found == FM_CHANGED and kind != FK_DROPPED:
-                value = self.value_str(i - 1, line.value, line.value_end - line.value)
+            if kind == FK_DROPPED:
+                pass
+            elif found[i] == FM_CHANGED:
+                value = self.value_str(i, lines[i].value, lines[i].value_end - lines[i].value)
                 env[<str>field.key.key] = value
                 self.environ[<str>field.key.key] = value
                 field.value = <PyObject *>value
-            if kind != FK_PLAIN and field_effect(parser, req, flags, kind, line.value, line.value_end - line.value):
+            elif not whole:
+                env[<str>field.key.key] = <object>field.value
+            if kind != FK_PLAIN and field_effect(parser, req, flags, kind, lines[i].value,
+                                                 lines[i].value_end - lines[i].value):
                 return 1
-            self.note_line(i - 1, fields, &line)
-            at = line.cr + 2
-        p[0] = at
-        n[0] = i
+            self.note_line(i, fields, &lines[i])
+        if not whole:
+            self.save()                 # the fields that follow depart from every layout: they are read one by one
+            self.environ = None
         return 0
 
     cdef FieldMatch match_field(self, Py_ssize_t i, const char *p, const char *end, Py_ssize_t kept_len,
@@ -244,22 +266,6 @@ cdef class HeadTemplate:
         field.line_len = <int>(line.cr + 2 - line.name)
         field.value_at = <int>(line.value - line.name)
         field.value_len = <int>(line.value_end - line.value)
-        return 0
-
-    cdef int leave(self, Parser parser, Request req, Py_ssize_t upto) except -1:
-        """The head's first `upto` fields were the template's: req.environ becomes the base environ with those
-        (their values as this head sent them), and the template is saved for a later head (its fields up to `upto`
-        stay valid for the next one: their values are in req.environ)."""
-        cdef dict env = new_environ(parser)
-        cdef TemplateField *field
-        cdef Py_ssize_t j
-        for j in range(upto):
-            field = &self.fields[j]
-            if field.value != NULL:
-                env[<str>field.key.key] = <object>field.value
-        req.environ = env
-        self.save()
-        self.environ = None
         return 0
 
     cdef Py_ssize_t find_saved(self, Py_ssize_t n, const char *p, const char *end) noexcept:
