@@ -278,6 +278,9 @@ cdef str set_target(dict env, const char *s, Py_ssize_t n):
         env[K_PATH_INFO] = decode_path(s + start, q - start)
         env[K_QUERY_STRING] = PyUnicode_DecodeLatin1(s + q + 1, end - q - 1, NULL)
     else:
-        env[K_PATH_INFO] = decode_path(s + start, end - start)
+        if start == 0 and end == n and memchr(s, b"%", n) == NULL:
+            env[K_PATH_INFO] = raw          # the whole target, nothing to decode: the same str
+        else:
+            env[K_PATH_INFO] = decode_path(s + start, end - start)
         env[K_QUERY_STRING] = EMPTY_STR
     return raw

@@ -150,8 +150,10 @@ cdef class HeadTemplate:
                 field.value = <PyObject *>value
             elif not whole:
                 env[<str>field.key.key] = <object>field.value
-            if kind != FK_PLAIN and field_effect(parser, req, flags, kind, lines[i].value,
-                                                 lines[i].value_end - lines[i].value):
+            if kind == FK_HOST and found[i] == FM_SAME:
+                flags.host = True       # the layout's value, checked when it was read (a refusal ends parsing)
+            elif kind != FK_PLAIN and field_effect(parser, req, flags, kind, lines[i].value,
+                                                   lines[i].value_end - lines[i].value):
                 return 1
             self.note_line(i, fields, &lines[i])
         if not whole:
