@@ -49,7 +49,17 @@ def variants():
            ("head_method", head(BROWSER, b"HEAD /products/42?ref=home&lang=en HTTP/1.1")),
            ("absolute", head(BROWSER, b"GET http://other.example/x?y HTTP/1.1")),
            ("percent", head(BROWSER, b"GET /a%20b?c=%41 HTTP/1.1")),
-           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1"))]
+           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1")),
+           # the kept head's fields after request lines llhttp reads differently or refuses (it is fed the line
+           # alone when the fields are known: Parser.llhttp_head)
+           ("connect", head(BROWSER, b"CONNECT shop.example.com:443 HTTP/1.1")),
+           ("bad_method", head(BROWSER, b"G@T / HTTP/1.1")), ("lower_method", head(BROWSER, b"get / HTTP/1.1")),
+           ("control_in_target", head(BROWSER, b"GET /a\x01b HTTP/1.1")),
+           ("space_in_target", head(BROWSER, b"GET /a b HTTP/1.1")),
+           ("http12", head(BROWSER, b"GET / HTTP/1.2")), ("http2", head(BROWSER, b"GET / HTTP/2.0")),
+           ("no_version", head(BROWSER, b"GET /")), ("double_space", head(BROWSER, b"GET  / HTTP/1.1")),
+           ("options_star", head(BROWSER, b"OPTIONS * HTTP/1.1")),
+           ("upgrade", head(BROWSER[:6] + [b"Connection: upgrade", b"Upgrade: websocket"] + BROWSER[7:]))]
     for i, f in enumerate(BROWSER):
         name, _, value = f.partition(b": ")
         others = BROWSER[:i] + BROWSER[i + 1:]
@@ -69,8 +79,9 @@ VARIANTS = variants()
 
 
 def ends(raw):
-    """llhttp reads nothing after a request that ends its connection."""
-    return b"close" in raw.lower() or b"HTTP/1.0" in raw
+    """llhttp reads nothing after a request that ends its connection (or asks to upgrade it)."""
+    return (b"close" in raw.lower() or b"HTTP/1.0" in raw or raw.startswith(b"CONNECT ")
+            or b"Connection: upgrade" in raw)
 
 
 def alone(raw, **options):

@@ -77,6 +77,7 @@ cdef class HeadTemplate:
         CBuf kept                   # the last head read with the template, byte for byte (len 0: none) ...
         Py_ssize_t kept_fields      # ... where its fields start
         FieldsSaid said             # ... and what they said
+        bint plain                  # ... and that they frame a plain message after an HTTP/1.1 line (parser.pyx)
         list values                 # the last head's field values (str) by position: reused when sent again
         str recent                  # the last target that was not the template's (RAW_URI): sent twice in a
                                     # row, it becomes the template's
@@ -87,6 +88,9 @@ cdef class HeadTemplate:
     cdef HeadTemplate new()
     # the kept head's length if the n bytes at p start with it, else 0
     cdef Py_ssize_t kept_head(self, const char *p, Py_ssize_t n) noexcept
+    # the request line's length (CRLF included) if the head at h (n bytes, whole) has the kept head's fields, which
+    # frame a plain message, after an HTTP/1.1 line: llhttp need only read that line (Parser.llhttp_head); else 0
+    cdef Py_ssize_t known_fields(self, const char *h, Py_ssize_t n) noexcept
     # the fields p..end of the head at h (end: its empty line) into req.environ, the template's copy when it fits;
     # 1: refused (recorded on the parser)
     cdef int read_fields(self, Parser parser, Request req, HeadFlags *flags, const char *h, const char *p,

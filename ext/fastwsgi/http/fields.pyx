@@ -42,6 +42,19 @@ cdef class HeadTemplate:
             return size
         return 0
 
+    cdef Py_ssize_t known_fields(self, const char *h, Py_ssize_t n) noexcept:
+        cdef Py_ssize_t fields = self.kept.len - self.kept_fields   # the kept head's fields and empty line
+        cdef Py_ssize_t line = n - fields
+        if not self.plain or self.kept.len == 0 or line < 16:
+            return 0
+        if h[line - 1] != b"\n" or h[line - 2] != b"\r" or memcmp(h + line - 11, b" HTTP/1.1", 9) != 0:
+            return 0
+        if memcmp(h + line, self.kept.data + self.kept_fields, fields) != 0:
+            return 0
+        if memchr(h, b"\n", line - 1) != NULL:
+            return 0                    # (one line: no LF before its end)
+        return line
+
     cdef int read_fields(self, Parser parser, Request req, HeadFlags *flags, const char *h, const char *p,
                          const char *end) except -1:
         """The fields p..end of the head at h, which llhttp has accepted (end: its empty line): name ":" OWS value
@@ -344,11 +357,13 @@ cdef class HeadTemplate:
 
     cdef int forget(self) except -1:
         self.environ = None
+        self.plain = False
         self.kept.len = 0
         self.recent = None
         return self.drop_saved()
 
     cdef int keep(self, const char *h, const char *fields, const char *end) except -1:
+        self.plain = False              # until the parser has read this head whole (head_complete)
         self.kept.len = 0
         cbuf_add(&self.kept, h, end + 2 - h)
         self.kept_fields = fields - h
@@ -416,6 +431,7 @@ cdef class HeadTemplate:
 
     cdef int release(self) except -1:
         self.environ = None
+        self.plain = False
         self.values = []
         self.recent = None
         cbuf_release(&self.kept, 0)

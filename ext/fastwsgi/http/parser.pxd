@@ -108,6 +108,7 @@ cdef class Parser:
     cdef Py_ssize_t feed_length(self, const char *p, Py_ssize_t n) except -1
     cdef Py_ssize_t feed_chunked(self, const char *p, Py_ssize_t n) except -1
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1     # False: llhttp refused them (recorded)
+    cdef bint llhttp_head(self, const char *h, Py_ssize_t n) except -1   # a whole head: its line alone if known
     cdef bint agree(self, int completing) except -1    # llhttp's counts are ours (+ completing); False: recorded
     cdef int stop(self, int status, str reason) except -1               # record the error and parse no more
     cdef int partial_head(self) except -1              # limits on a head still incomplete (in hbuf)

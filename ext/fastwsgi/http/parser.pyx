@@ -169,7 +169,7 @@ cdef class Parser:
                 end = head_end(NULL, 0, p + i, n - i)
             if end > 0:
                 # the common case: the whole head in this piece, parsed where it lies
-                if self.llhttp(p + i, end):
+                if self.llhttp_head(p + i, end):
                     self.head_complete(p + i, end)
                 return i + end
             cbuf_add(&self.hbuf, p + i, n - i)
@@ -270,6 +270,23 @@ cdef class Parser:
         else:
             self.agree(0)
         return i
+
+    cdef bint llhttp_head(self, const char *h, Py_ssize_t n) except -1:
+        """llhttp fed a whole head, or only its request line when its fields are known: byte for byte those of the
+        kept head, which llhttp accepted after an HTTP/1.1 request line and which frame a plain message (no body, no
+        close, no upgrade). llhttp reads fields the same after any such line, so they would tell it nothing new: it
+        is fed the line and the empty line, and begins and completes the message as it would have (agree() still
+        counts). The fields are read as ever, from the head itself (fields.pyx)."""
+        cdef Py_ssize_t line = self.template.known_fields(h, n)
+        cdef bint ok
+        if line == 0:
+            return self.llhttp(h, n)
+        self.hbuf.len = 0                   # (empty in this case: a scratch buffer)
+        cbuf_add(&self.hbuf, h, line)
+        cbuf_add(&self.hbuf, b"\r\n", 2)
+        ok = self.llhttp(self.hbuf.data, self.hbuf.len)
+        self.hbuf.len = 0
+        return ok
 
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1:
         self.view.ptr = p
@@ -422,6 +439,8 @@ cdef class Parser:
         if req.secure > 0:
             env[K_URL_SCHEME] = "https"
         self.enqueue(req)
+        # its fields can spare llhttp the next head's (llhttp_head)
+        self.template.plain = not (req.has_body or upgrade or req.http10) and req.keep_alive
         if not req.has_body:
             self.message_end()
         if upgrade:
