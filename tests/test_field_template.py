@@ -59,7 +59,15 @@ def variants():
            ("http12", head(BROWSER, b"GET / HTTP/1.2")), ("http2", head(BROWSER, b"GET / HTTP/2.0")),
            ("no_version", head(BROWSER, b"GET /")), ("double_space", head(BROWSER, b"GET  / HTTP/1.1")),
            ("options_star", head(BROWSER, b"OPTIONS * HTTP/1.1")),
-           ("upgrade", head(BROWSER[:6] + [b"Connection: upgrade", b"Upgrade: websocket"] + BROWSER[7:]))]
+           ("upgrade", head(BROWSER[:6] + [b"Connection: upgrade", b"Upgrade: websocket"] + BROWSER[7:])),
+           # lines llhttp must read whatever the kept head held (Parser.llhttp_head leaves known lines out)
+           ("folded", head(BROWSER[:3] + [b" folded"] + BROWSER[3:])),
+           ("bare_lf_line", head(BROWSER[:3] + [b"X-A: 1\nX-B: 2"] + BROWSER[3:])),
+           ("bare_cr_line", head(BROWSER[:3] + [b"X-A: 1\rX-B: 2"] + BROWSER[3:])),
+           ("cl_twice", head(BROWSER[:1] + [b"Content-Length: 0", b"Content-Length: 0"] + BROWSER[1:])),
+           ("chunked", head(BROWSER + [b"Transfer-Encoding: chunked"]) + b"0\r\n\r\n"),
+           ("upgrade_only", head(BROWSER + [b"Upgrade: websocket"])),
+           ("keep_alive_twice", head(BROWSER + [b"Connection: keep-alive"]))]
     for i, f in enumerate(BROWSER):
         name, _, value = f.partition(b": ")
         others = BROWSER[:i] + BROWSER[i + 1:]
@@ -96,8 +104,9 @@ def together(raws, **options):
 def test_browser_variants_after_each_other(name, raw):
     base = head(BROWSER)
     other_line = head(BROWSER, b"GET /a-longer-target HTTP/1.1")   # the same fields after a longer request line
+    with_length = head(BROWSER[:1] + [b"Content-Length: 0"] + BROWSER[1:])
     for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw],
-                [base, other_line, raw, other_line, raw]):
+                [base, other_line, raw, other_line, raw], [with_length, raw, with_length, raw]):
         cut = [i for i, r in enumerate(seq) if ends(r)]
         seq = seq[:cut[0] + 1] if cut else seq
         expected = []

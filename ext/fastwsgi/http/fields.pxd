@@ -78,6 +78,9 @@ cdef class HeadTemplate:
         Py_ssize_t kept_fields      # ... where its fields start
         FieldsSaid said             # ... and what they said
         bint plain                  # ... and that they frame a plain message after an HTTP/1.1 line (parser.pyx)
+        int kept_line_at[TEMPLATE_FIELDS]      # ... its field lines, from the fields' start (index_kept) ...
+        int kept_line_len[TEMPLATE_FIELDS]     # ... with their CRLF (-1: a line llhttp reads for framing)
+        Py_ssize_t kept_lines
         list values                 # the last head's field values (str) by position: reused when sent again
         str recent                  # the last target that was not the template's (RAW_URI): sent twice in a
                                     # row, it becomes the template's
@@ -91,6 +94,12 @@ cdef class HeadTemplate:
     # the request line's length (CRLF included) if the head at h (n bytes, whole) has the kept head's fields, which
     # frame a plain message, after an HTTP/1.1 line: llhttp need only read that line (Parser.llhttp_head); else 0
     cdef Py_ssize_t known_fields(self, const char *h, Py_ssize_t n) noexcept
+    # what llhttp needs to read of the whole head at h (n bytes) into out: its request line, its field lines that are
+    # not the kept head's (which llhttp accepted, a framing line excepted: Content-Length, Transfer-Encoding,
+    # Connection, Proxy-Connection, Upgrade), the empty line; False (out empty): the whole head (none is known, or
+    # a line is not a plain CRLF-ended field line)
+    cdef bint known_lines(self, const char *h, Py_ssize_t n, CBuf *out) except -1
+    cdef int index_kept(self) except -1      # the kept head's field lines (its fields changed)
     # the fields p..end of the head at h (end: its empty line) into req.environ, the template's copy when it fits;
     # 1: refused (recorded on the parser)
     cdef int read_fields(self, Parser parser, Request req, HeadFlags *flags, const char *h, const char *p,
@@ -130,6 +139,7 @@ cdef class HeadTemplate:
     cdef int release(self) except -1                                 # drop everything (the connection ends)
 
 
+cdef bint framing_name(const char *p) noexcept         # a field line llhttp reads for framing
 cdef dict new_environ(Parser parser)            # the base environ with the peer's address: a head's start
 cdef bint read_line(const char *p, const char *end, FieldLine *line) noexcept   # False: no colon (malformed)
 cdef int check_size(Parser parser, Py_ssize_t n, FieldLine *line) except -1   # the n-th field's limits; 1: refused

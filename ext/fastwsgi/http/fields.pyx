@@ -81,6 +81,7 @@ cdef class HeadTemplate:
         req.nfields = <int>n
         if self.environ is not None and end + 2 - h <= KEPT_HEAD_MAX:
             self.keep(h, fields, end)
+            self.index_kept()
             self.said.flags = flags[0]
             self.said.content_length = req.content_length
             self.said.expect_continue = req.expect_continue
@@ -369,6 +370,59 @@ cdef class HeadTemplate:
         self.kept_fields = fields - h
         return 0
 
+    cdef int index_kept(self) except -1:
+        """Where the kept head's field lines lie (its fields changed). A line llhttp reads for framing (Content-Length,
+        Transfer-Encoding, Connection, Proxy-Connection, Upgrade) is never known: it is always fed."""
+        cdef const char *fields = self.kept.data + self.kept_fields
+        cdef const char *end = self.kept.data + self.kept.len - 2
+        cdef const char *p = fields
+        cdef const char *lf
+        cdef Py_ssize_t i = 0
+        while p < end and i < TEMPLATE_FIELDS:
+            lf = <const char *>memchr(p, b"\n", end + 2 - p)
+            self.kept_line_at[i] = <int>(p - fields)
+            self.kept_line_len[i] = -1 if framing_name(p) else <int>(lf + 1 - p)
+            p = lf + 1
+            i += 1
+        self.kept_lines = i
+        return 0
+
+    cdef bint known_lines(self, const char *h, Py_ssize_t n, CBuf *out) except -1:
+        cdef const char *kept = self.kept.data + self.kept_fields
+        cdef const char *end = h + n - 2            # the empty line
+        cdef const char *p = <const char *>memchr(h, b"\n", n)
+        cdef const char *lf
+        cdef Py_ssize_t i = 0, j, size, known = 0
+        cdef bint found
+        if self.kept.len == 0 or self.kept_lines == 0 or p == NULL or p == h or (p - 1)[0] != b"\r":
+            return False
+        p += 1
+        out.len = 0
+        cbuf_add(out, h, p - h)                     # the request line
+        while p < end:
+            lf = <const char *>memchr(p, b"\n", end + 2 - p)
+            size = lf + 1 - p
+            if size < 3 or (lf - 1)[0] != b"\r" or p[0] == b" " or p[0] == b"\t":
+                out.len = 0
+                return False                        # not a plain field line: llhttp reads the head whole
+            found = (i < self.kept_lines and self.kept_line_len[i] == size
+                     and memcmp(p, kept + self.kept_line_at[i], size) == 0)
+            j = 0
+            while not found and j < self.kept_lines:
+                found = (self.kept_line_len[j] == size and memcmp(p, kept + self.kept_line_at[j], size) == 0)
+                j += 1
+            if found:
+                known += 1
+            else:
+                cbuf_add(out, p, size)
+            p = lf + 1
+            i += 1
+        if known == 0:
+            out.len = 0
+            return False
+        cbuf_add(out, b"\r\n", 2)
+        return True
+
     cdef int set_request_keys(self, Request req, str method, str proto, const char *t, Py_ssize_t tlen) except -1:
         cdef dict env = req.environ
         cdef dict tmpl = self.environ
@@ -436,6 +490,20 @@ cdef class HeadTemplate:
         self.recent = None
         cbuf_release(&self.kept, 0)
         return self.drop_saved()
+
+
+cdef bint framing_name(const char *p) noexcept:
+    """The field line at p (well formed) is one llhttp reads for framing."""
+    cdef char c = p[0] | 0x20
+    if c == b"c":
+        return (strncasecmp(p, "content-length:", 15) == 0 or strncasecmp(p, "connection:", 11) == 0)
+    if c == b"t":
+        return strncasecmp(p, "transfer-encoding:", 18) == 0
+    if c == b"p":
+        return strncasecmp(p, "proxy-connection:", 17) == 0
+    if c == b"u":
+        return strncasecmp(p, "upgrade:", 8) == 0
+    return False
 
 
 cdef dict new_environ(Parser parser):

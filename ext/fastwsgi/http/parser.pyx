@@ -276,14 +276,17 @@ cdef class Parser:
         kept head, which llhttp accepted after an HTTP/1.1 request line and which frame a plain message (no body, no
         close, no upgrade). llhttp reads fields the same after any such line, so they would tell it nothing new: it
         is fed the line and the empty line, and begins and completes the message as it would have (agree() still
-        counts). The fields are read as ever, from the head itself (fields.pyx)."""
+        counts). Else a field line that is one of the kept head's (and not one llhttp reads for framing) is left out
+        of what llhttp reads: it accepted those bytes as a field line, and a field line says nothing to it about the
+        others. The fields are read as ever, from the head itself (fields.pyx)."""
         cdef Py_ssize_t line = self.template.known_fields(h, n)
         cdef bint ok
-        if line == 0:
+        if line > 0:
+            self.hbuf.len = 0               # (empty in this case: a scratch buffer)
+            cbuf_add(&self.hbuf, h, line)
+            cbuf_add(&self.hbuf, b"\r\n", 2)
+        elif not self.template.known_lines(h, n, &self.hbuf):
             return self.llhttp(h, n)
-        self.hbuf.len = 0                   # (empty in this case: a scratch buffer)
-        cbuf_add(&self.hbuf, h, line)
-        cbuf_add(&self.hbuf, b"\r\n", 2)
         ok = self.llhttp(self.hbuf.data, self.hbuf.len)
         self.hbuf.len = 0
         return ok
