@@ -99,7 +99,7 @@ cdef class HeadTemplate:
     # Connection, Proxy-Connection, Upgrade), the empty line; False (out empty): the whole head (none is known, or
     # a line is not a plain CRLF-ended field line)
     cdef bint known_lines(self, const char *h, Py_ssize_t n, CBuf *out) except -1
-    cdef int index_kept(self) except -1      # the kept head's field lines (its fields changed)
+    cdef int index_kept(self, Py_ssize_t n) except -1   # the kept head's n field lines (its fields changed)
     # the fields p..end of the head at h (end: its empty line) into req.environ, the template's copy when it fits;
     # 1: refused (recorded on the parser)
     cdef int read_fields(self, Parser parser, Request req, HeadFlags *flags, const char *h, const char *p,
@@ -139,7 +139,6 @@ cdef class HeadTemplate:
     cdef int release(self) except -1                                 # drop everything (the connection ends)
 
 
-cdef bint framing_name(const char *p) noexcept         # a field line llhttp reads for framing
 cdef dict new_environ(Parser parser)            # the base environ with the peer's address: a head's start
 cdef bint read_line(const char *p, const char *end, FieldLine *line) noexcept   # False: no colon (malformed)
 cdef int check_size(Parser parser, Py_ssize_t n, FieldLine *line) except -1   # the n-th field's limits; 1: refused

@@ -16,6 +16,7 @@ from libc.string cimport strncasecmp
 cdef extern from "Python.h":
     Py_ssize_t PyDict_GET_SIZE(dict d)
 
+cdef str K_HTTP_UPGRADE = sys.intern("HTTP_UPGRADE")    # (llhttp reads Upgrade for framing: index_kept)
 cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
 cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 
@@ -81,7 +82,7 @@ cdef class HeadTemplate:
         req.nfields = <int>n
         if self.environ is not None and end + 2 - h <= KEPT_HEAD_MAX:
             self.keep(h, fields, end)
-            self.index_kept()
+            self.index_kept(n)
             self.said.flags = flags[0]
             self.said.content_length = req.content_length
             self.said.expect_continue = req.expect_continue
@@ -370,21 +371,23 @@ cdef class HeadTemplate:
         self.kept_fields = fields - h
         return 0
 
-    cdef int index_kept(self) except -1:
-        """Where the kept head's field lines lie (its fields changed). A line llhttp reads for framing (Content-Length,
-        Transfer-Encoding, Connection, Proxy-Connection, Upgrade) is never known: it is always fed."""
-        cdef const char *fields = self.kept.data + self.kept_fields
-        cdef const char *end = self.kept.data + self.kept.len - 2
-        cdef const char *p = fields
-        cdef const char *lf
-        cdef Py_ssize_t i = 0
-        while p < end and i < TEMPLATE_FIELDS:
-            lf = <const char *>memchr(p, b"\n", end + 2 - p)
-            self.kept_line_at[i] = <int>(p - fields)
-            self.kept_line_len[i] = -1 if framing_name(p) else <int>(lf + 1 - p)
-            p = lf + 1
-            i += 1
-        self.kept_lines = i
+    cdef int index_kept(self, Py_ssize_t n) except -1:
+        """Where the kept head's n field lines lie (its fields changed; the template's fields say, note_line). A line
+        llhttp reads for framing (Content-Length, Transfer-Encoding, Connection, Proxy-Connection, Upgrade) is never
+        known: it is always fed."""
+        cdef TemplateField *field
+        cdef FieldKind kind
+        cdef Py_ssize_t i
+        for i in range(n):
+            field = &self.fields[i]
+            kind = field.key.kind
+            self.kept_line_at[i] = field.line
+            if (kind == FK_CONTENT_LENGTH or kind == FK_TE or kind == FK_CONNECTION
+                    or field.key.key == <PyObject *>K_HTTP_UPGRADE):
+                self.kept_line_len[i] = -1
+            else:
+                self.kept_line_len[i] = field.line_len
+        self.kept_lines = n
         return 0
 
     cdef bint known_lines(self, const char *h, Py_ssize_t n, CBuf *out) except -1:
@@ -490,20 +493,6 @@ cdef class HeadTemplate:
         self.recent = None
         cbuf_release(&self.kept, 0)
         return self.drop_saved()
-
-
-cdef bint framing_name(const char *p) noexcept:
-    """The field line at p (well formed) is one llhttp reads for framing."""
-    cdef char c = p[0] | 0x20
-    if c == b"c":
-        return (strncasecmp(p, "content-length:", 15) == 0 or strncasecmp(p, "connection:", 11) == 0)
-    if c == b"t":
-        return strncasecmp(p, "transfer-encoding:", 18) == 0
-    if c == b"p":
-        return strncasecmp(p, "proxy-connection:", 17) == 0
-    if c == b"u":
-        return strncasecmp(p, "upgrade:", 8) == 0
-    return False
 
 
 cdef dict new_environ(Parser parser):
