@@ -234,6 +234,7 @@ def worker_rss_kb(pid: int) -> int:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
 
 
+@pytest.mark.slow
 def test_worker_memory_stays_flat_under_wrk(retire_dir):
     """wrk keep-alive load in 3 s slices (a warm-up, then three more): the worker's RSS grows less than 1 MiB."""
     master = start(retire_dir, "-w", "1")

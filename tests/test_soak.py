@@ -5,6 +5,8 @@ from tests.support import client
 from tests.support.client import request
 from tests.support.server import ROUTER
 
+pytestmark = pytest.mark.slow       # soak length: `-m "not slow"` leaves it out of a quick run
+
 ROUNDS = 2000  # each round: 5 requests of different shapes
 
 

@@ -20,6 +20,8 @@ import pytest
 from tests.support import client
 from tests.support.server import checked_server
 
+pytestmark = pytest.mark.slow       # thousands of connections: `-m "not slow"` leaves it out of a quick run
+
 CONNECTIONS = int(os.environ.get("FASTWSGI_STRESS_CONNECTIONS", "160"))
 SECONDS = float(os.environ.get("FASTWSGI_STRESS_SECONDS", "25"))
 CLIENTS = 8

@@ -3,7 +3,7 @@
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
 from fastwsgi.buffer cimport CBuf
-from fastwsgi.system cimport sem_t
+from fastwsgi.system cimport sem_t, pollfd, timespec
 
 include "http/environ.pxd"
 include "http/strict.pxd"
@@ -13,7 +13,9 @@ include "http/fields.pxd"
 include "http/parser.pxd"
 include "http/response.pxd"
 include "http/filewrapper.pxd"
+include "http/exchange.pxd"
 include "io/stats.pxd"
+include "io/watcher.pxd"
 include "io/loop.pxd"
 include "io/pool.pxd"
 include "io/connection.pxd"

@@ -29,6 +29,7 @@ from fastwsgi.app_loader import load_app
 from fastwsgi.config import Config, version
 from fastwsgi.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, BindError, ConfigError, HaltServer
 from fastwsgi.logs import Logs
+from fastwsgi.pidfile import Pidfile
 from fastwsgi.settings_gunicorn import inert_notes
 from fastwsgi.sockets import INHERITED_FDS_ENV, close_listeners, create_listeners, describe, inherited_fds
 from fastwsgi.worker import Worker, child_main, set_proc_title
@@ -37,7 +38,6 @@ OLD_MASTER_ENV = "FASTWSGI_PID"   # set for a master started by SIGUSR2: the pid
 
 SIGNAL_NAMES = {getattr(signal, f"SIG{name}"): name.lower()
                 for name in "HUP QUIT INT TERM TTIN TTOU USR1 USR2 WINCH CHLD".split()}
-
 
 
 def fork_with_signals_blocked() -> tuple:
@@ -53,47 +53,6 @@ def fork_with_signals_blocked() -> tuple:
     if pid:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return pid, mask
-
-class Pidfile:
-    """The master's pid file, written atomically; removed only while it still holds our pid."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def create(self, pid: int) -> None:
-        tmp = f"{self.path}.{pid}.tmp"
-        with open(tmp, "w") as handle:
-            handle.write(f"{pid}\n")
-        os.rename(tmp, self.path)
-
-    def running_pid(self) -> int:
-        """The pid in an existing pidfile when that process is alive (another server), else 0."""
-        try:
-            with open(self.path) as handle:
-                pid = int(handle.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
-        if pid <= 0 or pid == os.getpid():
-            return 0
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return 0
-        except PermissionError:
-            return pid
-        return pid
-
-    def rename(self, path: str) -> None:
-        os.rename(self.path, path)
-        self.path = path
-
-    def unlink(self, pid: int) -> None:
-        try:
-            with open(self.path) as handle:
-                if int(handle.read().strip() or 0) == pid:
-                    os.unlink(self.path)
-        except (OSError, ValueError):
-            pass
 
 
 class Arbiter(hooks.ArbiterAttributes):

@@ -135,8 +135,8 @@ def umask(value: Any) -> int:
     return value
 
 
-def user(value: Any) -> int | None:
-    """A user name or uid; resolved to a uid."""
+def _account_id(value: Any, lookup: Callable[[str], int], what: str) -> int | None:
+    """A user or group given by name or number; resolved to its number."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -145,24 +145,19 @@ def user(value: Any) -> int | None:
     if text.isdigit():
         return int(text)
     try:
-        return pwd.getpwnam(text).pw_uid
+        return lookup(text)
     except KeyError:
-        raise ValueError(f"no such user: {text!r}") from None
+        raise ValueError(f"no such {what}: {text!r}") from None
+
+
+def user(value: Any) -> int | None:
+    """A user name or uid; resolved to a uid."""
+    return _account_id(value, lambda name: pwd.getpwnam(name).pw_uid, "user")
 
 
 def group(value: Any) -> int | None:
     """A group name or gid; resolved to a gid."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = string(value).strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        raise ValueError(f"no such group: {text!r}") from None
+    return _account_id(value, lambda name: grp.getgrnam(name).gr_gid, "group")
 
 
 def access_format(value: Any) -> str:

@@ -276,6 +276,20 @@ def _upload(environ, start_response):
     return _json(start_response, {"sha256": digest.hexdigest(), "size": size, "biggest_read": biggest})
 
 
+def _hints(environ, start_response, q):
+    """103 Early Hints: n hints before the answer; bad: a header value with CRLF (the app's error: 500); late: a
+    hint after the head went out (ignored)."""
+    hint = environ["wsgi.early_hints"]
+    for i in range(int(q.get("n", "1"))):
+        hint([("Link", f"</style{i}.css>; rel=preload; as=style")])
+    if "bad" in q:
+        hint([("Link", "</x>\r\nX-Injected: 1")])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"ok"
+    hint([("Link", "</late.css>; rel=preload")])
+    yield b"!"
+
+
 def app(environ, start_response):
     """The router: /<route>[/...]?query."""
     path = environ["PATH_INFO"]
@@ -289,6 +303,8 @@ def app(environ, start_response):
         return _reply(start_response, environ.get("QUERY_STRING", "").encode("latin-1"))
     if route == "echo":
         return _reply(start_response, read_body(environ))
+    if route == "hints":
+        return _hints(environ, start_response, q)
     if route == "noread":
         return _reply(start_response, b"ignored")
     if route == "input":

@@ -5,10 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 
-from tests.support.master import run_cli
+from tests.support.master import Load, run_cli
 
 
 def ctl(path: str, command: str, cwd, timeout: float = 20.0) -> dict:
@@ -35,24 +34,12 @@ def request(path: str, raw: bytes, timeout: float = 10.0) -> bytes:
                 return data
 
 
-class KeepAliveLoad:
+class KeepAliveLoad(Load):
     """`clients` threads, each sending GETs over one kept-alive connection (a new one when the server closes it),
     until stop(). Every request that does not end in a 200 is a failure."""
 
     def __init__(self, port: int, clients: int = 4, path: str = "/") -> None:
-        self.port = port
-        self.path = path
-        self.done = 0
-        self.failures: list = []
-        self.pids: set = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
-
-    def start(self) -> KeepAliveLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
+        super().__init__(port, total=0, threads=clients, path=path)
 
     def _client(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10.0)

@@ -27,6 +27,7 @@ cdef str K_HTTP_EXPECT = sys.intern("HTTP_EXPECT")
 cdef str K_HTTP_TE = sys.intern("HTTP_TRANSFER_ENCODING")
 cdef str K_INPUT = sys.intern("wsgi.input")
 cdef str K_URL_SCHEME = sys.intern("wsgi.url_scheme")
+cdef str K_EARLY_HINTS = sys.intern("wsgi.early_hints")
 
 # gunicorn's default secure_scheme_headers (the values meaning https: parser.pyx, scheme_is_secure)
 cdef str K_HTTP_XF_PROTO = sys.intern("HTTP_X_FORWARDED_PROTO")
@@ -190,6 +191,7 @@ cdef dict base_environ(dict options):
         K_PATH_INFO: None,
         K_QUERY_STRING: None,
         K_INPUT: None,
+        K_EARLY_HINTS: None,        # (the connection's callable: Exchange.begin)
     }
 
 

@@ -8,8 +8,9 @@ cdef class Parser
 cdef enum:
     TEMPLATE_FIELDS = 24    # fields a template holds at most (a head with more is built field by field)
     KEPT_HEAD_MAX = 2048    # a head kept to compare the next one with is at most this long
-    SAVED_LAYOUTS = 6       # field orders a template keeps besides its current one (a browser's page, its
-                            # stylesheets and images, its XHRs, its revalidations each send their own)
+    # field orders a template keeps besides its current one (a browser's page, its stylesheets and images, its
+    # XHRs, its revalidations each send their own)
+    SAVED_LAYOUTS = 6
 
 cdef struct HeadFlags:
     # what the fields of one head said, for the checks made once all are read
@@ -82,8 +83,8 @@ cdef class HeadTemplate:
         int kept_line_len[TEMPLATE_FIELDS]     # ... with their CRLF (-1: a line llhttp reads for framing)
         Py_ssize_t kept_lines
         list values                 # the last head's field values (str) by position: reused when sent again
-        str recent                  # the last target that was not the template's (RAW_URI): sent twice in a
-                                    # row, it becomes the template's
+        # the last target that was not the template's (RAW_URI): sent twice in a row, it becomes the template's
+        str recent
         Layout saved[SAVED_LAYOUTS]     # the other field orders seen on this connection
         unsigned long clock             # (Layout.used)
 

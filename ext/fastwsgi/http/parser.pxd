@@ -103,6 +103,7 @@ cdef class Parser:
     cdef int pop(self) except -1             # drop the oldest queued request
     cdef int clear(self) except -1           # drop every queued request
     cdef int release(self) except -1         # stop for good and drop the httptools parser (breaks its cycle)
+    cdef int set_peer(self, str addr, str port) except -1   # REMOTE_ADDR/REMOTE_PORT from a PROXY header
     # framing (feed's parts; each returns the bytes it consumed, all of them once the parser stopped)
     cdef Py_ssize_t feed_head(self, const char *p, Py_ssize_t n) except -1
     cdef Py_ssize_t feed_length(self, const char *p, Py_ssize_t n) except -1

@@ -542,6 +542,12 @@ cdef class Parser:
         self.qhead = self.qtail = 0
         return 0
 
+    cdef int set_peer(self, str addr, str port) except -1:
+        self.remote_addr = addr
+        self.remote_port = port
+        self.template.forget()              # its environ holds the address it replaces
+        return 0
+
     cdef int release(self) except -1:
         self.stopped = True
         self.feed_data = None

@@ -26,6 +26,7 @@ cdef bytes CLOSE_LINE = b"Connection: close\r\n"
 cdef bytes KEEPALIVE_LINE = b"Connection: keep-alive\r\n"
 cdef bytes CRLF = b"\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes HINTS_LINE = b"HTTP/1.1 103 Early Hints\r\n"
 
 # token characters of RFC 9110 5.6.2
 cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
@@ -187,11 +188,13 @@ cdef class Response:
         cbuf_release(&self.head, 0)
 
     @staticmethod
-    cdef Response new(object write_cb, object logger, const bint *stopping):
+    cdef Response new(object write_cb, object hints_cb, object logger, const bint *stopping):
         cdef Response self = Response.__new__(Response)
         self.stopping = stopping
         self.start_response_cb = self.start_response
+        self.early_hints_cb = self.early_hints
         self.write_cb = write_cb
+        self.hints_cb = hints_cb
         self.logger = logger
         return self
 
@@ -203,11 +206,10 @@ cdef class Response:
         self.keep = keep
         self.must_close = not keep
         self.date_line = date_line
-        self.no_body = False
-        self.has_cl = False
+        self.bodyless = False
         self.clip = False
-        self.chunked = False
-        self.close_after = False
+        self.app_close = False
+        self.framing = FRAME_UNSET
         self.has_date = False
         self.has_server = False
         self.content_length = -1
@@ -234,7 +236,7 @@ cdef class Response:
         if type(headers) is not list:
             raise TypeError(f"headers must be a list, not {type(headers).__name__}")
         self.head.len = 0
-        has_cl = has_date = has_server = close_after = False
+        has_cl = has_date = has_server = app_close = False
         content_length = -1
         for item in <list>headers:
             if type(item) is not tuple or len(<tuple>item) != 2:
@@ -248,7 +250,7 @@ cdef class Response:
                 has_cl = True
             elif kind == H_CONNECTION:
                 if entry[2]:
-                    close_after = True
+                    app_close = True
                 continue                    # the server writes its own Connection header
             elif kind == H_DATE:
                 has_date = True
@@ -256,19 +258,47 @@ cdef class Response:
                 has_server = True
             buf_add_bytes(&self.head, <bytes>entry[0])
         code = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
-        self.no_body = code < 200 or code == 204 or code == 304
+        self.bodyless = code < 200 or code == 204 or code == 304
         self.status_line = line
         self.status = status
         self.headers = headers
-        self.has_cl = has_cl
         self.content_length = content_length
         self.has_date = has_date
         self.has_server = has_server
-        self.close_after = close_after
+        self.app_close = app_close
         self.started = True
         return self.write_cb
 
+    def early_hints(self, headers):
+        """environ["wsgi.early_hints"] (gunicorn's): a 103 Early Hints answer with these (name, value) headers, sent
+        at once, before the final answer (RFC 8297); a no-op once that answer's head is out and for an HTTP/1.0
+        client. Headers are validated as start_response validates them (ValueError, TypeError)."""
+        cdef CBuf out
+        cdef tuple entry
+        if self.head_sent or self.http10 or self.hints_cb is None:
+            return
+        if type(headers) is not list:
+            headers = list(headers)
+        out.data = NULL
+        out.len = out.cap = 0
+        try:
+            buf_add_bytes(&out, HINTS_LINE)
+            for item in <list>headers:
+                if type(item) is not tuple or len(<tuple>item) != 2:
+                    raise TypeError(f"header must be a (name, value) tuple, not {item!r}")
+                entry = header_line(<tuple>item)
+                if entry[1] != H_PLAIN:
+                    raise ValueError(f"header {item[0]!r} does not belong in a 103 answer")
+                buf_add_bytes(&out, <bytes>entry[0])
+            buf_add(&out, "\r\n", 2)
+            self.hints_cb(out.data[:out.len])
+        finally:
+            cbuf_release(&out, 0)
+
     cdef int send_head(self, CBuf *out, long long known_length) except -1:
+        """The head into out, and the framing of the body decided: the app's Content-Length, else the length known
+        beforehand (a list of bytes, a file, an empty body: known_length >= 0), else chunked (HTTP/1.1) or
+        close-delimited (HTTP/1.0); no body for HEAD and 1xx/204/304."""
         if not self.started:
             raise AssertionError("the app returned without calling start_response()")
         buf_add_bytes(out, self.status_line)
@@ -278,24 +308,25 @@ cdef class Response:
             buf_add_bytes(out, SERVER_LINE)
         if not self.has_date:
             buf_add_bytes(out, self.date_line)
-        if self.no_body:
-            self.has_cl = True
+        if self.bodyless:
+            self.framing = FRAME_NONE
             self.content_length = 0
-        elif not self.has_cl:
-            if known_length > 0 or (known_length == 0 and not self.is_head):
-                # a HEAD answer with an empty body says nothing of the length: apps (werkzeug) drop the body of a
-                # HEAD request, and RFC 9110 9.3.2 wants GET's length or none
-                buf_add_line(out, "Content-Length: %lld\r\n", known_length)
-                self.has_cl = True
-                self.content_length = known_length
-            elif self.is_head:
-                pass
-            elif not self.http10:
-                self.chunked = True
-                buf_add_bytes(out, CHUNKED_LINE)
-            else:
-                self.close_after = True
-        if self.close_after or not self.keep or self.stopping[0]:
+        elif self.content_length >= 0:
+            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
+        elif known_length > 0 or (known_length == 0 and not self.is_head):
+            # a HEAD answer with an empty body says nothing of the length: apps (werkzeug) drop the body of a HEAD
+            # request, and RFC 9110 9.3.2 wants GET's length or none
+            buf_add_line(out, "Content-Length: %lld\r\n", known_length)
+            self.content_length = known_length
+            self.framing = FRAME_NONE if self.is_head else FRAME_LENGTH
+        elif self.is_head:
+            self.framing = FRAME_NONE
+        elif not self.http10:
+            self.framing = FRAME_CHUNKED
+            buf_add_bytes(out, CHUNKED_LINE)
+        else:
+            self.framing = FRAME_CLOSE
+        if self.app_close or self.framing == FRAME_CLOSE or not self.keep or self.stopping[0]:
             self.must_close = True
             buf_add_bytes(out, CLOSE_LINE)
         elif self.http10:
@@ -317,10 +348,7 @@ cdef class Response:
             return 0
         if not self.head_sent:
             self.send_head(out, -1)
-        if self.is_head or self.no_body:
-            self.sent += n
-            return 0
-        if self.has_cl:
+        if self.framing == FRAME_LENGTH:
             room = self.content_length - self.sent
             self.sent += n
             if n > room:
@@ -333,22 +361,22 @@ cdef class Response:
                     buf_add(out, PyBytes_AS_STRING(data), room)
                 return 0
             buf_add(out, PyBytes_AS_STRING(data), n)
-        elif self.chunked:
-            self.sent += n
+            return 0
+        self.sent += n
+        if self.framing == FRAME_CHUNKED:
             buf_add_line(out, "%llx\r\n", n)
             buf_add(out, PyBytes_AS_STRING(data), n)
             buf_add(out, "\r\n", 2)
-        else:
-            self.sent += n
+        elif self.framing == FRAME_CLOSE:
             buf_add(out, PyBytes_AS_STRING(data), n)
-        return 0
+        return 0                            # FRAME_NONE: counted, not sent
 
     cdef int finish(self, CBuf *out) except -1:
         if not self.head_sent:
             self.send_head(out, 0)
-        if self.chunked:
+        if self.framing == FRAME_CHUNKED:
             buf_add_bytes(out, LAST_CHUNK)
-        elif self.has_cl and not self.is_head and not self.no_body and self.sent < self.content_length:
+        elif self.framing == FRAME_LENGTH and self.sent < self.content_length:
             self.logger.error(
                 "app sent %d bytes of its Content-Length %d: connection closed", self.sent, self.content_length)
             self.must_close = True

@@ -10,76 +10,64 @@ cdef enum ConnState:
 
 
 cdef class Connection(Watcher):
-    # one client socket: its bytes go to the Parser, whose queued Requests are served in order (the app call, its
-    # Response framed into one write buffer), and the buffer goes out with as few syscalls as possible
+    # one client socket: its bytes go to the Parser, whose queued Requests are served in order through the
+    # connection's Exchange (the app call, its answer framed into one write buffer), and the buffer goes out with as
+    # few syscalls as possible. It tells the loop of its close (Loop.forget), of an answer held for the end of the
+    # wakeup (Loop.hold), of an idle keep-alive (Loop.became_idle) and of each request done (Loop.request_done)
     cdef:
         Loop loop
         Parser parser
-        Response resp
-        Job job                     # this connection's app calls on pool threads (--threads > 1), made on first use
-        bint in_thread              # the active request's app call runs on a pool thread (the Job owns resp)
+        Exchange ex                 # the request being served (one at a time, in order)
+        Job job                     # the Exchange on pool threads (--threads > 1), made on first use
+        bint in_thread              # the active request's app call runs on a pool thread (the Job owns ex)
         ProxyHeader proxy           # the PROXY header still expected (proxy.pyx), else None
-        TlsSession tls                     # the TLS session (tls_session.pyx), else None: plain HTTP
-        Request active              # whose response is being produced
-        object result               # the app's iterable for `active`
-        object stream               # iterator still being drained into the socket, or None
-        object sf_file              # FileWrapper sent with sendfile(2), or None
-        int sf_fd
-        long long sf_off
-        long long sf_left
+        TlsSession tls              # the TLS session (tls_session.pyx), else None: plain HTTP
+        Request active              # whose answer is being produced (ex.req), else None
         CBuf wbuf                   # response bytes not yet sent: wbuf.data[wpos:wbuf.len]
         Py_ssize_t wpos
         unsigned int interest       # EPOLLIN or EPOLLOUT, as registered
-        ConnState state             # written by set_state() only
+        ConnState state             # written by set_state() only, which sets the state's deadline
         bint closing                # no request after the ones in progress: close once their answers are out
         bint eof                    # the client half-closed: answer what it sent, then close
-        bint deferred               # in loop.deferred: its answers go out at the end of this wakeup
+        bint deferred               # held by the loop: its answers go out at the end of this wakeup
         long long linger_bytes      # read and dropped while lingering
         double deadline             # monotonic time at which the sweep calls expire() (0: none)
         double since                # monotonic time the connection was accepted or its last answer went out
-        double started              # monotonic start of the active request (post_request timing; else loop.now)
 
     @staticmethod
     cdef Connection new(Loop loop, int fd, Parser parser)
-    cdef inline int set_state(self, ConnState state) except -1   # raises on a transition the diagram does not have
+    # the state and its deadline (Loop.timeouts: NEW and HEAD count from `since`, the others from now); raises on a
+    # transition the diagram does not have
+    cdef inline int set_state(self, ConnState state) except -1
+    cdef inline int rearm(self) except -1          # the state's deadline again from now (a body's next read)
     # reading
     cdef int on_readable(self) except -1
+    cdef int read_proxy(self, const char *data, Py_ssize_t n) except -1   # while the PROXY header is expected
+    cdef int read_tls(self, const char *data, Py_ssize_t n) except -1     # ciphertext: opened, then received()
     cdef int received(self, const char *data, Py_ssize_t n) except -1   # through the parser; follow its progress
     # serving
     cdef int step(self) except -1            # serve queued requests and flush, as far as possible without blocking
     cdef int finish_step(self) except -1     # step's end: flush, then keep alive, linger or close
     cdef bint defer(self) except -1          # hold a small answer until the wakeup's events are handled
     cdef int resume(self) except -1          # after the loop flushed a deferred answer: step() on
-    cdef int run_app(self, Request req) except -1
-    cdef int dispatch(self, Request req) except -1    # the app call to a pool thread
-    cdef int from_job(self, Job job) except -1        # loop thread: take what the Job produced; go on once it is done
-    cdef int wake_job(self) except -1                 # end the Job's wait when enough was sent
-    cdef int drive(self) except -1           # 1: response done, 0: blocked on the socket
-    cdef int end_response(self) except -1
-    cdef int app_error(self, str where) except -1
-    # the response into the write buffer (the head goes with the first piece)
-    cdef int head(self, long long known_length) except -1
-    cdef int body(self, object data) except -1
+    cdef int serve(self, Request req) except -1    # begin the Exchange: inline, or handed to a pool thread
+    cdef int wake_job(self) except -1              # end the Job's wait when enough was sent
+    cdef int drive(self) except -1           # 1: the answer is done, 0: blocked on the socket
+    cdef int end_exchange(self, int step) except -1   # EX_DONE/EX_ABORT: the Exchange's end, the request done
     cdef int append(self, object data) except -1
     # writing
     cdef int on_writable(self) except -1
     cdef int flush(self) except -1           # 1: all sent, 0: EAGAIN (EPOLLOUT armed) or peer gone (CONN_CLOSED)
+    cdef int blocked(self) except -1         # the socket is full: EPOLLOUT and the send deadline
     cdef inline void sent_all(self) noexcept       # the write buffer is empty: drop what it holds beyond KEEP_WBUF
     cdef int flush_blocking(self, double timeout) except -1
-    cdef bint start_sendfile(self, FileWrapper fw) except -1   # False: not a regular file, iterate it instead
-    cdef int send_file(self) except -1       # 1: done, 0: EAGAIN
+    cdef int send_file(self) except -1       # the Exchange's file span with sendfile(2): 1 done, 0 EAGAIN
     cdef int set_interest(self, unsigned int events) except -1
     cdef int read_again(self) except -1      # after a flush: EPOLLIN, unless bytes wait for room in the queue
     # ending
     cdef int expire(self) except -1           # the deadline passed: 408 for a stalled body, else close
     cdef int linger(self) except -1           # half-close after the answer, drop input for a while, then close
-    cdef int close(self) except -1
     cdef bint sheddable(self)                 # may be closed to make room at worker_connections (no head yet, idle)
     # the worker is aborted (--timeout): a request never started (its Job never ran: job_queued) gets 503 and
     # Connection: close, sent by `until` (monotonic) at the latest; 1 if one was answered
     cdef int refuse_unstarted(self, bint job_queued, double until) except -1
-
-
-# the end of an app call (inline or on an app thread): result.close(), wsgi.input released, post_request; req None:
-# the close() only
-cdef int after_app(Loop loop, Request req, Response resp, object result, double started) except -1

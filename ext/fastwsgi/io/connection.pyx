@@ -1,10 +1,10 @@
-# One client connection: bytes read from the socket go to the Parser; step() runs the app for each queued Request in
-# order, frames the answers into one write buffer (Response) and sends it with as few syscalls as possible. A body
-# that cannot be sent at once is resumed on EPOLLOUT; the connection reads nothing new meanwhile (backpressure).
-# Every change of state goes through set_state(), which knows the allowed transitions (docs/architecture.md).
+# One client connection: bytes read from the socket go to the Parser; step() serves each queued Request in order
+# through the connection's Exchange (the app call, its answer framed into one write buffer) and sends the buffer with
+# as few syscalls as possible. A body that cannot be sent at once is resumed on EPOLLOUT; the connection reads
+# nothing new meanwhile (backpressure). Every change of state goes through set_state(), which knows the allowed
+# transitions (docs/architecture.md) and sets the state's deadline.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.list cimport PyList_GET_SIZE
 
 cdef Py_ssize_t HIGH_WATER = 256 * 1024      # unsent bytes beyond which a flush that would block compacts wbuf
 cdef Py_ssize_t KEEP_WBUF = 16 * 1024         # write buffer kept between responses (larger ones are freed)
@@ -34,8 +34,6 @@ for _state, _next in {
     TRANSITIONS[<int>_state] = sum([1 << <int>_s for _s in _next])
 cdef tuple STATE_NAMES = ("NEW", "IDLE", "HEAD", "APP", "BODY", "LINGER", "CLOSED")
 
-cdef object ITER_END = object()
-
 cdef long long live_connections = 0
 
 
@@ -57,17 +55,29 @@ cdef class Connection(Watcher):
         self.loop = loop
         self.fd = fd
         self.parser = parser
-        self.resp = Response.new(self.write, loop.logger, &loop.stopping)
+        self.ex = Exchange.new(loop.site, self.write, self.hint, &loop.stopping)
         self.interest = EPOLLIN
         self.state = CONN_NEW
         self.since = loop.now
-        self.deadline = loop.now + loop.header_timeout      # the head's time counts from accept
+        self.rearm()                        # the head's time counts from accept
         return self
 
     cdef inline int set_state(self, ConnState state) except -1:
-        if state != self.state and not (TRANSITIONS[<int>self.state] & (1u << <int>state)):
+        if state == self.state:
+            return 0
+        if not (TRANSITIONS[<int>self.state] & (1u << <int>state)):
             raise AssertionError(f"connection state {STATE_NAMES[<int>self.state]} -> {STATE_NAMES[<int>state]}")
         self.state = state
+        return self.rearm()
+
+    cdef inline int rearm(self) except -1:
+        cdef double timeout = self.loop.timeouts[<int>self.state]
+        if timeout <= 0:
+            self.deadline = 0
+        elif self.state == CONN_NEW or self.state == CONN_HEAD:
+            self.deadline = self.since + timeout        # a head's time counts from accept or the last answer
+        else:
+            self.deadline = self.loop.now + timeout
         return 0
 
     cdef int on_event(self, unsigned int events) except -1:
@@ -91,9 +101,9 @@ cdef class Connection(Watcher):
                     return 0                # answers are still to go out: what follows is dropped, then we close
                 return self.close()
             if self.proxy is not None:
-                return proxy_received(self, loop.rbuf, n)
+                return self.read_proxy(loop.rbuf, n)
             if self.tls is not None:
-                return tls_received(self, loop.rbuf, n)
+                return self.read_tls(loop.rbuf, n)
             self.received(loop.rbuf, n)
             return self.step()
         if n == 0 and (self.active is not None or self.deferred):
@@ -105,6 +115,70 @@ cdef class Connection(Watcher):
             return self.close()
         return 0
 
+    cdef int read_proxy(self, const char *data, Py_ssize_t n) except -1:
+        """Bytes while the PROXY header is expected: the header parsed, the peer checked, the rest served as usual;
+        a bad header closes the connection, a peer not in proxy_allow_ips gets 403."""
+        cdef ProxyHeader ph = self.proxy
+        cdef Parser parser = self.parser
+        cdef Py_ssize_t used = ph.feed(data, n)
+        if used == -1:
+            return 0                # the header is not all in: NEW keeps its header deadline
+        self.proxy = None
+        if used == -2:
+            self.loop.logger.warning("PROXY protocol: %s from %s; closing the connection", ph.error,
+                                     parser.remote_addr or "a UNIX socket peer")
+            return self.close()
+        if not ph.allowed:
+            self.loop.logger.warning("PROXY protocol: a header from %s, which is not in proxy_allow_ips; "
+                                     "answering 403", parser.remote_addr)
+            parser.fail(403, "PROXY header from a peer not in proxy_allow_ips")
+            parser.stopped = True
+            return self.step()
+        if ph.addr is not None:
+            parser.set_peer(ph.addr, ph.port)
+        if used == n:
+            return 0                # the request follows (or the TLS handshake)
+        if self.tls is not None:
+            return self.read_tls(data + used, n - used)
+        self.received(data + used, n - used)
+        return self.step()
+
+    cdef int read_tls(self, const char *data, Py_ssize_t n) except -1:
+        """Ciphertext: opened by the session, its plaintext received() as over TCP. A client speaking plain HTTP
+        gets a plain 400 (as nginx answers), one whose handshake or record fails gets OpenSSL's alert and is
+        closed."""
+        cdef TlsSession tls = self.tls
+        cdef Parser parser = self.parser
+        cdef unsigned char first = <unsigned char>data[0]
+        cdef bint opened = False
+        if not tls.started and first != 0x16 and 65 <= first <= 90:
+            self.tls = None             # not a TLS handshake record but (very likely) an HTTP method
+            self.loop.logger.debug("plain HTTP from %s on a TLS port; answering 400",
+                                   parser.remote_addr or "a UNIX socket peer")
+            parser.fail(400, "plain HTTP request sent to a TLS port")
+            parser.stopped = True
+            return self.step()
+        if tls.feed(data, n) == 0:
+            while not parser.stopped:
+                plain = tls.read()
+                if plain is None:
+                    break
+                opened = True
+                self.received(PyBytes_AS_STRING(plain), PyBytes_GET_SIZE(plain))
+        if tls.error is not None:
+            self.loop.logger.debug("TLS from %s: %s; closing the connection",
+                                   parser.remote_addr or "a UNIX socket peer", tls.error)
+            tls.alert(self.fd)
+            return self.close()
+        if tls.peer_done:
+            self.eof = True             # the client sent close_notify: answer what it sent, then close
+        if opened or tls.peer_done:
+            return self.step()
+        self.flush()                    # nothing for the parser (the handshake, a partial record): send TLS's answer
+        if self.state == CONN_CLOSED:
+            return self.close()
+        return 0
+
     cdef int received(self, const char *data, Py_ssize_t n) except -1:
         cdef Parser parser = self.parser
         parser.feed(data, n)
@@ -113,11 +187,9 @@ cdef class Connection(Watcher):
         if parser.upgraded:
             self.closing = True                 # served as plain HTTP, then closed
         if self.state == CONN_BODY:
-            self.deadline = self.loop.now + self.loop.body_timeout     # between two reads, as nginx counts it
+            self.rearm()                        # body_timeout between two reads, as nginx counts it
         elif (self.state == CONN_IDLE or self.state == CONN_NEW) and (parser.cur is not None or parser.queued()):
-            # a request began: its head has header_timeout from accept or from the previous answer
-            self.set_state(CONN_HEAD)
-            self.deadline = self.since + self.loop.header_timeout
+            self.set_state(CONN_HEAD)           # a request began: header_timeout from accept or the last answer
         return 0
 
     # -- serving --
@@ -161,13 +233,11 @@ cdef class Connection(Watcher):
                     req.expect_continue = False
                     if not req.http10:
                         self.append(CONTINUE_100)   # RFC 9110 10.1.1: we are about to read the body
-                if self.state != CONN_BODY:
-                    self.set_state(CONN_BODY)
-                    self.deadline = self.loop.now + self.loop.body_timeout
+                self.set_state(CONN_BODY)
                 break
             if self.wbuf.len - self.wpos > HIGH_WATER and self.flush() == 0:
                 break                           # answers enough unsent: the next waits for the client to read
-            self.run_app(req)
+            self.serve(req)
         if self.state == CONN_CLOSED:
             return self.close()
         if parser.error_status and not self.closing and not parser.queued() and self.active is None:
@@ -183,10 +253,8 @@ cdef class Connection(Watcher):
         if not self.loop.batching or not (0 < self.wbuf.len - self.wpos <= DEFER_MAX):
             return False
         if not self.deferred:
-            if not PyList_GET_SIZE(self.loop.deferred):
-                self.loop.defer_until = monotonic() + DEFER_TIME
             self.deferred = True
-            self.loop.deferred.append(self)
+            self.loop.hold(self)
         return True
 
     cdef int resume(self) except -1:
@@ -216,83 +284,50 @@ cdef class Connection(Watcher):
             return 0                        # a body is arriving (CONN_BODY)
         self.since = loop.now
         if parser.cur is not None:
-            if self.state != CONN_HEAD:
-                self.set_state(CONN_HEAD)
-                self.deadline = loop.now + loop.header_timeout
+            self.set_state(CONN_HEAD)
         else:
-            self.set_state(CONN_IDLE)
-            # while the loop stops, an idle connection stays a little: a request it sends is answered (and told
-            # Connection: close) instead of meeting a closed socket
-            self.deadline = loop.now + (min(loop.keepalive, STOP_IDLE_GRACE) if loop.stopping else loop.keepalive)
-            if not loop.accepting and not loop.stopping:
-                loop.set_accepting(True)    # an idle connection can make room at worker_connections
+            self.set_state(CONN_IDLE)       # (while the loop stops, its keep-alive is short: Loop.stop)
+            loop.became_idle()              # an idle connection can make room at worker_connections
         return 0
 
-    cdef int run_app(self, Request req) except -1:
+    cdef int serve(self, Request req) except -1:
         cdef Loop loop = self.loop
-        cdef Response resp = self.resp
-        cdef Py_ssize_t total
+        cdef Exchange ex = self.ex
+        cdef int step
         req.handled = True
         self.active = req
         self.set_state(CONN_APP)
         if not req.keep_alive or loop.stopping or loop.keepalive <= 0:
             self.closing = True
-        resp.begin(req.is_head, req.http10, not self.closing, loop.date_line)
         if loop.pool is not None:
-            return self.dispatch(req)
+            # the call on a pool thread: no timeout of ours while the app runs (--timeout is the master's)
+            ex.begin(req, not self.closing, loop.date_line, monotonic())
+            if self.job is None:
+                self.job = Job.new(self, ex, loop.pool, &self.wbuf, &self.wpos)
+            self.job.finished = self.job.abort = self.job.gone = False
+            self.in_thread = True
+            return loop.pool.submit(self.job)
         # the start of the call: exact for post_request's timing, else the wakeup's clock (no syscall)
-        self.started = monotonic() if loop.post_request is not None else loop.now
+        ex.begin(req, not self.closing, loop.date_line, monotonic() if loop.post_request is not None else loop.now)
         loop.stats.started += 1
-        try:
-            if loop.pre_request is not None:
-                loop.pre_request(req.environ)
-            result = loop.app(req.environ, resp.start_response_cb)
-        except Exception:
-            return self.app_error("calling the app")
-        self.result = result
-        try:
-            if type(result) is list and resp.started and not resp.head_sent:
-                total = list_body_length(<list>result)
-                if total >= 0:
-                    self.head(total if not resp.has_cl else -1)
-                    for item in <list>result:
-                        resp.body(&self.wbuf, item)
-                    return self.end_response()
-            if type(result) is FileWrapper:
-                if loop.sendfile and resp.started and not resp.is_head and not resp.no_body:
-                    if self.start_sendfile(<FileWrapper>result):
-                        return 0
-                resp.clip = True            # read and sent up to its Content-Length
-            self.stream = iter(result)
-        except Exception:
-            return self.app_error("reading the app's response")
-        return 0
+        step = ex.call(&self.wbuf)
+        if step == EX_DONE or step == EX_ABORT:
+            return self.end_exchange(step)
+        return 0                            # EX_STREAM, EX_FILE: drive() sends it
 
-    cdef int dispatch(self, Request req) except -1:
-        cdef Job job = self.job
-        if job is None:
-            job = self.job = Job.new(self)
-        job.req = req
-        job.finished = job.abort = job.gone = False
-        job.sf_fd = -1
-        job.started = monotonic()
-        self.in_thread = True
-        self.deadline = 0                   # no timeout of ours while the app runs (--timeout is the master's)
-        return self.loop.pool.submit(job)
-
-    cdef int from_job(self, Job job) except -1:
+    cdef int on_job(self, Job job) except -1:
+        """Loop thread: take what the Job produced; once it is finished, the request is done and the next goes on."""
         cdef Loop loop = self.loop
+        cdef Exchange ex = self.ex
         if job.obuf.len:
             if self.fd >= 0:
                 cbuf_add(&self.wbuf, job.obuf.data, job.obuf.len)
             job.obuf.len = 0
         if not job.finished:
             if self.fd < 0:
-                job.sf_file = None          # closed while the app ran: no wait of the Job may outlive the socket
+                ex.file = None              # closed while the app ran: no wait of the Job may outlive the socket
                 return job.wake()
-            if job.sf_file is not None:     # the head is in wbuf; the file goes with sendfile, the thread waits
-                self.sf_file, self.sf_fd, self.sf_off, self.sf_left = job.sf_file, job.sf_fd, job.sf_off, job.sf_left
-                job.sf_file = None
+            if ex.file is not None:         # the head is in wbuf; the file goes with sendfile, the thread waits
                 return self.on_writable()
             if self.flush() == 1:
                 self.read_again()
@@ -302,14 +337,13 @@ cdef class Connection(Watcher):
         # the app call is over: the request is done
         self.in_thread = False
         self.active = None
-        job.req = None
-        if self.resp.must_close:
+        if ex.resp.closes():
             self.closing = True
-        loop.request_done(self.resp, job.started)
+        loop.request_done(ex.resp, ex.started)
         if self.fd < 0:
             self.job = None                 # closed while the app ran: break conn <-> job, resp -> conn
-            self.resp.start_response_cb = None
-            self.resp.write_cb = None
+            ex.resp.start_response_cb = ex.resp.early_hints_cb = None
+            ex.resp.write_cb = ex.resp.hints_cb = None
             return 0
         if job.abort:
             self.flush()                    # what the app produced before it failed, as far as it goes now
@@ -322,82 +356,46 @@ cdef class Connection(Watcher):
         return 0
 
     cdef int drive(self) except -1:
-        """Move the active response on: the sendfile part or the app's iterator. 1: done, 0: blocked."""
-        try:
-            if self.sf_file is not None:
-                if self.send_file() == 0:
-                    return 0
-                self.end_response()
-                return 1
-            while self.stream is not None:
-                # PEP 3333: a yielded block goes out before the app is asked for the next one (a deferred block goes
-                # out at the end of this wakeup; resume() then asks for the next)
-                if self.wbuf.len > self.wpos:
-                    if self.defer():
-                        return 0
-                    if self.flush() != 1:
-                        if self.state == CONN_CLOSED:
-                            self.end_response()
-                            return 1
-                        return 0
-                if self.resp.clip and self.resp.has_cl and self.resp.sent >= self.resp.content_length:
-                    chunk = ITER_END            # the file's announced part is out: the rest is not read
-                else:
-                    chunk = iter_next(self.stream, ITER_END)
-                if chunk is ITER_END:
-                    self.stream = None
-                    break
-                self.body(chunk)
-        except Exception:
-            self.stream = None
-            self.sf_file = None
-            self.app_error("iterating the app's response")
+        """Move the active answer on: the file span with sendfile(2), or the app's iterator. 1: done, 0: blocked."""
+        cdef Exchange ex = self.ex
+        cdef int step = EX_DONE
+        if ex.file is not None:
+            if self.send_file() == 0:
+                return 0
+            self.end_exchange(EX_DONE)
             return 1
-        self.end_response()
+        while True:
+            # PEP 3333: a yielded block goes out before the app is asked for the next one (a deferred block goes
+            # out at the end of this wakeup; resume() then asks for the next)
+            if self.wbuf.len > self.wpos:
+                if self.defer():
+                    return 0
+                if self.flush() != 1:
+                    if self.state != CONN_CLOSED:
+                        return 0
+                    step = EX_DONE          # the peer is gone: the call ends here
+                    break
+            step = ex.next_piece(&self.wbuf)
+            if step != EX_STREAM:
+                break
+        self.end_exchange(step)
         return 1
 
-    cdef int end_response(self) except -1:
-        cdef Loop loop = self.loop
-        cdef Request req = self.active
-        cdef Response resp = self.resp
-        result = self.result
-        self.result = None
-        self.stream = None
+    cdef int end_exchange(self, int step) except -1:
+        """The answer is framed (EX_DONE) or must be aborted (EX_ABORT: what is framed goes as far as it can, then
+        the connection closes): the Exchange's end, the request done."""
+        cdef Exchange ex = self.ex
+        self.active = None
         try:
-            if self.state != CONN_CLOSED:
-                resp.end(&self.wbuf, req.environ.get(K_RAW_URI) if req is not None else "?")
+            ex.end(NULL if self.state == CONN_CLOSED else &self.wbuf)
         finally:
-            self.active = None
-            if resp.must_close:
+            if ex.resp.closes() or step == EX_ABORT:
                 self.closing = True
-            after_app(loop, req, resp, result, self.started)
-        if req is not None:
-            loop.request_done(resp, self.started)
+            self.loop.request_done(ex.resp, ex.started)
+        if step == EX_ABORT and self.state != CONN_CLOSED:
+            self.flush()
+            self.set_state(CONN_CLOSED)     # the client has part of the answer: step() closes the connection
         return 0
-
-    cdef int app_error(self, str where) except -1:
-        cdef Loop loop = self.loop
-        cdef Request req = self.active
-        cdef int status = 500
-        loop.logger.exception("Error handling request %s (%s)",
-                              req.environ.get(K_RAW_URI) if req is not None else "?", where)
-        self.closing = True
-        if self.resp.head_sent:
-            self.set_state(CONN_CLOSED)     # the client already has part of the response: abort the connection
-        else:
-            # answer 500; the failed response has put nothing into the buffer (its head was not sent)
-            self.resp.fail(&self.wbuf, status)
-        self.stream = None
-        self.sf_file = None
-        return self.end_response()
-
-    # -- the response into the write buffer --
-
-    cdef int head(self, long long known_length) except -1:
-        return self.resp.send_head(&self.wbuf, known_length)
-
-    cdef int body(self, object data) except -1:
-        return self.resp.body(&self.wbuf, data)
 
     cdef int append(self, object data) except -1:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -410,17 +408,28 @@ cdef class Connection(Watcher):
         if self.in_thread:
             self.job.write(data)            # from the app thread: the loop sends it
             return
-        if not self.resp.started:
+        if not self.ex.resp.ready():
             raise AssertionError("write() before start_response()")
         if self.state == CONN_CLOSED:
             raise IOError("client disconnected")
-        self.body(data)
+        self.ex.resp.body(&self.wbuf, data)
         self.flush_blocking(self.loop.send_timeout)
+
+    def hint(self, bytes data):
+        """A 103 Early Hints answer (Response.early_hints) goes out now, ahead of the answer being made: on an app
+        thread through the Job, inline with one send (what the socket does not take goes with the answer)."""
+        if self.in_thread:
+            self.job.hint(data)
+            return
+        if self.state == CONN_CLOSED:
+            return
+        self.append(data)
+        self.flush()
 
     # -- writing --
 
     cdef int on_writable(self) except -1:
-        if self.in_thread and self.sf_file is not None:
+        if self.in_thread and self.ex.file is not None:
             if self.send_file() == 0:
                 return 0
             if self.state == CONN_CLOSED:
@@ -453,15 +462,19 @@ cdef class Connection(Watcher):
                     if self.tls is not None:
                         self.tls.sealed -= self.wpos
                     self.wpos = 0
-                self.deadline = self.loop.now + self.loop.send_timeout
-                self.set_interest(EPOLLOUT)
-                return 0
+                return self.blocked()
             self.set_state(CONN_CLOSED)     # peer gone: the caller closes
             self.closing = True
             self.sent_all()
             return 0
         self.sent_all()
         return 1
+
+    cdef int blocked(self) except -1:
+        """The client reads slower than we send: wait for EPOLLOUT, for send_timeout at most. Returns 0."""
+        self.deadline = self.loop.now + self.loop.send_timeout
+        self.set_interest(EPOLLOUT)
+        return 0
 
     cdef inline void sent_all(self) noexcept:
         cbuf_release(&self.wbuf, KEEP_WBUF)
@@ -488,50 +501,30 @@ cdef class Connection(Watcher):
         self.read_again()
         return 0
 
-    cdef bint start_sendfile(self, FileWrapper fw) except -1:
-        """Put the head in the write buffer and set up the rest of the file to go out with sendfile(2)."""
-        cdef Response resp = self.resp
-        cdef int fd
-        cdef long long offset, size, count
-        if not fw.sendfile_span(&fd, &offset, &size):
-            return False
-        count = min(resp.content_length, size) if resp.has_cl else size
-        self.head(size)
-        resp.sent = 0
-        self.sf_fd = fd
-        self.sf_off = offset
-        self.sf_left = count
-        self.sf_file = fw
-        return True
-
     cdef int send_file(self) except -1:
-        """The head first, then the file with sendfile(2); 1: done (or the peer is gone), 0: blocked."""
+        """The head first, then the Exchange's file span with sendfile(2); 1: done (or the peer is gone), 0:
+        blocked."""
+        cdef Exchange ex = self.ex
         cdef ssize_t n
         cdef off_t off
         if self.flush() != 1:
             if self.state != CONN_CLOSED:
                 return 0
-            self.sf_left = 0
-        while self.sf_left > 0:
-            off = self.sf_off
-            n = sendfile(self.fd, self.sf_fd, &off, min(self.sf_left, 1 << 30))
+            ex.file_left = 0
+        while ex.file_left > 0:
+            off = ex.file_offset
+            n = sendfile(self.fd, ex.file_fd, &off, min(ex.file_left, 1 << 30))
             if n > 0:
-                self.sf_off = off
-                self.sf_left -= n
-                self.resp.sent += n
+                ex.file_sent(n)
             elif n == 0:
                 self.closing = True            # file shorter than announced
                 break
             elif errno == EAGAIN:
-                self.deadline = self.loop.now + self.loop.send_timeout
-                self.set_interest(EPOLLOUT)
-                return 0
+                return self.blocked()
             elif errno != EINTR:
                 self.set_state(CONN_CLOSED)
                 break
-        self.sf_file = None
-        if self.resp.sent < self.resp.content_length:
-            self.closing = True
+        ex.file = None
         return 1
 
     cdef int read_again(self) except -1:
@@ -555,9 +548,8 @@ cdef class Connection(Watcher):
         if self.tls is not None:
             self.tls.goodbye(self.fd)
         shutdown(self.fd, SHUT_WR)
-        self.set_state(CONN_LINGER)
+        self.set_state(CONN_LINGER)         # LINGER_TIME (Loop.timeouts)
         self.parser.release()
-        self.deadline = self.loop.now + LINGER_TIME
         return self.set_interest(EPOLLIN)
 
     cdef int expire(self) except -1:
@@ -580,7 +572,7 @@ cdef class Connection(Watcher):
         if self.fd < 0 or self.state == CONN_CLOSED:
             return 0
         if job_queued:
-            req = self.job.req                  # behind the answers already framed, in order
+            req = self.ex.req                   # behind the answers already framed, in order
         elif self.active is None and not self.in_thread and self.parser.queued():
             req = self.parser.first()
         else:
@@ -600,25 +592,17 @@ cdef class Connection(Watcher):
         return 1
 
     cdef int close(self) except -1:
-        cdef Loop loop = self.loop
         cdef int fd = self.fd
         if fd < 0:
             return 0
         self.set_state(CONN_CLOSED)
         self.fd = -1
         if self.in_thread:
-            self.job.gone = True            # the app thread stops producing; from_job ends the request
+            self.job.gone = True            # the app thread stops producing; on_job ends the request
             self.job.wake()
         elif self.active is not None:
-            self.stream = None
-            self.sf_file = None
-            self.end_response()
-        loop.conns.pop(fd, None)
-        loop.closed.append(self)            # an event of this wakeup may still point at it (Loop.run)
-        if loop.stopping and not loop.conns:
-            loop.next_tick = 0              # the last one: the sweep ends a stopping loop now, not in a second
-        if not loop.stopping and not loop.accepting and len(loop.conns) < loop.worker_connections:
-            loop.set_accepting(True)
+            self.end_exchange(EX_DONE)
+        self.loop.forget(self, fd)
         if self.tls is not None and self.wpos == self.wbuf.len:
             self.tls.goodbye(fd)            # everything went out: end the session properly
         close(fd)
@@ -626,28 +610,6 @@ cdef class Connection(Watcher):
         self.parser.release()
         if not self.in_thread:
             self.job = None
-            self.resp.start_response_cb = None
-            self.resp.write_cb = None
+            self.ex.resp.start_response_cb = self.ex.resp.early_hints_cb = None
+            self.ex.resp.write_cb = self.ex.resp.hints_cb = None
         return 0
-
-
-cdef int after_app(Loop loop, Request req, Response resp, object result, double started) except -1:
-    """The end of an app call, on the loop or on an app thread: the iterable's close() (PEP 3333), wsgi.input's memory
-    and file released (the app is done with it), then post_request (statsd, the access log, the hook)."""
-    if result is not None and type(result) is not list:
-        close = getattr(result, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                loop.logger.exception("Error closing the app's response")
-    if req is None:
-        return 0
-    if type(req.input) is Input:
-        (<Input>req.input).release()
-    if loop.post_request is not None:
-        try:
-            loop.post_request(req.environ, resp.status, resp.headers, resp.sent, monotonic() - started)
-        except Exception:
-            loop.logger.exception("Error in post_request")
-    return 0

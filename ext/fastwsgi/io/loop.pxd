@@ -1,9 +1,3 @@
-cdef class Watcher:
-    # anything registered in the loop's epoll set; epoll_event.data.ptr points at it (the loop keeps it alive)
-    cdef int fd
-    cdef int on_event(self, unsigned int events) except -1
-
-
 cdef class Listener(Watcher):
     # one listening socket: accept in batches
     cdef Loop loop
@@ -18,6 +12,7 @@ cdef class Loop:
     cdef:
         int epfd
         object app
+        App site                      # the app with its hooks, as every Exchange calls it
         list listeners
         dict conns                   # fd -> Connection
         char *rbuf                   # shared read buffer (single-threaded)
@@ -45,6 +40,7 @@ cdef class Loop:
         double header_timeout
         double body_timeout
         double send_timeout
+        double timeouts[7]            # by ConnState: how long a connection may stay in it (0: no deadline)
         int worker_connections
         int threads                   # app threads (1: the app runs on the loop thread)
         object cpu_pressure           # PSI file the pool reads to tell a busy host (True: always busy; None: never)
@@ -72,9 +68,13 @@ cdef class Loop:
     cdef Connection victim(self)                         # the one to close to make room (None: every one is busy)
     cdef int register(self, Watcher w, unsigned int events) except -1
     cdef int set_accepting(self, bint on) except -1
+    # told by connections (the only calls up to the loop)
+    cdef int hold(self, Connection conn) except -1     # its answer waits for the end of the wakeup (flush_deferred)
+    cdef int forget(self, Connection conn, int fd) except -1   # it closed (fd: the one it had)
+    cdef int became_idle(self) except -1               # a keep-alive connection is idle: it can make room
+    cdef int request_done(self, Response resp, double started) except -1   # count (stats too); max_requests
     cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst
     cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
-    cdef int request_done(self, Response resp, double started) except -1   # count (stats too); max_requests
     cdef int sample_stats(self) except -1     # the sweep: connections by state, queued requests, spooled bytes
 
 

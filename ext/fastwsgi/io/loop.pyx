@@ -69,11 +69,6 @@ cdef dict listener_environ(object sock):
     return env
 
 
-cdef class Watcher:
-    cdef int on_event(self, unsigned int events) except -1:
-        return 0
-
-
 @cython.final
 cdef class Listener(Watcher):
 
@@ -106,6 +101,11 @@ cdef class Loop:
         self.header_timeout = opts["header_timeout"]
         self.body_timeout = opts["body_timeout"]
         self.send_timeout = opts["send_timeout"]
+        self.timeouts[<int>CONN_NEW] = self.timeouts[<int>CONN_HEAD] = self.header_timeout
+        self.timeouts[<int>CONN_IDLE] = self.keepalive
+        self.timeouts[<int>CONN_BODY] = self.body_timeout
+        self.timeouts[<int>CONN_LINGER] = LINGER_TIME
+        self.timeouts[<int>CONN_APP] = self.timeouts[<int>CONN_CLOSED] = 0     # (the send deadline: blocked())
         self.worker_connections = max(1, opts["worker_connections"])
         self.threads = max(1, opts["threads"])
         self.cpu_pressure = opts["cpu_pressure"]
@@ -120,6 +120,7 @@ cdef class Loop:
         self.pre_request = opts["pre_request"]
         self.post_request = opts["post_request"]
         self.logger = opts["logger"] or logging.getLogger("fastwsgi.error")
+        self.site = App.new(app, self.pre_request, self.post_request, self.logger, self.sendfile)
         spool_setup(opts["spool_limit"], opts["tmp_upload_dir"], self.logger)
         self.base_env = base_environ(opts)
         self.listeners = []
@@ -319,8 +320,8 @@ cdef class Loop:
         cdef Connection conn
         cdef double oldest = 0
         for conn in self.conns.values():
-            if conn.in_thread and (oldest == 0 or conn.job.started < oldest):
-                oldest = conn.job.started
+            if conn.in_thread and (oldest == 0 or conn.ex.started < oldest):
+                oldest = conn.ex.started
         return oldest or None
 
     def refuse_unstarted(self, double within=0.5):
@@ -336,7 +337,7 @@ cdef class Loop:
         if self.pool is not None:
             while self.pool.jobs:
                 job = self.pool.jobs.popleft()      # no thread may start it now
-                queued.add(job.conn)
+                queued.add(job.owner)
         for conn in list(self.conns.values()):
             answered += conn.refuse_unstarted(conn in queued, until)
         return answered
@@ -365,9 +366,32 @@ cdef class Loop:
         if not self.stopping or not graceful:
             self.stop_deadline = self.now + (float(timeout) if graceful else 0.0)
         self.stopping = True
+        # an idle connection stays a little: a request it sends is answered (and told Connection: close) instead of
+        # meeting a closed socket
+        self.timeouts[<int>CONN_IDLE] = min(self.keepalive, STOP_IDLE_GRACE)
         if not graceful:
             self.running = False
         self.next_tick = 0
+
+    cdef int hold(self, Connection conn) except -1:
+        if not PyList_GET_SIZE(self.deferred):
+            self.defer_until = monotonic() + DEFER_TIME
+        self.deferred.append(conn)
+        return 0
+
+    cdef int forget(self, Connection conn, int fd) except -1:
+        self.conns.pop(fd, None)
+        self.closed.append(conn)            # an event of this wakeup may still point at it (Loop.run)
+        if self.stopping and not self.conns:
+            self.next_tick = 0              # the last one: the sweep ends a stopping loop now, not in a second
+        if not self.stopping and not self.accepting and len(self.conns) < self.worker_connections:
+            self.set_accepting(True)
+        return 0
+
+    cdef int became_idle(self) except -1:
+        if not self.accepting and not self.stopping:
+            self.set_accepting(True)
+        return 0
 
     cdef int request_done(self, Response resp, double started) except -1:
         self.requests += 1
@@ -466,10 +490,8 @@ cdef class Loop:
         """Serve until stop(). Returns after the last connection is closed."""
         cdef epoll_event *events
         cdef int n, i, timeout
-        cdef sem_t *post
-        cdef bint gather, settle
-        cdef pollfd settle_fd
-        cdef timespec settle_time, gather_time
+        cdef PoolWait pw
+        cdef Pool pool
         cdef Watcher w
         cdef Connection conn
         if self.epfd >= 0:
@@ -481,15 +503,10 @@ cdef class Loop:
         if events == NULL:
             raise MemoryError()
         if self.threads > 1:
-            self.pool = Pool.new(self, self.threads, self.cpu_pressure)
+            self.pool = Pool.new(self.threads, self.cpu_pressure, self.stats, self.logger)
             self.register(self.pool, EPOLLIN)
             self.pool.start()
-        settle_fd.fd = self.pool.fd if self.pool is not None else -1
-        settle_fd.events = POLLIN
-        settle_time.tv_sec = 0
-        settle_time.tv_nsec = <long>(POOL_STALL * 1e9)
-        gather_time.tv_sec = 0
-        gather_time.tv_nsec = <long>(POOL_GATHER * 1e9)
+        pool = self.pool
         self.running = True
         self.update_clock()
         self.next_tick = self.now + 1.0
@@ -504,33 +521,14 @@ cdef class Loop:
                     timeout = 1000
                 if PyList_GET_SIZE(self.closed):
                     del self.closed[:]              # no event of this wakeup points at them any more
-                post = NULL
-                gather = settle = False
-                if self.pool is not None:
-                    self.pool.watch_cpu(self.now)
-                    gather = self.pool.gather(self.now)
-                    if not gather and self.pool.kick(self.now):
-                        post = &self.pool.ready
-                    if (self.relisten or (self.pool.jobs and self.pool.idle)) and timeout > POOL_STALL_MS:
-                        timeout = POOL_STALL_MS     # kick again if the threads stall; take the listener back
-                    settle = not gather and self.pool.settling(self.now)
+                if pool is not None:
+                    pool.before_wait(self.now, self.relisten, &pw, &timeout)
                 with nogil:
-                    if post != NULL:
-                        sem_post(post)              # the woken thread finds the GIL free
-                    if gather:                      # let the burst gather, then wake a thread (Pool.gather)
-                        ppoll(NULL, 0, &gather_time, NULL)
-                        timeout = 0
-                    elif settle:                    # the awake thread's answers first (Pool.settling)
-                        ppoll(&settle_fd, 1, &settle_time, NULL)
+                    if pool is not None and pool_wait_first(&pw):
                         timeout = 0
                     n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
-                if settle:
-                    try:
-                        self.pool.settled_end()
-                    except Exception:
-                        self.logger.exception("internal error taking the app threads' answers")
-                if gather or settle:
-                    PyErr_CheckSignals()            # a signal may have ended the short wait
+                if pool is not None:
+                    pool.after_wait(&pw)
                 if n < 0:
                     if errno != EINTR:
                         raise OSError(errno, strerror(errno).decode())
@@ -548,8 +546,7 @@ cdef class Loop:
                         w.on_event(events[i].events)
                     except Exception:
                         self.logger.exception("internal error on fd %d; closing it", w.fd)
-                        if type(w) is Connection:
-                            (<Connection>w).close()
+                        w.close()
                     if PyList_GET_SIZE(self.deferred) and monotonic() >= self.defer_until:
                         self.flush_deferred()       # slow apps: a held answer waits DEFER_TIME at most
                 self.batching = False

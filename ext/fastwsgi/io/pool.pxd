@@ -2,34 +2,43 @@
 # body is whole becomes a Job, run on one of N threads. The Job frames the app's answer into a buffer of its own;
 # the loop moves it into the connection's write buffer and sends it. One eventfd wakes the loop per burst of Jobs.
 
+cdef struct PoolWait:
+    # what the loop does, with the GIL released, just before its epoll_wait (Pool.before_wait fills it)
+    sem_t *post                 # wake a thread (NULL: none): it then finds the GIL free and the wakeup's Jobs queued
+    bint gather                 # first sleep POOL_GATHER: let a burst of Jobs gather before a thread wakes
+    bint settle                 # first wait up to POOL_STALL on the eventfd: the awake thread's answers come first
+    pollfd settle_fd
+    timespec settle_time
+    timespec gather_time
+
+
 cdef class Job:
-    # one connection's app calls on pool threads (made once per connection, reset per request)
+    # one Watcher's app calls on pool threads (made once per connection, reset per request). The Job drives the
+    # connection's Exchange; the loop thread moves obuf into the connection's write buffer and sends it.
     cdef:
-        Connection conn
-        Request req
+        Watcher owner               # the connection that submitted it: its on_job() takes the output (loop thread)
+        Exchange ex                 # the request being served (its environ, Response, iterator, file span)
+        Pool pool
         CBuf obuf                   # answer bytes framed on the app thread, not yet taken by the loop
+        const CBuf *sink            # the owner's write buffer and how much of it is sent: the app thread waits
+        const Py_ssize_t *sink_pos  # ... while too much is unsent (read with the GIL held)
         bint finished               # the answer is complete (obuf holds its end); the loop takes the Job back
         bint abort                  # the app failed after its head was out: the loop closes the connection
         bint notified               # in the pool's done list, not yet seen by the loop
         bint waiting                # the app thread waits for the loop to send what is pending (write(), backpressure)
         bint gone                   # the connection closed: stop producing, write() raises
         Py_ssize_t wait_below       # ... until at most this much is pending
-        double started              # monotonic time the app call was handed to a thread (heartbeat, post_request)
-        object sf_file              # a FileWrapper for the loop to send with sendfile(2) (the thread waits meanwhile)
-        int sf_fd
-        long long sf_off
-        long long sf_left
         sem_t drained               # posted by the loop when the wait is over
 
     @staticmethod
-    cdef Job new(Connection conn)
-    cdef int run(self) except -1                      # on a pool thread: the whole app call and its iteration
-    cdef int body(self, object data) except -1        # one body piece into obuf (framing by the Response)
-    # the head now and the file by the loop's sendfile(2) while the thread waits; False: not a regular file
-    cdef bint hand_file(self, FileWrapper fw) except -1
+    cdef Job new(Watcher owner, Exchange ex, Pool pool, const CBuf *sink, const Py_ssize_t *sink_pos)
+    cdef int run(self) except -1                      # on a pool thread: the Exchange's whole call and iteration
     cdef int emit(self, bint final) except -1         # hand obuf to the loop; wait if too much is pending
     cdef int write(self, object data) except -1       # PEP 3333 write() from the app thread: wait until sent
+    cdef int hint(self, bytes data) except -1         # a 103 answer from the app thread: to the loop, no wait
     cdef int wake(self) except -1                     # loop thread: end a wait (sent enough, or the connection closed)
+    cdef inline Py_ssize_t unsent(self):              # the owner's bytes not yet sent
+        return self.sink.len - self.sink_pos[0]
 
 
 cdef class Pool(Watcher):
@@ -41,7 +50,8 @@ cdef class Pool(Watcher):
     # (gather), and waits for the awake thread's answers before it looks at the sockets again (settling). With CPU
     # to spare both would only leave it idle, so the hand-overs go at once
     cdef:
-        Loop loop
+        WorkerStats *stats          # app calls begun are counted here
+        object logger
         object jobs                 # collections.deque of Jobs waiting for a thread
         list done                   # Jobs with output for the loop (or finished), in order of completion
         list threads
@@ -64,13 +74,19 @@ cdef class Pool(Watcher):
         double psi_total            # its cumulative stall time then (µs)
 
     @staticmethod
-    cdef Pool new(Loop loop, int nthreads, object pressure)
+    cdef Pool new(int nthreads, object pressure, WorkerStats *stats, object logger)
     cdef int start(self) except -1
     cdef int submit(self, Job job) except -1          # loop thread: queue it (kick wakes a thread if needed)
-    cdef int watch_cpu(self, double now) except -1    # loop thread: is the host short of CPU (every 0.1 s)?
-    cdef bint gather(self, double now) except -1      # loop thread, before it waits: let a burst gather first?
-    cdef bint kick(self, double woke) except -1       # loop thread, before it waits: post `ready` (nogil)?
-    cdef bint settling(self, double now) except -1    # loop thread: wait for the awake thread's answers first?
-    cdef int settled_end(self) except -1              # loop thread, back from settling: take what is owed
+    # the loop's wait, around its epoll_wait: whether to wake a thread, let a burst gather, or settle first
+    cdef int before_wait(self, double now, bint relisten, PoolWait *w, int *timeout) except -1
+    cdef int after_wait(self, PoolWait *w) except -1
+    cdef int watch_cpu(self, double now) except -1    # is the host short of CPU (every 0.1 s)?
+    cdef bint gather(self, double now) except -1      # let a burst gather first?
+    cdef bint kick(self, double woke) except -1       # post `ready` (nogil)?
+    cdef bint settling(self, double now) except -1    # wait for the awake thread's answers first?
+    cdef int settled_end(self) except -1              # back from settling: take what is owed
     cdef int notify(self, Job job) except -1          # app thread: the Job has output or is finished
     cdef int stop(self) except -1                     # the threads end once idle
+
+
+cdef bint pool_wait_first(PoolWait *w) noexcept nogil     # the post and the short sleep; True if it slept

@@ -45,82 +45,41 @@ cdef class Job:
         sem_destroy(&self.drained)
 
     @staticmethod
-    cdef Job new(Connection conn):
+    cdef Job new(Watcher owner, Exchange ex, Pool pool, const CBuf *sink, const Py_ssize_t *sink_pos):
         cdef Job self = Job.__new__(Job)
-        self.conn = conn
+        self.owner = owner
+        self.ex = ex
+        self.pool = pool
+        self.sink = sink
+        self.sink_pos = sink_pos
         sem_init(&self.drained, 0, 0)
         return self
 
     cdef int run(self) except -1:
-        cdef Connection conn = self.conn
-        cdef Loop loop = conn.loop
-        cdef Response resp = conn.resp
-        cdef Request req = self.req
-        cdef Py_ssize_t total
-        result = None
+        """The Exchange's call on this thread: a file waits here while the loop sends it with sendfile(2); a
+        stream's blocks go to the loop one by one (PEP 3333: each is out before the next is asked for)."""
+        cdef Exchange ex = self.ex
+        cdef int step = EX_DONE
         try:
-            try:
-                if loop.pre_request is not None:
-                    loop.pre_request(req.environ)
-                result = loop.app(req.environ, resp.start_response_cb)
-                if (type(result) is FileWrapper and loop.sendfile and resp.started and not resp.is_head
-                        and not resp.no_body and self.hand_file(<FileWrapper>result)):
-                    pass                    # the loop sent the file (or the connection closed meanwhile)
-                elif type(result) is list and resp.started and not resp.head_sent:
-                    total = list_body_length(<list>result)
-                    if total >= 0:
-                        resp.send_head(&self.obuf, total if not resp.has_cl else -1)
-                resp.clip = type(result) is FileWrapper
-                for item in (() if self.sf_fd >= 0 else result):
-                    if self.gone:
-                        break
-                    self.body(item)
-                    if resp.clip and resp.has_cl and resp.sent >= resp.content_length:
-                        break               # a file longer than its Content-Length: what was announced is out
-                    if not resp.head_sent or type(result) is list:
-                        continue
-                    self.emit(False)        # PEP 3333: a yielded block goes out before the next is asked for
-                if not self.gone and self.sf_fd < 0:
-                    resp.end(&self.obuf, req.environ.get(K_RAW_URI))
-            except Exception:
-                loop.logger.exception("Error handling request %s (on an app thread)", req.environ.get(K_RAW_URI))
-                if resp.head_sent:
-                    self.abort = True       # the client has part of the answer: the connection is aborted
-                else:
-                    self.obuf.len = 0
-                    resp.fail(&self.obuf, 500)
-            finally:
-                after_app(loop, req, resp, result, self.started)
-                result = None
+            step = ex.call(&self.obuf)
+            if step == EX_FILE and not self.gone:
+                self.wait_below = 0
+                self.waiting = True         # until the loop has sent the file (Connection.on_job, on_writable)
+                self.emit(False)
+            while step == EX_STREAM and not self.gone:
+                step = ex.next_piece(&self.obuf)
+                if step == EX_STREAM and ex.resp.committed() and type(ex.result) is not list:
+                    self.emit(False)
+            self.abort = step == EX_ABORT
+            ex.end(NULL if self.gone else &self.obuf)
         finally:
             self.finished = True
             self.emit(True)
         return 0
 
-    cdef bint hand_file(self, FileWrapper fw) except -1:
-        cdef Response resp = self.conn.resp
-        cdef int fd
-        cdef long long offset, size
-        if self.gone or not fw.sendfile_span(&fd, &offset, &size):
-            return False                    # (gone: the iteration below stops at once)
-        self.sf_left = min(resp.content_length, size) if resp.has_cl else size
-        resp.send_head(&self.obuf, size)
-        resp.sent = 0
-        self.sf_fd = fd
-        self.sf_off = offset
-        self.sf_file = fw
-        self.wait_below = 0
-        self.waiting = True                 # until the loop has sent the file (Connection.from_job, on_writable)
-        self.emit(False)
-        return True
-
-    cdef int body(self, object data) except -1:
-        return self.conn.resp.body(&self.obuf, data)
-
     cdef int emit(self, bint final) except -1:
-        cdef Connection conn = self.conn
         cdef bint wait
-        if not final and self.obuf.len + conn.wbuf.len - conn.wpos > JOB_HIGH_WATER:
+        if not final and self.obuf.len + self.unsent() > JOB_HIGH_WATER:
             # backpressure: the client reads slower than the app produces; wait (set before the loop can look)
             self.wait_below = JOB_LOW_WATER
             self.waiting = True
@@ -129,7 +88,7 @@ cdef class Job:
         wait = self.waiting                 # the loop may end the wait (one post) before this thread waits
         if not self.notified:
             self.notified = True
-            conn.loop.pool.notify(self)     # the eventfd write, with the GIL held
+            self.pool.notify(self)          # the eventfd write, with the GIL held
         if wait:
             with nogil:
                 while sem_wait(&self.drained) != 0:
@@ -139,13 +98,19 @@ cdef class Job:
     cdef int write(self, object data) except -1:
         if self.gone:
             raise IOError("client disconnected")
-        self.body(data)
+        self.ex.resp.body(&self.obuf, data)
         self.wait_below = 0
         self.waiting = True
         self.emit(False)
         if self.gone:
             raise IOError("client disconnected")
         return 0
+
+    cdef int hint(self, bytes data) except -1:
+        if self.gone:
+            return 0
+        cbuf_add(&self.obuf, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        return self.emit(False)
 
     cdef int wake(self) except -1:
         if self.waiting:
@@ -165,7 +130,7 @@ cdef class Pool(Watcher):
             close(self.psi_fd)
 
     @staticmethod
-    cdef Pool new(Loop loop, int nthreads, object pressure):
+    cdef Pool new(int nthreads, object pressure, WorkerStats *stats, object logger):
         cdef Pool self = Pool.__new__(Pool)
         self.psi_fd = -1
         if pressure is True:
@@ -175,7 +140,8 @@ cdef class Pool(Watcher):
                 self.psi_fd = os.open(pressure, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 pass                        # no PSI (an old kernel, psi=0, a container): hand over at once
-        self.loop = loop
+        self.stats = stats
+        self.logger = logger
         self.nthreads = nthreads
         self.jobs = _deque()
         self.done = []
@@ -215,11 +181,11 @@ cdef class Pool(Watcher):
             while self.jobs:
                 job = self.jobs.popleft()
                 self.progress_at = monotonic()
-                self.loop.stats.started += 1
+                self.stats.started += 1
                 try:
                     job.run()
                 except BaseException:
-                    self.loop.logger.exception("internal error on an app thread")
+                    self.logger.exception("internal error on an app thread")
                 job = None                  # an idle thread holds no connection
             self.running -= 1
             self.idle += 1
@@ -228,6 +194,38 @@ cdef class Pool(Watcher):
         global pool_jobs
         pool_jobs += 1
         self.jobs.append(job)
+        return 0
+
+    cdef int before_wait(self, double now, bint relisten, PoolWait *w, int *timeout) except -1:
+        """Loop thread, before its wait: fill w with what pool_wait_first() does once the GIL is released (wake a
+        thread, or first let a burst gather, or settle), and shorten the timeout so that stalled threads are kicked
+        again and a listener taken out of the epoll set comes back soon."""
+        cdef bint gather
+        self.watch_cpu(now)
+        gather = self.gather(now)
+        w.post = &self.ready if not gather and self.kick(now) else NULL
+        if (relisten or (self.jobs and self.idle)) and timeout[0] > POOL_STALL_MS:
+            timeout[0] = POOL_STALL_MS
+        w.gather = gather
+        w.settle = not gather and self.settling(now)
+        w.settle_fd.fd = self.fd
+        w.settle_fd.events = POLLIN
+        w.settle_time.tv_sec = 0
+        w.settle_time.tv_nsec = <long>(POOL_STALL * 1e9)
+        w.gather_time.tv_sec = 0
+        w.gather_time.tv_nsec = <long>(POOL_GATHER * 1e9)
+        return 0
+
+    cdef int after_wait(self, PoolWait *w) except -1:
+        """Loop thread, back from its wait: a settling's owed answers are taken, and a signal that ended the short
+        wait is handled."""
+        if w.settle:
+            try:
+                self.settled_end()
+            except Exception:
+                self.logger.exception("internal error taking the app threads' answers")
+        if w.gather or w.settle:
+            PyErr_CheckSignals()
         return 0
 
     cdef int watch_cpu(self, double now) except -1:
@@ -333,10 +331,10 @@ cdef class Pool(Watcher):
         for job in done:
             job.notified = False
             try:
-                job.conn.from_job(job)
+                job.owner.on_job(job)
             except Exception:
-                self.loop.logger.exception("internal error on fd %d; closing it", job.conn.fd)
-                job.conn.close()
+                self.logger.exception("internal error on fd %d; closing it", job.owner.fd)
+                job.owner.close()
         return 0
 
     cdef int stop(self) except -1:
@@ -345,3 +343,18 @@ cdef class Pool(Watcher):
         for _ in range(self.nthreads):
             sem_post(&self.ready)
         return 0
+
+
+cdef bint pool_wait_first(PoolWait *w) noexcept nogil:
+    """With the GIL released, just before epoll_wait: wake the thread kick() chose (it finds the GIL free), or first
+    sleep so that a burst gathers (gather) or the awake thread's answers arrive (settle). True if it slept: the
+    epoll_wait that follows then only looks (timeout 0)."""
+    if w.post != NULL:
+        sem_post(w.post)
+    if w.gather:
+        ppoll(NULL, 0, &w.gather_time, NULL)
+        return True
+    if w.settle:
+        ppoll(&w.settle_fd, 1, &w.settle_time, NULL)
+        return True
+    return False

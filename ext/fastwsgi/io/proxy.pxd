@@ -1,6 +1,6 @@
 # The PROXY protocol header (haproxy's proxy-protocol.txt, v1 text and v2 binary) that a proxy sends once, before
 # the first request of a connection, to tell the client's address. ProxyHeader is the byte-level parser (no socket);
-# proxy_received() is the glue a Connection calls with what it read while the header is expected.
+# Connection.read_proxy() feeds it what the socket read while the header is expected.
 
 cdef enum:
     PP_V1 = 1                    # accept the v1 text header ("PROXY TCP4 ...\r\n")
@@ -15,7 +15,7 @@ cdef class ProxyHeader:
     # v2 header are kept in `buf`, v2 TLVs and AF_UNIX addresses are counted past, not stored.
     cdef:
         int modes                # PP_V1 | PP_V2: the versions accepted
-        bint allowed             # the peer may send a header (proxy_allow_ips); checked by proxy_received()
+        bint allowed             # the peer may send a header (proxy_allow_ips); checked by Connection.read_proxy()
         Py_ssize_t got           # header bytes read so far
         Py_ssize_t total         # v2: the header's whole length once its fixed part is in (0: not known yet)
         unsigned char buf[108]   # the header's first bytes: the whole v1 line, or v2's first PP_KEEP
@@ -35,6 +35,3 @@ cdef class ProxyHeader:
 
 cdef int proxy_modes(object mode) except -1       # "off"/"v1"/"v2"/"auto" (or a bool) -> PP_* bits
 cdef bint proxy_allowed(frozenset allow, str remote_addr)   # a UNIX socket peer (None) is always allowed
-# A Connection's bytes while its header is expected (conn.proxy set): the header is parsed, the peer checked, and
-# the rest goes to the connection as usual; a bad header closes the connection, a refused peer gets 403
-cdef int proxy_received(Connection conn, const char *data, Py_ssize_t n) except -1

@@ -175,35 +175,6 @@ cdef class ProxyHeader:
         return 0
 
 
-cdef int proxy_received(Connection conn, const char *data, Py_ssize_t n) except -1:
-    cdef ProxyHeader ph = conn.proxy
-    cdef Parser parser = conn.parser
-    cdef Py_ssize_t used = ph.feed(data, n)
-    if used == -1:
-        return 0                # the header is not all in: NEW keeps its header deadline
-    conn.proxy = None
-    if used == -2:
-        conn.loop.logger.warning("PROXY protocol: %s from %s; closing the connection", ph.error,
-                                 parser.remote_addr or "a UNIX socket peer")
-        return conn.close()
-    if not ph.allowed:
-        conn.loop.logger.warning("PROXY protocol: a header from %s, which is not in proxy_allow_ips; answering 403",
-                                 parser.remote_addr)
-        parser.fail(403, "PROXY header from a peer not in proxy_allow_ips")
-        parser.stopped = True
-        return conn.step()
-    if ph.addr is not None:
-        parser.remote_addr = ph.addr
-        parser.remote_port = ph.port
-        parser.template.forget()            # its environ holds the address it replaces
-    if used == n:
-        return 0                # the request follows (or the TLS handshake)
-    if conn.tls is not None:
-        return tls_received(conn, data + used, n - used)
-    conn.received(data + used, n - used)
-    return conn.step()
-
-
 def parse_proxy_header(data, chunks=None, mode="auto"):
     """Test hook: feed a PROXY header (and what follows it) as a connection does, whole or in pieces of the given
     sizes. Returns (addr, port, rest): addr and port None when the socket's addresses are kept, rest the bytes after

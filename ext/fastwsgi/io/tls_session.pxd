@@ -11,18 +11,14 @@ cdef class TlsSession:
         bint ready              # the handshake is done: application data flows
         bint started            # a byte arrived (the first one tells TLS from plain HTTP)
         bint said_goodbye       # close_notify was sent
+        bint peer_done          # the client sent close_notify
+        str error               # why the handshake or a record failed (the connection then closes), else None
         Py_ssize_t sealed       # the write buffer's first `sealed` bytes are ciphertext (the rest is plaintext)
 
     @staticmethod
     cdef TlsSession new(object context)
-    # ciphertext in; each piece of plaintext goes to conn.received(). 0: go on; 1: the client sent close_notify;
-    # -1: the handshake failed or a record is bad (the reason is logged at debug level)
-    cdef int open(self, Connection conn, const char *data, Py_ssize_t n) except -2
+    cdef int feed(self, const char *data, Py_ssize_t n) except -1    # ciphertext in: 0, or 1 (error)
+    cdef object read(self)          # the next plaintext (bytes), or None: no whole record, peer_done or error
     cdef int seal(self, CBuf *wbuf) except -1         # wbuf[sealed:] plaintext -> ciphertext, plus what TLS wants out
     cdef int alert(self, int fd) except -1            # best effort: a failed session's alert straight to the socket
     cdef int goodbye(self, int fd) except -1          # best effort: close_notify straight to the socket
-
-
-# A Connection's bytes once TLS is on (conn.tls set; after the PROXY header, if any): opened and served as usual. A
-# client speaking plain HTTP gets a plain 400, one whose handshake fails gets OpenSSL's alert and is closed
-cdef int tls_received(Connection conn, const char *data, Py_ssize_t n) except -1
