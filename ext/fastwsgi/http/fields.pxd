@@ -85,7 +85,7 @@ cdef class HeadTemplate:
         list values                 # the last head's field values (str) by position: reused when sent again
         # the last target that was not the template's (RAW_URI): sent twice in a row, it becomes the template's
         str recent
-        Layout saved[SAVED_LAYOUTS]     # the other field orders seen on this connection
+        Layout *saved                   # the other field orders seen (SAVED_LAYOUTS; NULL until the first)
         unsigned long clock             # (Layout.used)
 
     @staticmethod

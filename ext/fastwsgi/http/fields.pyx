@@ -8,10 +8,11 @@
 # field pays the same limits and the same checks of its kind (field_effect).
 
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
-from libc.string cimport strncasecmp
+from libc.string cimport memset, strncasecmp
 
 cdef extern from "Python.h":
     Py_ssize_t PyDict_GET_SIZE(dict d)
@@ -33,9 +34,11 @@ cdef class HeadTemplate:
     def __dealloc__(self):
         cdef Py_ssize_t j
         cbuf_release(&self.kept, 0)
-        for j in range(SAVED_LAYOUTS):
-            Py_XDECREF(self.saved[j].environ)
-            self.saved[j].environ = NULL
+        if self.saved != NULL:
+            for j in range(SAVED_LAYOUTS):
+                Py_XDECREF(self.saved[j].environ)
+            PyMem_Free(self.saved)
+            self.saved = NULL
 
     cdef Py_ssize_t kept_head(self, const char *p, Py_ssize_t n) noexcept:
         cdef Py_ssize_t size = self.kept.len
@@ -289,6 +292,8 @@ cdef class HeadTemplate:
         cdef Layout *layout
         cdef const FieldKey *key
         cdef Py_ssize_t j, i
+        if self.saved == NULL:
+            return -1
         for j in range(SAVED_LAYOUTS):
             layout = &self.saved[j]
             if layout.environ == NULL or layout.count < n or (p == end) != (layout.count == n):
@@ -324,10 +329,17 @@ cdef class HeadTemplate:
         return 0
 
     cdef int save(self) except -1:
-        cdef Layout *slot = &self.saved[0]
+        cdef Layout *slot
         cdef Py_ssize_t j
         if self.environ is None:
             return 0
+        if self.saved == NULL:
+            # (at a connection's first change of field order: most never change it, and keep none)
+            self.saved = <Layout *>PyMem_Malloc(SAVED_LAYOUTS * sizeof(Layout))
+            if self.saved == NULL:
+                raise MemoryError()
+            memset(self.saved, 0, SAVED_LAYOUTS * sizeof(Layout))
+        slot = &self.saved[0]
         for j in range(SAVED_LAYOUTS):
             if self.saved[j].environ == NULL:
                 slot = &self.saved[j]
@@ -346,9 +358,10 @@ cdef class HeadTemplate:
 
     cdef int drop_saved(self) except -1:
         cdef Py_ssize_t j
-        for j in range(SAVED_LAYOUTS):
-            Py_XDECREF(self.saved[j].environ)
-            self.saved[j].environ = NULL
+        if self.saved != NULL:
+            for j in range(SAVED_LAYOUTS):
+                Py_XDECREF(self.saved[j].environ)
+                self.saved[j].environ = NULL
         return 0
 
     cdef int learn(self, Request req, Py_ssize_t count) except -1:
@@ -492,7 +505,10 @@ cdef class HeadTemplate:
         self.values = []
         self.recent = None
         cbuf_release(&self.kept, 0)
-        return self.drop_saved()
+        self.drop_saved()
+        PyMem_Free(self.saved)
+        self.saved = NULL
+        return 0
 
 
 cdef dict new_environ(Parser parser):
