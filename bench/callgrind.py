@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers
+import session
 from measure import free_port
 
 REQUESTS = {
@@ -46,14 +47,19 @@ REQUESTS = {
                 b"Cookie: session=6f1c2a9e8b7d4c3a; theme=dark; _ga=GA1.1.123456789.1700000000\r\n"
                 b"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n"
                 b"Priority: u=0, i\r\n\r\n"),
+    # a browser session (bench/session.py, as the session scenario sends it): each connection walks its 146 heads
+    "session": session.requests(),
 }
 
 
 def drive(port, total, conns, request, timeout=600.0, depth=1):
     """Send `total` requests over `conns` keep-alive connections, `depth` per write (pipelined when more than one);
-    each answer must end with the hello body."""
+    each answer must end with the hello body. `request`: one head, or a list of heads each connection sends in turn
+    (cycled)."""
     hello = peers.HELLO_BODY.encode()
-    request *= depth
+    heads = [request] if isinstance(request, bytes) else request
+    heads = [b"".join(heads[(i + j) % len(heads)] for j in range(depth)) for i in range(0, len(heads), depth)] \
+        if depth > 1 else heads
     sel = selectors.DefaultSelector()
     socks = []
     sent = done = 0
@@ -63,8 +69,9 @@ def drive(port, total, conns, request, timeout=600.0, depth=1):
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
             s.setblocking(False)
             socks.append(s)
-            sel.register(s, selectors.EVENT_READ, bytearray())
-            s.sendall(request)
+            state = [bytearray(), 1]            # what came in, the next head's index
+            sel.register(s, selectors.EVENT_READ, state)
+            s.sendall(heads[0])
             sent += 1
         while done < total:
             if time.monotonic() > deadline:
@@ -73,14 +80,16 @@ def drive(port, total, conns, request, timeout=600.0, depth=1):
                 data = key.fileobj.recv(65536)
                 if not data:
                     raise ConnectionError("the server closed a connection")
-                buf = key.data
+                state = key.data
+                buf = state[0]
                 buf += data
                 if not buf.endswith(hello) or buf.count(hello) < depth:
                     continue
                 del buf[:]
                 done += 1
                 if sent < total:
-                    key.fileobj.sendall(request)
+                    key.fileobj.sendall(heads[state[1] % len(heads)])
+                    state[1] += 1
                     sent += 1
     finally:
         for s in socks:
@@ -160,7 +169,8 @@ def main():
     p.add_argument("--conns", type=int, default=1, help="keep-alive connections sending requests")
     p.add_argument("--requests", default="2000,12000", help="N1,N2: requests in the two runs")
     p.add_argument("--request", default="small", choices=sorted(REQUESTS),
-                   help="wrk: Host only; small: 3 fields (default); browser: 12 fields, a cookie and a query")
+                   help="wrk: Host only; small: 3 fields (default); browser: 12 fields, a cookie and a query; "
+                        "session: a browser session's 146 varied heads in turn (bench/session.py)")
     p.add_argument("--pipeline", type=int, default=1, metavar="DEPTH",
                    help="send DEPTH requests per write (pipelined); N1 and N2 count requests")
     p.add_argument("--top", type=int, default=0, help="list the K functions with the largest self cost")

@@ -10,9 +10,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import measure
 import peers
+import session
 from measure import BenchError
 
 
@@ -37,10 +39,15 @@ class Scenario:
     block_s: float = 0.0       # mean seconds an app call blocks (GIL released): the thread ceiling is slots / this
     private_tmp: bool = False  # the server's TMPDIR is the run's work directory (removed after the run)
     tls: bool = False          # HTTPS: every peer terminates TLS itself (measure.TLS_CERT), wrk speaks https
+    data: object = None        # callable(): writes the data file the script reads (its path is among args)
 
 
 def _hello(body):
     return body == peers.HELLO_BODY.encode()
+
+
+# the heads of bench/session.py, read by wrk/session.lua
+SESSION_HEADS = str(Path(os.environ.get("BENCH_TMP", "/tmp")) / "fastwsgi-bench-session-heads")
 
 
 SCENARIOS = {s.name: s for s in [
@@ -52,6 +59,10 @@ SCENARIOS = {s.name: s for s in [
              "keep-alive, wrk -t1 -c50", script="browser.lua", args=(1,), expect=_hello),
     Scenario("browser_pipeline", "the browser-sized GET pipelined depth 16 (latency per batch of 16), wrk -t1 -c50",
              script="browser.lua", args=(16,), expect=_hello),
+    Scenario("session", "hello world, a browser session's heads on each connection (bench/session.py: a page, its "
+             "stylesheets, scripts, fonts, images and XHRs; a cookie that changes, revalidations), keep-alive, "
+             "wrk -t1 -c50", script="session.lua", args=(SESSION_HEADS, 50),
+             data=lambda: session.write(SESSION_HEADS), expect=_hello),
     Scenario("post64k", "64 KB POST echo, wrk -t1 -c50", app="echo", script="post.lua", args=(65536,),
              ready_body=b"x" * 65536, expect=lambda b: b == b"x" * 65536),
     Scenario("file10m", "10 MB file via wsgi.file_wrapper, wrk -t1 -c8", app="files", conns=8,
@@ -145,6 +156,8 @@ def measure_run(scenario, peer, *, seconds, warmup, soak, logdir, tag):
             return measure.wrk_command(port, threads=scenario.threads, conns=scenario.conns, seconds=secs,
                                        script=scenario.script, args=scenario.args, tls=scenario.tls)
 
+        if scenario.data is not None:
+            scenario.data()
         if warmup > 0:
             measure.run_wrk(wrk(warmup), cpus=scenario.wrk_cpus, seconds=warmup, cwd=str(peers.REPO))
         _alive(server)

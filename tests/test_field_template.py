@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from bench import session
 from fastwsgi._core import parse_request_bytes
 from tests.support import client, corpus
 
@@ -48,7 +49,25 @@ def variants():
            ("head_method", head(BROWSER, b"HEAD /products/42?ref=home&lang=en HTTP/1.1")),
            ("absolute", head(BROWSER, b"GET http://other.example/x?y HTTP/1.1")),
            ("percent", head(BROWSER, b"GET /a%20b?c=%41 HTTP/1.1")),
-           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1"))]
+           ("other_query", head(BROWSER, b"GET /products/42?ref=home HTTP/1.1")),
+           # the kept head's fields after request lines llhttp reads differently or refuses (it is fed the line
+           # alone when the fields are known: Parser.llhttp_head)
+           ("connect", head(BROWSER, b"CONNECT shop.example.com:443 HTTP/1.1")),
+           ("bad_method", head(BROWSER, b"G@T / HTTP/1.1")), ("lower_method", head(BROWSER, b"get / HTTP/1.1")),
+           ("control_in_target", head(BROWSER, b"GET /a\x01b HTTP/1.1")),
+           ("space_in_target", head(BROWSER, b"GET /a b HTTP/1.1")),
+           ("http12", head(BROWSER, b"GET / HTTP/1.2")), ("http2", head(BROWSER, b"GET / HTTP/2.0")),
+           ("no_version", head(BROWSER, b"GET /")), ("double_space", head(BROWSER, b"GET  / HTTP/1.1")),
+           ("options_star", head(BROWSER, b"OPTIONS * HTTP/1.1")),
+           ("upgrade", head(BROWSER[:6] + [b"Connection: upgrade", b"Upgrade: websocket"] + BROWSER[7:])),
+           # lines llhttp must read whatever the kept head held (Parser.llhttp_head leaves known lines out)
+           ("folded", head(BROWSER[:3] + [b" folded"] + BROWSER[3:])),
+           ("bare_lf_line", head(BROWSER[:3] + [b"X-A: 1\nX-B: 2"] + BROWSER[3:])),
+           ("bare_cr_line", head(BROWSER[:3] + [b"X-A: 1\rX-B: 2"] + BROWSER[3:])),
+           ("cl_twice", head(BROWSER[:1] + [b"Content-Length: 0", b"Content-Length: 0"] + BROWSER[1:])),
+           ("chunked", head(BROWSER + [b"Transfer-Encoding: chunked"]) + b"0\r\n\r\n"),
+           ("upgrade_only", head(BROWSER + [b"Upgrade: websocket"])),
+           ("keep_alive_twice", head(BROWSER + [b"Connection: keep-alive"]))]
     for i, f in enumerate(BROWSER):
         name, _, value = f.partition(b": ")
         others = BROWSER[:i] + BROWSER[i + 1:]
@@ -68,8 +87,9 @@ VARIANTS = variants()
 
 
 def ends(raw):
-    """llhttp reads nothing after a request that ends its connection."""
-    return b"close" in raw.lower() or b"HTTP/1.0" in raw
+    """llhttp reads nothing after a request that ends its connection (or asks to upgrade it)."""
+    return (b"close" in raw.lower() or b"HTTP/1.0" in raw or raw.startswith(b"CONNECT ")
+            or b"Connection: upgrade" in raw)
 
 
 def alone(raw, **options):
@@ -84,8 +104,9 @@ def together(raws, **options):
 def test_browser_variants_after_each_other(name, raw):
     base = head(BROWSER)
     other_line = head(BROWSER, b"GET /a-longer-target HTTP/1.1")   # the same fields after a longer request line
+    with_length = head(BROWSER[:1] + [b"Content-Length: 0"] + BROWSER[1:])
     for seq in ([base, raw], [base, base, raw, raw, base], [raw, base, raw], [raw, head([b"Host: a"]), base, raw],
-                [base, other_line, raw, other_line, raw]):
+                [base, other_line, raw, other_line, raw], [with_length, raw, with_length, raw]):
         cut = [i for i, r in enumerate(seq) if ends(r)]
         seq = seq[:cut[0] + 1] if cut else seq
         expected = []
@@ -182,6 +203,34 @@ def test_random_heads_after_each_other(seed):
         if "error" in dict(envs[-1]):
             break
     expected = [env for raw in seq for env in alone(raw)]
+    assert together(seq) == expected
+    sizes = [rnd.randint(1, 300) for _ in range(5)]
+    assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected
+
+
+def test_a_browser_session():
+    """bench/session.py's heads twice over: a page, its stylesheets, scripts, fonts, images and XHRs, revalidations
+    (seven field orders, which the template saves and takes up again), each head gives what it gives alone."""
+    heads = session.requests() * 2
+    assert together(heads) == [env for raw in heads for env in alone(raw)]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_field_orders_taken_up_again(seed):
+    """Heads in ten field orders (more than a template saves besides its current one), in a random order, values
+    changed now and then, fed whole and in random pieces: each gives what it gives alone."""
+    rnd = random.Random(seed)
+    orders = [mutate(random.Random(1000 + i), BROWSER) for i in range(10)]
+    seq = []
+    for _ in range(60):
+        fields = rnd.choice(orders)
+        if rnd.random() < 0.3:
+            fields = [f + b"x" if rnd.random() < 0.2 else f for f in fields]
+        raw = head(fields, rnd.choice([b"GET /a HTTP/1.1", b"GET /b?c HTTP/1.1"]))
+        if not ends(raw) and "error" not in dict(alone(raw)[-1]):
+            seq.append(raw)
+    expected = [env for raw in seq for env in alone(raw)]
+    assert len(seq) > 30
     assert together(seq) == expected
     sizes = [rnd.randint(1, 300) for _ in range(5)]
     assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected

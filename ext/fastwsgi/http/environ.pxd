@@ -37,4 +37,4 @@ cdef str header_key_slow(bytes name)              # HTTP_* key of a header name 
 cdef const FieldKey *field_key(const char *name, Py_ssize_t n) except NULL   # cached key and kind of a name
 cdef str method_str(const char *s, Py_ssize_t n)  # REQUEST_METHOD (interned for the common methods)
 cdef str decode_path(const char *s, Py_ssize_t n)  # PATH_INFO: percent-decoded, as latin-1 str
-cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1   # PATH_INFO, QUERY_STRING, RAW_URI, REQUEST_URI
+cdef str set_target(dict env, const char *s, Py_ssize_t n)   # PATH_INFO, QUERY_STRING, RAW_URI, REQUEST_URI; RAW_URI

@@ -257,8 +257,8 @@ cdef str decode_path(const char *s, Py_ssize_t n):
         free(out)
 
 
-cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1:
-    """PATH_INFO, QUERY_STRING, RAW_URI and REQUEST_URI from the request-target."""
+cdef str set_target(dict env, const char *s, Py_ssize_t n):
+    """PATH_INFO, QUERY_STRING, RAW_URI and REQUEST_URI from the request-target; returns RAW_URI."""
     cdef Py_ssize_t start = 0, q, end
     cdef const char *p
     cdef str raw = PyUnicode_DecodeLatin1(s, n, NULL)
@@ -280,6 +280,9 @@ cdef int set_target(dict env, const char *s, Py_ssize_t n) except -1:
         env[K_PATH_INFO] = decode_path(s + start, q - start)
         env[K_QUERY_STRING] = PyUnicode_DecodeLatin1(s + q + 1, end - q - 1, NULL)
     else:
-        env[K_PATH_INFO] = decode_path(s + start, end - start)
+        if start == 0 and end == n and memchr(s, b"%", n) == NULL:
+            env[K_PATH_INFO] = raw          # the whole target, nothing to decode: the same str
+        else:
+            env[K_PATH_INFO] = decode_path(s + start, end - start)
         env[K_QUERY_STRING] = EMPTY_STR
-    return 0
+    return raw

@@ -69,17 +69,7 @@ cdef class Parser:
         list queue                  # Requests whose head is complete, in arrival order: queue[qhead:qtail]
         Py_ssize_t qhead            # (slots outside hold None)
         Py_ssize_t qtail
-        list values                 # the last request's field values (str) by position: reused when sent again
-        dict tmpl                   # the last head's environ up to its fields (None: none; fields.pyx) ...
-        Py_ssize_t tmpl_n           # ... its fields, in order
-        TmplField tmpl_f[TMPL_FIELDS]
-        PyObject *tmpl_method       # its REQUEST_METHOD, SERVER_PROTOCOL, RAW_URI (the target its keys come from)
-        PyObject *tmpl_proto        # and wsgi.input (borrowed from it; NULL: not set since the template was made)
-        PyObject *tmpl_target
-        PyObject *tmpl_input
-        CBuf same_head              # the last head whose fields made the template, byte for byte (len 0: none) ...
-        Py_ssize_t same_fields      # ... where its fields start
-        FieldsSaid said             # ... and what they said
+        HeadTemplate template       # the fields of the last head, for the next (fields.pyx)
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)
@@ -120,12 +110,12 @@ cdef class Parser:
     cdef Py_ssize_t feed_length(self, const char *p, Py_ssize_t n) except -1
     cdef Py_ssize_t feed_chunked(self, const char *p, Py_ssize_t n) except -1
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1     # False: llhttp refused them (recorded)
+    cdef bint llhttp_head(self, const char *h, Py_ssize_t n) except -1   # a whole head: its line alone if known
     cdef bint agree(self, int completing) except -1    # llhttp's counts are ours (+ completing); False: recorded
     cdef int stop(self, int status, str reason) except -1               # record the error and parse no more
     cdef int partial_head(self) except -1              # limits on a head still incomplete (in hbuf)
     # the environ from a validated head, in one pass
     cdef int head_complete(self, const char *h, Py_ssize_t n) except -1
-    cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n)
     cdef int message_end(self) except -1
     cdef int restart_llhttp(self, bint chunked, long long length) except -1   # an upgrade request's body: plain HTTP
     cdef object trailer_line(self)                     # the trailer line in hbuf, counted: None or (status, reason)

@@ -10,10 +10,7 @@
 
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.buffer cimport PyBuffer_FillInfo
-from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND
 
-cdef Py_ssize_t VALUES_MAX = 24             # field values remembered per connection (value_str) ...
-cdef Py_ssize_t VALUE_MAX = 1024            # ... each at most this long
 cdef Py_ssize_t HBUF_KEEP = 4096            # a head buffer kept between heads (a larger one is freed)
 cdef Py_ssize_t QUEUE_KEEP = 16             # queue slots kept once it empties (more, after deep pipelining: freed)
 cdef long long CHUNK_SIZE_MAX = 1LL << 59   # a chunk size beyond: refused (llhttp's own bound is 2**64)
@@ -89,13 +86,12 @@ cdef class Parser:
         self.remote_port = remote_port
         self.trusted_proxy = trusted_proxy
         self.queue = []
-        self.values = []
+        self.template = HeadTemplate.new()
         return self
 
     def __dealloc__(self):
         cbuf_release(&self.hbuf, 0)
         cbuf_release(&self.backlog, 0)
-        cbuf_release(&self.same_head, 0)
 
     # -- llhttp callbacks (from inside feed_data): counting, and the body into the request's Input --
 
@@ -170,12 +166,12 @@ cdef class Parser:
             self.cur = Request.new()
             self.begun += 1
         if self.hbuf.len == 0:
-            end = self.same_head.len
-            if not (0 < end <= n - i and memcmp(p + i, self.same_head.data, end) == 0):
-                end = head_end(NULL, 0, p + i, n - i)   # (a piece that starts with the kept head: its end)
+            end = self.template.kept_head(p + i, n - i)     # (a piece that starts with the kept head: its end)
+            if end == 0:
+                end = head_end(NULL, 0, p + i, n - i)
             if end > 0:
                 # the common case: the whole head in this piece, parsed where it lies
-                if self.llhttp(p + i, end):
+                if self.llhttp_head(p + i, end):
                     self.head_complete(p + i, end)
                 return i + end
             cbuf_add(&self.hbuf, p + i, n - i)
@@ -276,6 +272,26 @@ cdef class Parser:
         else:
             self.agree(0)
         return i
+
+    cdef bint llhttp_head(self, const char *h, Py_ssize_t n) except -1:
+        """llhttp fed a whole head, or only its request line when its fields are known: byte for byte those of the
+        kept head, which llhttp accepted after an HTTP/1.1 request line and which frame a plain message (no body, no
+        close, no upgrade). llhttp reads fields the same after any such line, so they would tell it nothing new: it
+        is fed the line and the empty line, and begins and completes the message as it would have (agree() still
+        counts). Else a field line that is one of the kept head's (and not one llhttp reads for framing) is left out
+        of what llhttp reads: it accepted those bytes as a field line, and a field line says nothing to it about the
+        others. The fields are read as ever, from the head itself (fields.pyx)."""
+        cdef Py_ssize_t line = self.template.known_fields(h, n)
+        cdef bint ok
+        if line > 0:
+            self.hbuf.len = 0               # (empty in this case: a scratch buffer)
+            cbuf_add(&self.hbuf, h, line)
+            cbuf_add(&self.hbuf, b"\r\n", 2)
+        elif not self.template.known_lines(h, n, &self.hbuf):
+            return self.llhttp(h, n)
+        ok = self.llhttp(self.hbuf.data, self.hbuf.len)
+        self.hbuf.len = 0
+        return ok
 
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1:
         self.view.ptr = p
@@ -378,7 +394,7 @@ cdef class Parser:
         if 0 < self.limits.request_line < tlen:
             return self.stop(414, "request line too long")
         # the fields: name ":" OWS value OWS CRLF (llhttp has checked the syntax)
-        if read_fields(self, req, &flags, h, le + 2, end):
+        if self.template.read_fields(self, req, &flags, h, le + 2, end):
             return 0
         env = req.environ
         # our framing (a body by Transfer-Encoding or Content-Length; none after an upgrade, whose body llhttp skips)
@@ -420,7 +436,7 @@ cdef class Parser:
             req.input = Input.new(self.limits.body_buffer_size, -1 if flags.te else req.content_length)
         else:
             req.input = EMPTY_INPUT
-        set_request_keys(self, req, method, proto, t, tlen)
+        self.template.set_request_keys(req, method, proto, t, tlen)
         if t[0] != b"/":
             authority = target_authority(t, tlen)
             if authority is not None:
@@ -428,6 +444,8 @@ cdef class Parser:
         if req.secure > 0:
             env[K_URL_SCHEME] = "https"
         self.enqueue(req)
+        # its fields can spare llhttp the next head's (llhttp_head)
+        self.template.plain = not (req.has_body or upgrade or req.http10) and req.keep_alive
         if not req.has_body:
             self.message_end()
         if upgrade:
@@ -449,25 +467,6 @@ cdef class Parser:
         self.llhttp(head, len(head))
         self.ll_begun -= 1
         return 0
-
-    cdef str value_str(self, Py_ssize_t i, const char *v, Py_ssize_t n):
-        """The i-th field's value as a latin-1 str. A client sends the same values on every request of a connection
-        (User-Agent, Accept, Cookie...): the str made for the last request is reused when the bytes are the same."""
-        cdef list values = self.values
-        cdef object prev
-        cdef str s
-        if i < PyList_GET_SIZE(values):
-            prev = <object>PyList_GET_ITEM(values, i)
-            if (PyUnicode_GET_LENGTH(prev) == n and PyUnicode_KIND(prev) == PyUnicode_1BYTE_KIND
-                    and memcmp(PyUnicode_DATA(prev), v, n) == 0):
-                return <str>prev
-        s = PyUnicode_DecodeLatin1(v, n, NULL)
-        if n <= VALUE_MAX:
-            if i < PyList_GET_SIZE(values):
-                values[i] = s
-            elif i == PyList_GET_SIZE(values) and i < VALUES_MAX:
-                values.append(s)
-        return s
 
     cdef int message_end(self) except -1:
         cdef Request req = self.cur
@@ -548,17 +547,15 @@ cdef class Parser:
     cdef int set_peer(self, str addr, str port) except -1:
         self.remote_addr = addr
         self.remote_port = port
-        self.tmpl = None                    # its environ holds the address it replaces
+        self.template.forget()              # its environ holds the address it replaces
         return 0
 
     cdef int release(self) except -1:
         self.stopped = True
         self.feed_data = None
         self.cur = None
-        self.values = []
-        self.tmpl = None
+        self.template.release()
         cbuf_release(&self.hbuf, 0)
-        cbuf_release(&self.same_head, 0)
         cbuf_release(&self.backlog, 0)
         self.bpos = 0
         return self.clear()

@@ -246,7 +246,7 @@ cdef int uwsgi_packet(Parser self, const char *v, Py_ssize_t n) except -1:
                 length = parse_digits(val, vlen)
                 if length < 0:
                     return uwsgi_refuse(self, "CONTENT_LENGTH is not a number")
-        sval = self.value_str(count - 1, val, vlen)
+        sval = self.template.value_str(count - 1, val, vlen)
         if kind >= UK_HTTP and kind <= UK_XF_SSL:
             # a header field: counted, sized, and repeats joined as RFC 9110 5.3 does (nginx before 1.23.0 sends
             # each line of a repeated field)
