@@ -29,7 +29,7 @@ import peers  # noqa: E402
 
 TARGET = "bench.apps.hello:app"
 PEERS = ["nginx", "ours", "granian", "gunicorn"]
-FINISHED = re.compile(rb"finished in [\d.]+m?s, ([\d.]+) req/s")
+FINISHED = re.compile(rb"finished in [\d.]+(?:us|ms|s), ([\d.]+) req/s")
 COUNTS = re.compile(rb"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored")
 
 
