@@ -385,14 +385,16 @@ def test_early_hints_over_h2(serve, transport, threads):
 
 
 FLASK = "tests.support.flask_app:app"
+DJANGO = "tests.support.django_app:app"
 
 
 @pytest.mark.parametrize("threads", [1, 4])
-def test_a_flask_app_sees_the_same_requests_over_h2(serve, tmp_path, threads):
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_a_framework_sees_the_same_requests_over_h2(serve, tmp_path, threads, framework):
     # issue 23: the framework's own view of each request (method, path, args, URL, host, scheme, headers, cookies,
     # forms, JSON, uploads, redirects, a stream, an error) is the same over HTTP/2 as over HTTP/1.1
-    pytest.importorskip("flask", reason="NOT RUN: flask is not installed (the test extras install it)")
-    srv = serve(FLASK, **h2_options("h2c", threads))
+    pytest.importorskip(framework, reason=f"NOT RUN: {framework} is not installed (the test extras install it)")
+    srv = serve(FLASK if framework == "flask" else DJANGO, **h2_options("h2c", threads))
     base = f"http://127.0.0.1:{srv.port}"
     upload = tmp_path / "up.bin"
     upload.write_bytes(os.urandom(300_000))
