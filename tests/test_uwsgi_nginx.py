@@ -24,6 +24,8 @@ if NGINX is None:
                 allow_module_level=True)
 
 HAS_FLASK = importlib.util.find_spec("flask") is not None
+HAS_DJANGO = importlib.util.find_spec("django") is not None
+FRAMEWORKS = {"flask": "tests.support.flask_app:app", "django": "tests.support.django_app:app"}
 
 # nginx's stock uwsgi_params (what `include uwsgi_params;` brings)
 UWSGI_PARAMS = """
@@ -215,18 +217,36 @@ def test_many_requests_on_one_client_connection(nginx):
 
 # -- Flask behind nginx ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def flask_port(nginx):
-    if not HAS_FLASK:
-        pytest.skip("NOT RUN: flask is not installed (the test extras install it)")
-    return nginx.flask_port
+@pytest.fixture(scope="module")
+def django_nginx(serve, threads, app_server, tmp_path_factory):
+    """A second nginx whose framework server (flask.test) is the Django project."""
+    if not HAS_DJANGO:
+        pytest.skip("NOT RUN: django is not installed (the test extras install it)")
+    srv = serve(FRAMEWORKS["django"], fresh=True, protocol="uwsgi", threads=threads)
+    n = Nginx(tmp_path_factory.mktemp("nginx-django"), app_server.port, srv.port)
+    yield n
+    n.stop()
+    assert srv.stop() is None
+
+
+@pytest.fixture(params=["flask", "django"])
+def fw(request, threads):
+    """(nginx's port for the framework's app, the framework's name): Flask's and Django's apps answer the same
+    routes (tests/support/flask_app.py, django_app.py). `threads` names the module's parametrisation so that the
+    nginx fixtures it looks up resolve."""
+    if request.param == "flask":
+        if not HAS_FLASK:
+            pytest.skip("NOT RUN: flask is not installed (the test extras install it)")
+        return request.getfixturevalue("nginx").flask_port, "flask"
+    return request.getfixturevalue("django_nginx").flask_port, "django"
 
 
 def fget(port, method="GET", target="/", headers=(), body=b""):
     return get(port, method, target, headers, body, host="flask.test")
 
 
-def test_flask_request_is_as_over_http(flask_port, serve):
+def test_framework_request_is_as_over_http(fw, serve):
+    flask_port, name = fw
     target, headers = "/request?a=1&a=2&b=%C3%A9", [("X-Custom", "c"), ("Cookie", "k=v")]
     resp = fget(flask_port, "GET", target, headers)
     assert resp.status == 200, resp
@@ -235,12 +255,13 @@ def test_flask_request_is_as_over_http(flask_port, serve):
     assert info["remote"] == "127.0.0.1" and info["scheme"] == "http" and info["host"] == "flask.test"
     assert info["custom"] == "c" and info["cookies"] == {"k": "v"}
     # the same app served over HTTP by fastwsgi sees the same request
-    over_http = serve("tests.support.flask_app:app")
+    over_http = serve(FRAMEWORKS[name])
     assert get(over_http.port, "GET", target, headers, host="flask.test").json() == info
-    assert fget(flask_port).body == b"flask ok"
+    assert fget(flask_port).body == f"{name} ok".encode()
 
 
-def test_flask_bodies(flask_port):
+def test_framework_bodies(fw):
+    flask_port, _ = fw
     form = b"name=Ada+Lovelace&lang=en&lang=fr"
     resp = fget(flask_port, "POST", "/form?x=y", [("Content-Type", "application/x-www-form-urlencoded")], form)
     assert resp.json() == {"form": {"name": ["Ada Lovelace"], "lang": ["en", "fr"]}, "args": {"x": "y"}}
@@ -260,7 +281,8 @@ def test_flask_bodies(flask_port):
                            "note": "hello"}
 
 
-def test_flask_cookies_redirects_streams_errors(flask_port):
+def test_framework_cookies_redirects_streams_errors(fw):
+    flask_port, _ = fw
     resp = fget(flask_port, "GET", "/cookie", [("Cookie", "visit=0")])
     assert resp.json() == {"seen": "0"}
     assert sorted(v.split(";")[0] for v in resp.get_all("set-cookie")) == ["theme=dark", "visit=1"]
