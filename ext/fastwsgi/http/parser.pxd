@@ -117,6 +117,7 @@ cdef class Parser:
     # the environ from a validated head, in one pass
     cdef int head_complete(self, const char *h, Py_ssize_t n) except -1
     cdef int message_end(self) except -1
+    cdef int request_whole(self) except -1   # (message_end's end, and a uwsgi packet's: uwsgi.pyx)
     cdef int restart_llhttp(self, bint chunked, long long length) except -1   # an upgrade request's body: plain HTTP
     cdef object trailer_line(self)                     # the trailer line in hbuf, counted: None or (status, reason)
 

@@ -469,9 +469,13 @@ cdef class Parser:
         return 0
 
     cdef int message_end(self) except -1:
-        cdef Request req = self.cur
         if not self.agree(1):
             return 0
+        return self.request_whole()
+
+    cdef int request_whole(self) except -1:
+        """The current request is whole (its body too): queued as complete, the next head is awaited."""
+        cdef Request req = self.cur
         if req.has_body and (<Input>req.input).finish():
             return self.stop(507, "request body refused by the spool (see the log)")
         req.complete = True

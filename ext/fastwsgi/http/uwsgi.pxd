@@ -45,7 +45,6 @@ cdef struct UwKey:
 cdef Py_ssize_t uwsgi_feed(Parser self, const char *p, Py_ssize_t n) except -1
 cdef int uwsgi_packet(Parser self, const char *v, Py_ssize_t n) except -1   # a whole packet's vars: a Request queued
 cdef int uwsgi_body(Parser self, const char *p, Py_ssize_t n) except -1     # body bytes of the current request
-cdef int uwsgi_end(Parser self) except -1                                   # the current request is whole
 # a packet refused: logged (with the peer), parsing stops, and the connection closes once the answers before it are
 # out, without one for it (uwsgi has no error answer of its own: nginx reports the close as a 502)
 cdef int uwsgi_refuse(Parser self, str reason) except -1

@@ -338,7 +338,7 @@ cdef int uwsgi_packet(Parser self, const char *v, Py_ssize_t n) except -1:
         self.phase = PH_LENGTH
         self.body_left = length
     else:
-        uwsgi_end(self)
+        self.request_whole()
     return 0
 
 
@@ -351,16 +351,5 @@ cdef int uwsgi_body(Parser self, const char *p, Py_ssize_t n) except -1:
             return self.stop(status, "request body refused by the spool (see the log)")
     self.body_left -= n
     if self.body_left == 0:
-        uwsgi_end(self)
-    return 0
-
-
-cdef int uwsgi_end(Parser self) except -1:
-    cdef Request req = self.cur
-    if req.has_body and (<Input>req.input).finish():
-        return self.stop(507, "request body refused by the spool (see the log)")
-    req.complete = True
-    self.cur = None
-    self.done += 1
-    self.phase = PH_HEAD
+        self.request_whole()
     return 0
