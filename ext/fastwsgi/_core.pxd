@@ -3,8 +3,10 @@
 # cdef classes stay C calls. Each .pxd below declares one concept's fields and cdef methods with their contracts.
 
 from fastwsgi.buffer cimport CBuf
-from fastwsgi.system cimport sem_t, pollfd, timespec
+from fastwsgi.system cimport sem_t, pollfd, timespec, epoll_event
 from fastwsgi.nghttp2 cimport nghttp2_session
+from fastwsgi.uring cimport (fw_uring, FW_NOT_RUN, fw_uring_init, fw_uring_close, fw_uring_open, fw_uring_prep,
+                             fw_uring_run)
 
 include "http/environ.pxd"
 include "http/strict.pxd"

@@ -224,6 +224,13 @@ SETTINGS: tuple = (
             "sendfile (the default) spares the worker's CPU, but a receiver on the same host (a local proxy) pays "
             "more per byte.",
        extra="In a config file, `sendfile = False` does the same."),
+    _s("io_uring", "Server mechanics", boolean, True, "--no-io-uring", action="store_false", loop=True,
+       help="Do not use io_uring: each send() and recv() is a system call of its own. By default a worker sends "
+            "the answers of one wakeup (and reads its requests) with one io_uring_enter(2), where the kernel allows "
+            "io_uring (Linux 5.6 and later; Docker's default seccomp profile refuses it, and then the calls are "
+            "made one by one, as with this flag).",
+       extra="In a config file, `io_uring = False` does the same. Only the batching of non-blocking socket calls "
+             "goes through the ring; the worker still waits in epoll_wait(2)."),
     _s("protocol", "Server mechanics", protocol, "http", "--protocol", meta="STRING", loop=True,
        help="What the listeners speak: http, or uwsgi (the uWSGI protocol of nginx's `uwsgi_pass`, from the peers "
             "in --uwsgi-allow-from).",

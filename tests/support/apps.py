@@ -369,6 +369,10 @@ def app(environ, start_response):
         if q.get("gc"):
             gc.collect()
         return _json(start_response, _core.debug_counters())
+    if route == "uring":
+        from fastwsgi import _core
+
+        return _json(start_response, _core.uring_counters())
     if route == "pool":
         from fastwsgi import _core
 

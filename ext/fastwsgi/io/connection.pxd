@@ -46,6 +46,7 @@ cdef class Connection(Watcher):
     cdef inline int rearm(self) except -1          # the state's deadline again from now (a body's next read)
     # reading
     cdef int on_readable(self) except -1
+    cdef int on_read(self, const char *data, ssize_t n, int err) except -1   # what a recv() gave (err: its errno)
     cdef int read_proxy(self, const char *data, Py_ssize_t n) except -1   # while the PROXY header is expected
     cdef int read_tls(self, const char *data, Py_ssize_t n) except -1     # ciphertext: opened, then received()
     # through the parser; follow its progress. 1: the bytes went to HTTP/2 (the session stepped; the caller does not)

@@ -88,8 +88,11 @@ cdef class Connection(Watcher):
     # -- reading --
 
     cdef int on_readable(self) except -1:
-        cdef Loop loop = self.loop
-        cdef ssize_t n = recv(self.fd, loop.rbuf, loop.rbuf_size, 0)
+        cdef ssize_t n = recv(self.fd, self.loop.rbuf, self.loop.rbuf_size, 0)
+        return self.on_read(self.loop.rbuf, n, errno if n < 0 else 0)
+
+    cdef int on_read(self, const char *data, ssize_t n, int err) except -1:
+        """n bytes at data, 0 (the client half-closed) or -1 (err: the errno), read here or in the loop's batch."""
         if n > 0:
             if self.state == CONN_LINGER:
                 self.linger_bytes += n          # read and dropped: the answer is out, the client still sends
@@ -101,10 +104,10 @@ cdef class Connection(Watcher):
                     return 0                # answers are still to go out: what follows is dropped, then we close
                 return self.close()
             if self.proxy is not None:
-                return self.read_proxy(loop.rbuf, n)
+                return self.read_proxy(data, n)
             if self.tls is not None:
-                return self.read_tls(loop.rbuf, n)
-            if self.received(loop.rbuf, n):
+                return self.read_tls(data, n)
+            if self.received(data, n):
                 return 0
             return self.step()
         if n == 0 and (self.active is not None or self.deferred):
@@ -112,7 +115,7 @@ cdef class Connection(Watcher):
             # too: a Job's, taken earlier in the wakeup), then close (read events stop meanwhile)
             self.eof = True
             return self.set_interest(0)
-        if n == 0 or (errno != EAGAIN and errno != EINTR):
+        if n == 0 or (err != EAGAIN and err != EINTR):
             return self.close()
         return 0
 
