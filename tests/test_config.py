@@ -97,7 +97,7 @@ FLAGS = {"reuse_port", "preload_app", "check_config", "print_config", "reload", 
          "strip_header_spaces", "permit_obsolete_folding", "permit_unconventional_http_method",
          "permit_unconventional_http_version", "enable_backlog_metric", "control_socket_disable"}
 ON_FLAGS = {"suppress_ragged_eofs"}  # gunicorn's store_true whose default is already True (the flag changes nothing)
-OFF_FLAGS = {"sendfile"}  # store_false: on unless the flag is given
+OFF_FLAGS = {"sendfile", "io_uring"}  # store_false: on unless the flag is given
 # (a gunicorn setting refused unless at its default has one valid value: tests/test_gunicorn_dropin.py)
 VALUED = [s for s in SETTINGS if s.flags and s.name not in FLAGS | OFF_FLAGS and s.name != "config" and not s.refuse]
 
@@ -267,7 +267,8 @@ def test_settings_reach_the_loop(tmp_path):
                            "--limit-request-line", "111", "--limit-request-fields", "12",
                            "--limit-request-field-size", "333", "--limit-request-body", "444",
                            "--body-buffer-size", "555", "--forwarded-allow-ips", "", "--no-sendfile",
-                           "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2", "--threads", "4",
+                           "--no-io-uring", "--proxy-protocol", "v2", "--proxy-allow-from", "10.0.0.1,10.0.0.2",
+                           "--threads", "4",
                            "--protocol", "uwsgi", "--uwsgi-allow-from", "10.0.0.3"])
     worker = Worker(1, 0, [], None, cfg, Logs("-", "info", None, cfg.access_log_format))
     options = worker.loop_options()
@@ -275,7 +276,7 @@ def test_settings_reach_the_loop(tmp_path):
         keepalive=7.0, header_timeout=4.0, body_timeout=5.0, send_timeout=6.0, max_requests=50, worker_connections=9,
         limit_request_line=111, limit_request_fields=12, limit_request_field_size=333, limit_request_body=444,
         body_buffer_size=555, threads=4, multiprocess=True, forwarded_allow_ips=None, sendfile=False,
-        proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
+        io_uring=False, proxy_protocol="v2", proxy_allow_ips=["10.0.0.1", "10.0.0.2"], ssl_context=None, spool_limit=-1,
         tmp_upload_dir=None, http_protocols="h1", http2_cleartext="off", http2_max_concurrent_streams=100,
         http2_initial_window_size=65535, http2_max_frame_size=16384, http2_max_header_list_size=65536,
         protocol="uwsgi", uwsgi_allow_ips=["10.0.0.3"])

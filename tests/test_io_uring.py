@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.support import client
-from tests.support.server import checked_server, _tree
+from tests.support.server import _tree, checked_server
 
 CLIENTS = 24
 ROUNDS = 12
@@ -85,7 +85,7 @@ def one_client(port, seed, problems):
                     size = rnd.choice([300_000, 1_500_000])
                     resp = c.request(client.request("GET", f"/big?size={size}"))
                     assert resp.status == 200 and resp.body == client.pattern(size), (resp.head, len(resp.body))
-    except Exception as exc:        # noqa: BLE001 - reported by the test with the seed that found it
+    except Exception as exc:        # reported by the test, with the seed that found it
         problems.append(f"client {seed}: {exc!r}")
 
 
@@ -141,7 +141,7 @@ def test_resets_in_a_batch(srv):
     """Clients that send and reset at once, many in one wakeup, beside ones that read their answers: the ring's
     results for the gone ones are errors, the others are answered, and nothing stays live (checked_server)."""
     socks = []
-    for i in range(60):
+    for _ in range(60):
         s = socket.create_connection(("127.0.0.1", srv.port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         socks.append(s)
@@ -150,7 +150,7 @@ def test_resets_in_a_batch(srv):
     time.sleep(0.05)
     for s in socks[::2]:
         s.close()                   # reset (SO_LINGER 0), the answer unread
-    for i, s in enumerate(socks[1::2]):
+    for s in socks[1::2]:
         c = client.Client.__new__(client.Client)
         c.sock, c.timeout, c.buf, c.received, c.eof = s, 20, bytearray(), bytearray(), False
         s.settimeout(20)

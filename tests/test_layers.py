@@ -53,7 +53,8 @@ def test_no_ext_file_imports_the_package_above_it():
             m = re.match(r"\s*(?:from\s+(fastwsgi\.\w+)\s+(?:c?import)|import\s+(fastwsgi\.\w+))", line)
             if m:
                 module = m.group(1) or m.group(2)
-                assert module in ("fastwsgi.system", "fastwsgi.buffer", "fastwsgi.iterate", "fastwsgi.nghttp2"), \
+                assert module in ("fastwsgi.system", "fastwsgi.buffer", "fastwsgi.iterate", "fastwsgi.nghttp2",
+                                  "fastwsgi.uring"), \
                     f"{path}: {line.strip()}"
 
 

@@ -52,6 +52,7 @@ class Loop:
         protocol: str = "http",               # "uwsgi": requests are uwsgi packets (nginx's uwsgi_pass)
         uwsgi_allow_ips: list[str] = ["127.0.0.1", "::1"],  # peers ("*": any) allowed to send them (else 403)
         sendfile: bool = True,                # wsgi.file_wrapper over a regular file: sendfile(2), else read and send
+        io_uring: bool = True,                # a wakeup's sends and reads in one io_uring_enter each, where allowed
         multiprocess: bool = False,           # wsgi.multiprocess; one accept per wakeup (workers share listeners)
         url_scheme: str = "http",
         ssl_context: ssl.SSLContext | None = None,  # every connection speaks TLS (wsgi.file_wrapper without sendfile)
@@ -82,7 +83,11 @@ def set_loop_defaults(defaults: dict[str, Any]) -> None:
 def loop_defaults() -> dict[str, Any]:
     """Every Loop option with its default."""
 
+class Batch:
+    """A worker's io_uring as a batch of non-blocking socket calls (made by Loop.run; not constructed from Python)."""
+
 def debug_counters() -> dict[str, int]: ...
+def uring_counters() -> dict[str, int]: ...
 def parse_h2_fields(fields: list[tuple[bytes, bytes]], has_body: bool = False, **options: Any) -> dict[str, Any]:
     """Test hook: an HTTP/2 request's fields into its environ as a stream's are, or {"error": status}."""
 

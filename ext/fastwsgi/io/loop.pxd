@@ -6,6 +6,9 @@ cdef struct H2Config:
     unsigned int max_header_list_size
 
 
+cdef class Batch
+
+
 cdef class Listener(Watcher):
     # one listening socket: accept in batches
     cdef Loop loop
@@ -25,10 +28,8 @@ cdef class Loop:
         dict conns                   # fd -> Connection
         char *rbuf                   # shared read buffer (single-threaded)
         Py_ssize_t rbuf_size
-        fw_uring ring                # a wakeup's sends and reads in one io_uring_enter (uring.h); fd -1: one by one
+        Batch batch                  # the wakeup's sends and reads in one io_uring_enter each; None: one call each
         bint use_uring               # the io_uring setting
-        long *batch_res              # the batch's results, by slot (FW_NOT_RUN: not made)
-        char *batch_buf              # READ_SLOT bytes per read slot (allocated on first use)
         bint running
         bint stopping
         bint accepting
@@ -39,6 +40,7 @@ cdef class Loop:
         double defer_until           # ... or at this monotonic time, whichever comes first
         double stop_deadline
         double now                   # monotonic, updated once per wakeup
+        double clock                 # monotonic at the last answer's end (request_done), else the wakeup's
         long long cur_sec
         bytes date_line              # b"Date: ...\r\n", recomputed at most once a second
         double next_tick
@@ -90,10 +92,6 @@ cdef class Loop:
     cdef int became_idle(self) except -1               # a keep-alive connection is idle: it can make room
     cdef int request_done(self, Response resp, double started) except -1   # count (stats too); max_requests
     cdef int flush_deferred(self) except -1   # send the answers held back during a wakeup, in one burst
-    cdef int open_ring(self) except -1        # the io_uring, where the setting and the kernel allow it
-    cdef int send_batch(self, list pending) except -1   # their sends in one enter (each flush() does what is left)
-    cdef int read_batch(self, epoll_event *events, int n) except -1   # 1: the connections' reads made, in batch_res
-    cdef int ring_failed(self, int err) except -1        # the ring is closed: one call at a time from now on
     cdef int sweep(self) except -1            # once a second: timeouts, graceful stop, on_tick
     cdef int sample_stats(self) except -1     # the sweep: connections by state, queued requests, spooled bytes
 

@@ -12,12 +12,6 @@ cdef int MAX_EVENTS = 256
 # one each (nginx's multi_accept off), so a burst spreads over the idle ones (EPOLLEXCLUSIVE wakes a waiting one)
 cdef int ACCEPT_BATCH = 64
 cdef Py_ssize_t READ_BUFFER = 64 * 1024
-# the batched reads of one wakeup (read_batch): a slot each, for so many connections at most (the others read as
-# before); a slot filled to the brim is read on from the socket with the shared buffer
-cdef Py_ssize_t READ_SLOT = 16 * 1024
-cdef int READ_SLOTS = 64
-# calls made through the ring in this process, and the enters that carried them (uring_counters: tests, bench)
-cdef long long ring_enters = 0, ring_sends = 0, ring_reads = 0
 cdef double NEW_CONN_GRACE = 1.0        # seconds a graceful stop waits for the first request of a new connection
 
 # The Loop's options: the worker's wiring, below, and the settings that reach the loop (Setting.loop), whose
@@ -96,7 +90,6 @@ cdef class Loop:
     def __cinit__(self):
         self.epfd = -1                  # before __init__ can fail: __dealloc__ closes it when >= 0
         self.spare_fd = -1
-        fw_uring_init(&self.ring)
 
     def __init__(self, app, sockets, **options):
         cdef dict opts = loop_options(options)
@@ -176,9 +169,6 @@ cdef class Loop:
         return [words[i] for i in range(sizeof(WorkerStats) // sizeof(long long))]
 
     def __dealloc__(self):
-        fw_uring_close(&self.ring)
-        free(self.batch_res)
-        free(self.batch_buf)
         if self.spare_fd >= 0:
             close(self.spare_fd)
         if self.rbuf != NULL:
@@ -192,7 +182,7 @@ cdef class Loop:
 
     cdef int update_clock(self) except -1:
         cdef long long sec = c_time(NULL)
-        self.now = monotonic()
+        self.now = self.clock = monotonic()
         if sec != self.cur_sec:
             self.cur_sec = sec
             self.date_line = http_date(sec)
@@ -395,7 +385,7 @@ cdef class Loop:
 
     cdef int hold(self, Connection conn) except -1:
         if not PyList_GET_SIZE(self.deferred):
-            self.defer_until = monotonic() + DEFER_TIME
+            self.defer_until = self.clock + DEFER_TIME
         self.deferred.append(conn)
         return 0
 
@@ -415,7 +405,8 @@ cdef class Loop:
 
     cdef int request_done(self, Response resp, double started) except -1:
         self.requests += 1
-        stats_answer(self.stats, resp.status, monotonic() - started)
+        self.clock = monotonic()            # (the held answers' clock: no read of its own per event)
+        stats_answer(self.stats, resp.status, self.clock - started)
         if 0 < self.max_requests <= self.requests and not self.stopping:
             self.stop(True, self.send_timeout)
         return 0
@@ -427,8 +418,8 @@ cdef class Loop:
         cdef list pending = self.deferred
         cdef Connection conn
         self.deferred = []
-        if self.ring.fd >= 0 and PyList_GET_SIZE(pending) > 1:
-            self.send_batch(pending)
+        if self.batch is not None and PyList_GET_SIZE(pending) > 1:
+            self.batch.send(pending)
         for conn in pending:
             conn.deferred = False
             if conn.fd >= 0:
@@ -444,100 +435,6 @@ cdef class Loop:
             except Exception:
                 self.logger.exception("internal error on fd %d; closing it", conn.fd)
                 conn.close()
-        return 0
-
-    cdef int open_ring(self) except -1:
-        cdef int err
-        if not self.use_uring or self.ring.fd >= 0:
-            return 0
-        err = fw_uring_open(&self.ring, MAX_EVENTS)
-        if err < 0:
-            self.logger.debug("io_uring not available (%s): system calls one by one", strerror(-err).decode())
-            return 0
-        self.batch_res = <long *>malloc(self.ring.entries * sizeof(long))
-        if self.batch_res == NULL:
-            fw_uring_close(&self.ring)
-            raise MemoryError()
-        return 0
-
-    cdef int send_batch(self, list pending) except -1:
-        """The pending answers' sends, in one io_uring_enter per ring's worth; each connection's flush() then sends
-        what is left (nothing, mostly) and handles EAGAIN and errors as ever, with a send() of its own."""
-        global ring_enters, ring_sends
-        cdef Py_ssize_t n = PyList_GET_SIZE(pending), start = 0, i, k
-        cdef Connection conn
-        cdef long r
-        cdef int err
-        while start < n and self.ring.fd >= 0:
-            k = 0
-            i = start
-            while i < n and k < <Py_ssize_t>self.ring.entries:
-                conn = <Connection>PyList_GET_ITEM(pending, i)
-                self.batch_res[k] = FW_NOT_RUN
-                if conn.fd >= 0 and conn.tls is None and conn.wpos < conn.wbuf.len:
-                    fw_uring_prep(&self.ring, 0, conn.fd, conn.wbuf.data + conn.wpos, conn.wbuf.len - conn.wpos, k)
-                k += 1
-                i += 1
-            err = fw_uring_run(&self.ring, self.batch_res, k)
-            if err < 0:
-                self.ring_failed(err)
-                return 0
-            ring_enters += 1
-            for i in range(k):
-                r = self.batch_res[i]
-                if r != FW_NOT_RUN:
-                    ring_sends += 1
-                if r > 0:
-                    conn = <Connection>PyList_GET_ITEM(pending, start + i)
-                    conn.wpos += r
-            start += k
-        return 0
-
-    cdef int read_batch(self, epoll_event *events, int n) except -1:
-        """The reads of this wakeup's readable connections in one io_uring_enter, each into a slot of its own;
-        batch_res[i] is event i's result (FW_NOT_RUN: no read made, the event is handled as ever). 0 when nothing
-        was read (fewer than two such connections, or an app thread's event among them: the pool's answers are
-        handled before a connection's read, as without the batch)."""
-        global ring_enters, ring_reads
-        cdef Watcher w
-        cdef Connection conn
-        cdef int i, k = 0, err
-        if <unsigned>n > self.ring.entries:
-            return 0
-        for i in range(n):
-            w = <Watcher>events[i].data.ptr
-            if type(w) is Connection:
-                if (<Connection>w).interest == EPOLLIN and k < READ_SLOTS:
-                    k += 1
-            elif w is self.pool:
-                return 0
-        if k < 2:
-            return 0
-        if self.batch_buf == NULL:
-            self.batch_buf = <char *>malloc(READ_SLOT * READ_SLOTS)
-            if self.batch_buf == NULL:
-                raise MemoryError()
-        k = 0
-        for i in range(n):
-            self.batch_res[i] = FW_NOT_RUN
-            w = <Watcher>events[i].data.ptr
-            if type(w) is Connection and k < READ_SLOTS:
-                conn = <Connection>w
-                if conn.interest == EPOLLIN and conn.fd >= 0:
-                    fw_uring_prep(&self.ring, 1, conn.fd, self.batch_buf + k * READ_SLOT, READ_SLOT, i)
-                    k += 1
-        err = fw_uring_run(&self.ring, self.batch_res, n)
-        if err < 0:
-            self.ring_failed(err)
-            return 0
-        ring_enters += 1
-        ring_reads += k
-        return 1
-
-    cdef int ring_failed(self, int err) except -1:
-        self.logger.warning("io_uring failed (%s): this worker makes its system calls one by one from now on",
-                            strerror(-err).decode())
-        fw_uring_close(&self.ring)
         return 0
 
     cdef int sweep(self) except -1:
@@ -629,7 +526,7 @@ cdef class Loop:
             self.register(self.pool, EPOLLIN)
             self.pool.start()
         pool = self.pool
-        self.open_ring()
+        self.batch = Batch.open(self.logger) if self.use_uring else None
         self.running = True
         self.update_clock()
         self.next_tick = self.now + 1.0
@@ -663,14 +560,14 @@ cdef class Loop:
                     if self.accepting:
                         self.set_accepting(True)
                 self.batching = n > 1
-                reading = n > 1 and self.ring.fd >= 0 and self.read_batch(events, n)
+                reading = n > 1 and self.batch is not None and self.batch.read(events, n, self.pool)
                 slot = 0
                 for i in range(n):
                     w = <Watcher>events[i].data.ptr
                     try:
-                        if reading and self.batch_res[i] != FW_NOT_RUN:
-                            got = self.batch_res[i]       # read in the batch: the k-th slot holds it
-                            data = self.batch_buf + slot * READ_SLOT
+                        if reading and self.batch.res[i] != FW_NOT_RUN:
+                            got = self.batch.res[i]         # read in the batch, into its next slot
+                            data = self.batch.slot(slot)
                             slot += 1
                             if w.fd >= 0:
                                 (<Connection>w).on_read(data, got if got >= 0 else -1, <int>-got if got < 0 else 0)
@@ -681,7 +578,9 @@ cdef class Loop:
                     except Exception:
                         self.logger.exception("internal error on fd %d; closing it", w.fd)
                         w.close()
-                    if PyList_GET_SIZE(self.deferred) and monotonic() >= self.defer_until:
+                    if (i & 15) == 15:
+                        self.clock = monotonic()    # (request_done reads it after each answer; this, after others)
+                    if PyList_GET_SIZE(self.deferred) and self.clock >= self.defer_until:
                         self.flush_deferred()       # slow apps: a held answer waits DEFER_TIME at most
                 self.batching = False
                 if PyList_GET_SIZE(self.deferred):
@@ -701,18 +600,15 @@ cdef class Loop:
                 self.pool = None
             close(self.epfd)
             self.epfd = -1
-            fw_uring_close(&self.ring)
+            if self.batch is not None:
+                self.batch.close()
+                self.batch = None
             self.running = False
 
 
 def loop_defaults():
     """Every Loop option with its default."""
     return dict(LOOP_DEFAULTS)
-
-
-def uring_counters():
-    """What went through this process's io_uring: enters, and the sends and reads they carried."""
-    return {"enters": ring_enters, "sends": ring_sends, "reads": ring_reads}
 
 
 def debug_counters():
