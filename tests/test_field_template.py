@@ -234,3 +234,65 @@ def test_field_orders_taken_up_again(seed):
     assert together(seq) == expected
     sizes = [rnd.randint(1, 300) for _ in range(5)]
     assert [list(e.items()) for e in parse_request_bytes(b"".join(seq), sizes)] == expected
+
+
+# -- field lines llhttp is not fed (headscan.pyx, plain_field_line): never more lenient than llhttp ---------------
+
+def _llhttp_refuses(raw):
+    """Whether httptools' llhttp (strict, as the Parser runs it) refuses these request bytes."""
+    import httptools
+
+    class Sink:
+        pass
+
+    try:
+        httptools.HttpRequestParser(Sink()).feed_data(raw)
+    except httptools.HttpParserError:
+        return True
+    return False
+
+
+def _variants():
+    """A field line around every byte value: in a name, in a value, at a value's start and end, beside a framing
+    name spelled in other cases."""
+    for b in range(256):
+        c = bytes([b])
+        yield b"X-T" + c + b"t: v\r\n"
+        yield b"X-Test: a" + c + b"z\r\n"
+        yield b"X-Test: " + c + b"\r\n"
+        yield b"X-Test: " + b"v" * 40 + c + b"\r\n"         # past the 16-byte blocks
+        yield c + b"X-Test: v\r\n"
+    for name in (b"cOnTeNt-LeNgTh", b"TRANSFER-ENCODING", b"connection", b"Proxy-Connection", b"UPGRADE"):
+        yield name + b": 5\r\n"
+        yield name + b" : 5\r\n"
+    yield b"X-Test : v\r\n"
+    yield b"X-Test:\tv\t\r\n"
+    yield b": v\r\n"
+    yield b"X-Test: v\rz\r\n"
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["first-head", "after-kept-head"])
+def test_lines_left_out_of_llhttp_are_refused_when_llhttp_refuses(kept):
+    """A line left out of what llhttp reads (plain_field_line) must be one llhttp accepts: for every variant that
+    llhttp refuses in a head, ours refuses the head too (as the first on a connection and after a kept head whose
+    other lines it shares)."""
+    base = b"GET /a?b=c HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nUser-Agent: ua/1.0\r\n"
+    lenient = []
+    for line in _variants():
+        head = base + line + b"Accept-Language: en\r\n\r\n"
+        if not _llhttp_refuses(head):
+            continue
+        raw = (base + b"X-Test: v\r\nAccept-Language: en\r\n\r\n" if kept else b"") + head
+        out = parse_request_bytes(raw)
+        if "error" not in out[-1] or len(out) != (2 if kept else 1):
+            lenient.append(line)
+    assert not lenient, f"llhttp refuses these lines, we did not: {lenient[:10]}"
+
+
+def test_plain_lines_read_the_same_as_llhttp_fed_whole():
+    """Session heads (bench/session.py), each as the first head of a connection (llhttp fed only the lines it must
+    see) and all on one connection: the same environs."""
+    heads = session.requests()[:60]
+    one_by_one = [parse_request_bytes(h)[0] for h in heads]
+    together = parse_request_bytes(b"".join(heads))
+    assert together == one_by_one

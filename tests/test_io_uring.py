@@ -137,6 +137,29 @@ def test_one_wakeup_of_many(srv):
         assert after["reads"] - before["reads"] >= 20 and after["sends"] - before["sends"] >= 20, (before, after)
 
 
+def test_batched_sends_that_go_out_in_part(srv):
+    """Held answers larger than what the clients' sockets take at once (a 4 KiB receive buffer, 60 pipelined answers
+    of ~1 KiB each per connection), sent in one batch while the loop was held: the ring sends part, each connection's
+    flush() waits for EPOLLOUT and sends the rest, in order."""
+    sleeper = client.Client(srv.port, timeout=20)
+    sleeper.send(client.request("GET", "/sleep?s=0.3"))
+    time.sleep(0.1)
+    conns = [client.Client(srv.port, timeout=20, rcvbuf=4096) for _ in range(12)]
+    for i, c in enumerate(conns):
+        c.send(b"".join(client.request("GET", f"/big?size={900 + i * 60 + k}") for k in range(60)))
+    assert sleeper.read_response().body == b"slept"
+    time.sleep(0.2)                 # the answers wait in the sockets, the receivers full
+    for i, c in enumerate(conns):
+        for k in range(60):
+            size = 900 + i * 60 + k
+            resp = c.read_response()
+            assert resp.status == 200 and resp.body == client.pattern(size), (i, k, resp.head, len(resp.body))
+        resp = c.request(client.request("GET", f"/qs?t={i}-end"))
+        assert resp.body == f"t={i}-end".encode()
+        c.close()
+    sleeper.close()
+
+
 def test_resets_in_a_batch(srv):
     """Clients that send and reset at once, many in one wakeup, beside ones that read their answers: the ring's
     results for the gone ones are errors, the others are answered, and nothing stays live (checked_server)."""

@@ -404,13 +404,17 @@ cdef class HeadTemplate:
         return 0
 
     cdef bint known_lines(self, const char *h, Py_ssize_t n, CBuf *out) except -1:
+        """The head at h into out as llhttp is to read it: the request line, the field lines it has to see, the empty
+        line. Left out: a line llhttp would accept and read nothing from (plain_field_line: a token name that is not
+        one of the five it reads for framing, then only VCHAR, SP and HTAB), and a line of the kept head it accepted
+        before (index_kept). False: nothing left out, or not plain field lines; llhttp reads the head whole."""
         cdef const char *kept = self.kept.data + self.kept_fields
         cdef const char *end = h + n - 2            # the empty line
         cdef const char *p = <const char *>memchr(h, b"\n", n)
         cdef const char *lf
-        cdef Py_ssize_t i = 0, j, size, known = 0
+        cdef Py_ssize_t i = 0, j, size, known = 0, lines = self.kept_lines if self.kept.len else 0
         cdef bint found
-        if self.kept.len == 0 or self.kept_lines == 0 or p == NULL or p == h or (p - 1)[0] != b"\r":
+        if p == NULL or p == h or (p - 1)[0] != b"\r":
             return False
         p += 1
         out.len = 0
@@ -421,12 +425,13 @@ cdef class HeadTemplate:
             if size < 3 or (lf - 1)[0] != b"\r" or p[0] == b" " or p[0] == b"\t":
                 out.len = 0
                 return False                        # not a plain field line: llhttp reads the head whole
-            found = (i < self.kept_lines and self.kept_line_len[i] == size
-                     and memcmp(p, kept + self.kept_line_at[i], size) == 0)
-            j = 0
-            while not found and j < self.kept_lines:
-                found = (self.kept_line_len[j] == size and memcmp(p, kept + self.kept_line_at[j], size) == 0)
-                j += 1
+            found = (i < lines and self.kept_line_len[i] == size
+                     and memcmp(p, kept + self.kept_line_at[i], size) == 0) or plain_field_line(p, size)
+            if not found:
+                j = 0
+                while not found and j < lines:
+                    found = (self.kept_line_len[j] == size and memcmp(p, kept + self.kept_line_at[j], size) == 0)
+                    j += 1
             if found:
                 known += 1
             else:

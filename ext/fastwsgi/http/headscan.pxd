@@ -28,3 +28,6 @@ cdef inline int hexdigit(char c) noexcept nogil:
 cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t n) noexcept
 cdef int connection_tokens(const char *s, Py_ssize_t n) noexcept
 cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept
+
+# a field line (CRLF included) that llhttp would accept and reads nothing from: its checks are ours (stricter)
+cdef bint plain_field_line(const char *p, Py_ssize_t size) noexcept

@@ -3,6 +3,41 @@
 
 from libc.string cimport strncasecmp
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* how many of s[0:n]'s leading 16-byte blocks hold only VCHAR, SP and HTAB, in bytes: a value's bulk checked 16
+       bytes at a time (signed, 0x80-0xff are below 0x20 too); the caller checks the rest byte by byte */
+    static inline Py_ssize_t fw_plain_run(const unsigned char *s, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8(0x09);
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del));
+            bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad);
+            if (_mm_movemask_epi8(bad))
+                break;
+        }
+    #endif
+        (void)s; (void)n;
+        return i;
+    }
+    """
+    Py_ssize_t fw_plain_run(const unsigned char *s, Py_ssize_t n) noexcept
+
+# token characters of RFC 9110 5.6.2 (field names, and the names a response's head may carry)
+cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+cdef bint IS_TCHAR[256]
+# what plain_field_line lets through in a value: VCHAR, SP and HTAB (obs-text and every control byte go to llhttp)
+cdef bint IS_PLAIN_VALUE[256]
+for _i in range(256):
+    IS_TCHAR[_i] = bytes([_i]) in TCHAR
+    IS_PLAIN_VALUE[_i] = 0x21 <= _i <= 0x7e or _i == 0x20 or _i == 0x09
+
 cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t n) noexcept:
     """Bytes of s up to and including the first CRLF CRLF of prev + s, else -1 (prev: the head so far, which holds
     none)."""
@@ -47,3 +82,27 @@ cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept
     if kind == FK_XF_PROTOCOL:
         return n == 3 and strncasecmp(v, "ssl", 3) == 0
     return n == 2 and strncasecmp(v, "on", 2) == 0
+
+
+cdef bint plain_field_line(const char *p, Py_ssize_t size) noexcept:
+    """p[0:size] (its CRLF included) is a field line llhttp would accept and read nothing from: a token name, ':',
+    then only VCHAR, SP and HTAB, and a name other than the five llhttp reads for framing (Content-Length,
+    Transfer-Encoding, Connection, Proxy-Connection, Upgrade). Stricter than llhttp (no obs-text): a line it does
+    not pass goes to llhttp, which accepts or refuses it as ever (Parser.llhttp_head)."""
+    cdef const unsigned char *s = <const unsigned char *>p
+    cdef Py_ssize_t i = 0, end = size - 2
+    while i < end and IS_TCHAR[s[i]]:
+        i += 1
+    if i == 0 or i >= end or s[i] != b":":
+        return False
+    if ((i == 7 and strncasecmp(p, "upgrade", 7) == 0)
+            or (i == 10 and strncasecmp(p, "connection", 10) == 0)
+            or (i == 14 and strncasecmp(p, "content-length", 14) == 0)
+            or (i == 16 and strncasecmp(p, "proxy-connection", 16) == 0)
+            or (i == 17 and strncasecmp(p, "transfer-encoding", 17) == 0)):
+        return False
+    i += 1
+    i += fw_plain_run(s + i, end - i)
+    while i < end and IS_PLAIN_VALUE[s[i]]:
+        i += 1
+    return i == end and s[end] == b"\r" and s[end + 1] == b"\n"

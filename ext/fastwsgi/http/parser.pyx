@@ -278,9 +278,10 @@ cdef class Parser:
         kept head, which llhttp accepted after an HTTP/1.1 request line and which frame a plain message (no body, no
         close, no upgrade). llhttp reads fields the same after any such line, so they would tell it nothing new: it
         is fed the line and the empty line, and begins and completes the message as it would have (agree() still
-        counts). Else a field line that is one of the kept head's (and not one llhttp reads for framing) is left out
-        of what llhttp reads: it accepted those bytes as a field line, and a field line says nothing to it about the
-        others. The fields are read as ever, from the head itself (fields.pyx)."""
+        counts). Else a field line is left out of what llhttp reads when it is one of the kept head's (llhttp accepted
+        those bytes as a field line) or a plain one that llhttp would accept (headscan.pyx, plain_field_line: checked
+        more strictly than llhttp does), and is not one llhttp reads for framing: a field line says nothing to llhttp
+        about the others. The fields are read as ever, from the head itself (fields.pyx)."""
         cdef Py_ssize_t line = self.template.known_fields(h, n)
         cdef bint ok
         if line > 0:

@@ -28,13 +28,6 @@ cdef bytes CRLF = b"\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
 cdef bytes HINTS_LINE = b"HTTP/1.1 103 Early Hints\r\n"
 
-# token characters of RFC 9110 5.6.2
-cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-cdef bint IS_TCHAR[256]
-for _i in range(256):
-    IS_TCHAR[_i] = bytes([_i]) in TCHAR
-
 
 cdef dict ERROR_REASONS = {
     400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
