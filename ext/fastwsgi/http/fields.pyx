@@ -413,9 +413,10 @@ cdef class HeadTemplate:
         cdef const char *p = <const char *>memchr(h, b"\n", n)
         cdef const char *lf
         cdef Py_ssize_t i = 0, j, size, known = 0, lines = self.kept_lines if self.kept.len else 0
-        cdef bint found
+        cdef bint found, http11
         if p == NULL or p == h or (p - 1)[0] != b"\r":
             return False
+        http11 = p - h >= 10 and memcmp(p - 9, b"HTTP/1.1", 8) == 0 and (p - 10)[0] == b" "
         p += 1
         out.len = 0
         cbuf_add(out, h, p - h)                     # the request line
@@ -426,7 +427,7 @@ cdef class HeadTemplate:
                 out.len = 0
                 return False                        # not a plain field line: llhttp reads the head whole
             found = (i < lines and self.kept_line_len[i] == size
-                     and memcmp(p, kept + self.kept_line_at[i], size) == 0) or plain_field_line(p, size)
+                     and memcmp(p, kept + self.kept_line_at[i], size) == 0) or plain_field_line(p, size, http11)
             if not found:
                 j = 0
                 while not found and j < lines:

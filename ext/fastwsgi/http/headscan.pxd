@@ -29,5 +29,8 @@ cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssiz
 cdef int connection_tokens(const char *s, Py_ssize_t n) noexcept
 cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept
 
-# a field line (CRLF included) that llhttp would accept and reads nothing from: its checks are ours (stricter)
-cdef bint plain_field_line(const char *p, Py_ssize_t size) noexcept
+# a field line (CRLF included) that llhttp would accept and reads nothing from (http11: after an HTTP/1.1 request
+# line, `Connection: keep-alive` too): its checks are ours (stricter than llhttp's)
+cdef bint plain_field_line(const char *p, Py_ssize_t size, bint http11) noexcept
+# "GET " or "HEAD ", an origin-form target of VCHAR, " HTTP/1.1" (CRLF not included): llhttp accepts it
+cdef bint plain_request_line(const char *p, Py_ssize_t n) noexcept

@@ -34,9 +34,12 @@ cdef bytes TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
 cdef bint IS_TCHAR[256]
 # what plain_field_line lets through in a value: VCHAR, SP and HTAB (obs-text and every control byte go to llhttp)
 cdef bint IS_PLAIN_VALUE[256]
+# what plain_request_line lets through in a target after its '/': VCHAR (llhttp's strict mode takes every one)
+cdef bint IS_PLAIN_TARGET[256]
 for _i in range(256):
     IS_TCHAR[_i] = bytes([_i]) in TCHAR
     IS_PLAIN_VALUE[_i] = 0x21 <= _i <= 0x7e or _i == 0x20 or _i == 0x09
+    IS_PLAIN_TARGET[_i] = 0x21 <= _i <= 0x7e
 
 cdef Py_ssize_t head_end(const char *prev, Py_ssize_t np, const char *s, Py_ssize_t n) noexcept:
     """Bytes of s up to and including the first CRLF CRLF of prev + s, else -1 (prev: the head so far, which holds
@@ -84,19 +87,22 @@ cdef bint scheme_is_secure(FieldKind kind, const char *v, Py_ssize_t n) noexcept
     return n == 2 and strncasecmp(v, "on", 2) == 0
 
 
-cdef bint plain_field_line(const char *p, Py_ssize_t size) noexcept:
+cdef bint plain_field_line(const char *p, Py_ssize_t size, bint http11) noexcept:
     """p[0:size] (its CRLF included) is a field line llhttp would accept and read nothing from: a token name, ':',
     then only VCHAR, SP and HTAB, and a name other than the five llhttp reads for framing (Content-Length,
-    Transfer-Encoding, Connection, Proxy-Connection, Upgrade). Stricter than llhttp (no obs-text): a line it does
-    not pass goes to llhttp, which accepts or refuses it as ever (Parser.llhttp_head)."""
+    Transfer-Encoding, Connection, Proxy-Connection, Upgrade) -- or, after an HTTP/1.1 request line (http11),
+    `Connection: keep-alive`, which tells llhttp what HTTP/1.1 means anyway. Stricter than llhttp (no obs-text): a
+    line it does not pass goes to llhttp, which accepts or refuses it as ever (Parser.llhttp_head)."""
     cdef const unsigned char *s = <const unsigned char *>p
     cdef Py_ssize_t i = 0, end = size - 2
     while i < end and IS_TCHAR[s[i]]:
         i += 1
     if i == 0 or i >= end or s[i] != b":":
         return False
+    if i == 10 and strncasecmp(p, "connection", 10) == 0:
+        return http11 and ((size == 24 and strncasecmp(p + 11, " keep-alive", 11) == 0)
+                           or (size == 23 and strncasecmp(p + 11, "keep-alive", 10) == 0))
     if ((i == 7 and strncasecmp(p, "upgrade", 7) == 0)
-            or (i == 10 and strncasecmp(p, "connection", 10) == 0)
             or (i == 14 and strncasecmp(p, "content-length", 14) == 0)
             or (i == 16 and strncasecmp(p, "proxy-connection", 16) == 0)
             or (i == 17 and strncasecmp(p, "transfer-encoding", 17) == 0)):
@@ -106,3 +112,22 @@ cdef bint plain_field_line(const char *p, Py_ssize_t size) noexcept:
     while i < end and IS_PLAIN_VALUE[s[i]]:
         i += 1
     return i == end and s[end] == b"\r" and s[end + 1] == b"\n"
+
+
+cdef bint plain_request_line(const char *p, Py_ssize_t n) noexcept:
+    """p[0:n] (its CRLF not included) is "GET " or "HEAD ", an origin-form target of VCHAR only, " HTTP/1.1": a line
+    llhttp's strict mode accepts, which begins a message llhttp frames as we do when no field says otherwise (no
+    body, keep-alive). Parser.llhttp_head spares llhttp such a head when it has no line llhttp reads."""
+    cdef const unsigned char *s = <const unsigned char *>p
+    cdef Py_ssize_t i, end = n - 9
+    if n < 14 or memcmp(p + end, b" HTTP/1.1", 9) != 0:
+        return False
+    if memcmp(p, b"GET /", 5) == 0:
+        i = 5
+    elif memcmp(p, b"HEAD /", 6) == 0:
+        i = 6
+    else:
+        return False
+    while i < end and IS_PLAIN_TARGET[s[i]]:
+        i += 1
+    return i == end

@@ -73,6 +73,7 @@ cdef class Parser:
         bint stopped                # nothing more will be parsed: an error, an upgrade, or release()
         bint upgraded               # a request asking to upgrade was queued: served as plain HTTP, then closed
         bint ll_upgrade             # llhttp stopped after such a request's head (it skips its body)
+        bint ll_closed              # the last head closes the connection (llhttp refuses any byte after it)
         int error_status            # the first error found (4xx/5xx), 0: none
         str error_reason
         # framing
@@ -111,6 +112,7 @@ cdef class Parser:
     cdef Py_ssize_t feed_chunked(self, const char *p, Py_ssize_t n) except -1
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1     # False: llhttp refused them (recorded)
     cdef bint llhttp_head(self, const char *h, Py_ssize_t n) except -1   # a whole head: its line alone if known
+    cdef bint llhttp_spared(self) noexcept     # a plain head llhttp need not read: its counts as if it had
     cdef bint agree(self, int completing) except -1    # llhttp's counts are ours (+ completing); False: recorded
     cdef int stop(self, int status, str reason) except -1               # record the error and parse no more
     cdef int partial_head(self) except -1              # limits on a head still incomplete (in hbuf)

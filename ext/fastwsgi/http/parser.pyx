@@ -285,14 +285,31 @@ cdef class Parser:
         cdef Py_ssize_t line = self.template.known_fields(h, n)
         cdef bint ok
         if line > 0:
+            if plain_request_line(h, line - 2) and not self.ll_closed:
+                return self.llhttp_spared()
             self.hbuf.len = 0               # (empty in this case: a scratch buffer)
             cbuf_add(&self.hbuf, h, line)
             cbuf_add(&self.hbuf, b"\r\n", 2)
         elif not self.template.known_lines(h, n, &self.hbuf):
             return self.llhttp(h, n)
+        elif (not self.ll_closed
+              and <const char *>memchr(self.hbuf.data, b"\n", self.hbuf.len) == self.hbuf.data + self.hbuf.len - 3
+              and plain_request_line(self.hbuf.data, self.hbuf.len - 4)):
+            self.hbuf.len = 0               # the request line alone is left: a plain one
+            return self.llhttp_spared()
         ok = self.llhttp(self.hbuf.data, self.hbuf.len)
         self.hbuf.len = 0
         return ok
+
+    cdef bint llhttp_spared(self) noexcept:
+        """A head llhttp would accept whole and frame as a message without a body, kept alive: a plain request line
+        (GET or HEAD, origin-form, HTTP/1.1; headscan.pyx) and no field line llhttp reads (each plain, or one it
+        accepted in the kept head), after a head that kept the connection open (ll_closed: llhttp refuses what
+        follows a close). llhttp, waiting for a message's first byte, is left there; its count of begun and
+        completed messages goes on as if it had read the head (agree() compares them with ours as ever)."""
+        self.ll_begun += 1
+        self.ll_done += 1
+        return True
 
     cdef bint llhttp(self, const char *p, Py_ssize_t n) except -1:
         self.view.ptr = p
@@ -422,6 +439,7 @@ cdef class Parser:
             req.keep_alive = (flags.connection & CONN_KEEP_ALIVE) != 0
         else:
             req.keep_alive = (flags.connection & CONN_CLOSE) == 0
+        self.ll_closed = not req.keep_alive or upgrade
         if not req.has_body:
             pass
         elif flags.te:
