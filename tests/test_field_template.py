@@ -296,3 +296,35 @@ def test_plain_lines_read_the_same_as_llhttp_fed_whole():
     one_by_one = [parse_request_bytes(h)[0] for h in heads]
     together = parse_request_bytes(b"".join(heads))
     assert together == one_by_one
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["first-head", "after-kept-head"])
+def test_spared_heads_are_refused_when_llhttp_refuses(kept):
+    """A head llhttp is spared (Parser.llhttp_spared: a plain request line, no field line llhttp reads) must be one
+    it accepts: every byte in the target, the method and the version, as the first head on a connection and after a
+    kept head, with the Connection: keep-alive a browser sends and without."""
+    lenient = []
+    lines = []
+    for b in range(256):
+        c = bytes([b])
+        lines += [b"GET /a" + c + b"b HTTP/1.1", b"GET /?q=" + c + b" HTTP/1.1", b"GET " + c + b"/ HTTP/1.1",
+                  b"HEAD /" + c + b" HTTP/1.1", b"GET / HTTP/1." + c, b"GE" + c + b" / HTTP/1.1"]
+    lines += [b"get / HTTP/1.1", b"GET  / HTTP/1.1", b"GET / HTTP/1.1 ", b"GET / http/1.1", b"GET /\tx HTTP/1.1"]
+    for line in lines:
+        for conn in (b"", b"Connection: keep-alive\r\n", b"connection:KEEP-ALIVE\r\n"):
+            head = line + b"\r\nHost: h\r\nAccept: */*\r\n" + conn + b"\r\n"
+            if not _llhttp_refuses(head):
+                continue
+            raw = (b"GET /k HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n" + conn + b"\r\n" if kept else b"") + head
+            out = parse_request_bytes(raw)
+            if "error" not in out[-1] or len(out) != (2 if kept else 1):
+                lenient.append(head)
+    assert not lenient, f"llhttp refuses these heads, we did not: {lenient[:10]}"
+
+
+def test_after_a_close_llhttp_reads_again():
+    """After a head that closes the connection (Connection: close, HTTP/1.0 without keep-alive) llhttp refuses
+    what follows; a plain head after it is not spared, and is refused as before."""
+    for first in (b"GET /1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", b"GET /1 HTTP/1.0\r\n\r\n"):
+        out = parse_request_bytes(first + b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert len(out) == 2 and "error" in out[-1], out
